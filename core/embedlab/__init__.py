@@ -1,0 +1,89 @@
+"""embedlab: a plugin-based framework for embedding-based retrieval.
+
+Compose components by name (provided by installed plugins) or construct them directly::
+
+    import embedlab
+
+    dataset = embedlab.load_dataset("python-stdlib")
+    pipeline = embedlab.Pipeline.from_names(encoder="bm25", index="exact")
+    pipeline.build(dataset.corpus)
+    split = dataset.split("test")
+    ranking = pipeline.search(split.queries, k=100)
+    print(embedlab.evaluate(ranking, split.qrels, ["nDCG@10", "R@100"]))
+"""
+
+from __future__ import annotations
+
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from embedlab.components import Component, config_dict, describe, fingerprint
+from embedlab.dataset import Corpus, Dataset, Qrels, Queries, Split
+from embedlab.embeddings import BinaryCodes, EmbeddingKind, Embeddings, MultiVectorEmbeddings
+from embedlab.errors import (ConfigError, EmbedlabError, InvalidInputError, NotFittedError,
+                             PluginError, StateError, UnknownComponentError)
+from embedlab.hookspecs import hookimpl
+from embedlab.plugins import API_VERSION, PluginHost
+from embedlab.protocols import AcceptsCompressor, CodeScorer, Compressor, Encoder, Index, Metric, Reranker, Trainable
+from embedlab.ranking import Ranking, SearchResult
+from embedlab.registry import Registry
+
+try:
+    __version__ = metadata.version("embedlab")
+except metadata.PackageNotFoundError:  # running from a source tree
+    __version__ = "0.0.0"
+
+EMBEDLAB_API_VERSION = API_VERSION
+
+_host: PluginHost | None = None
+
+
+def plugin_host(*, reload: bool = False) -> PluginHost:
+    """The process-wide plugin host: built-in components plus every installed plugin."""
+    global _host
+    if _host is None or reload:
+        from embedlab import _builtin
+
+        host = PluginHost()
+        host.load_plugin(_builtin, "embedlab", "embedlab", __version__)
+        host.load_entry_points()
+        _host = host
+    return _host
+
+
+def registry() -> Registry:
+    """The registry of every installed component."""
+    return plugin_host().registry
+
+
+def create(kind: str, name: str, **params: Any) -> Any:
+    """Build the component ``name`` of ``kind`` (encoder, compressor, index, reranker, metric)."""
+    return registry().create(kind, name, **params)
+
+
+def load_dataset(name: str, **params: Any) -> Dataset:
+    """Build or load a registered dataset (``embedlab datasets`` lists them)."""
+    return registry().create("dataset", name, **params)
+
+
+def load_component(path: str | Path) -> Any:
+    """Load any saved component: its manifest names the kind and name, the registry the class."""
+    from embedlab.persistence import read_manifest
+
+    manifest = read_manifest(path)
+    spec = registry().spec(manifest["kind"], manifest["name"])
+    loader = getattr(spec.factory, "load", None)
+    if loader is None:
+        raise StateError(f"{manifest['kind']} {manifest['name']!r} cannot be loaded from disk")
+    return loader(path)
+
+
+__all__ = [
+    "API_VERSION", "AcceptsCompressor", "BinaryCodes", "CodeScorer", "Component", "Compressor", "ConfigError", "Corpus",
+    "Dataset", "EMBEDLAB_API_VERSION", "EmbeddingKind", "Embeddings", "EmbedlabError", "Encoder",
+    "Index", "InvalidInputError", "Metric", "MultiVectorEmbeddings", "NotFittedError", "PluginError",
+    "Qrels", "Queries", "Ranking", "Registry", "Reranker", "SearchResult", "Split", "StateError",
+    "Trainable", "UnknownComponentError", "config_dict", "create", "describe", "fingerprint",
+    "hookimpl", "load_component", "load_dataset", "plugin_host", "registry",
+]

@@ -1,0 +1,117 @@
+"""Configured components: an attrs config per component and a canonical fingerprint."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from enum import Enum
+from importlib import metadata
+from pathlib import PurePath
+from typing import Any, ClassVar
+
+import attrs
+
+from embedlab.errors import ConfigError
+
+KINDS = ("encoder", "compressor", "index", "reranker", "metric", "dataset")
+
+
+@attrs.frozen
+class EmptyConfig:
+    """Config of a component without parameters."""
+
+
+class Component:
+    """Base class for components configured by an attrs ``Config`` class.
+
+    Subclasses set ``name``, ``kind`` and ``Config``; they are built either from a config instance
+    or from keyword parameters, which the ``Config`` validators check::
+
+        class Int8(Component):
+            kind = "compressor"
+            name = "int8"
+
+            @attrs.frozen
+            class Config:
+                per_dimension: bool = True
+
+        Int8(per_dimension=False)
+    """
+
+    kind: ClassVar[str]
+    name: ClassVar[str]
+    Config: ClassVar[type] = EmptyConfig
+
+    def __init__(self, config: Any = None, /, **params: Any) -> None:
+        if config is not None and params:
+            raise ConfigError(f"{self.name}: pass a config object or parameters, not both")
+        self.config = config if config is not None else make_config(self.Config, params, self.name)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.config!r})"
+
+    @property
+    def fingerprint(self) -> str:
+        return fingerprint(self)
+
+
+def make_config(config_class: type, params: dict[str, Any], owner: str) -> Any:
+    """Instantiate an attrs config, turning unknown keys and validator failures into ConfigError."""
+    known = {f.alias or f.name for f in attrs.fields(config_class)} if attrs.has(config_class) else set()
+    unknown = sorted(set(params) - known)
+    if unknown:
+        raise ConfigError(f"{owner}: unknown parameter(s) {', '.join(unknown)}; "
+                          f"accepted: {', '.join(sorted(known)) or 'none'}")
+    try:
+        return config_class(**params)
+    except (TypeError, ValueError) as error:
+        raise ConfigError(f"{owner}: invalid parameters {params}: {error}") from error
+
+
+def _jsonable(value: Any) -> Any:
+    if attrs.has(type(value)):
+        return {k: _jsonable(v) for k, v in attrs.asdict(value, recurse=False).items()}
+    if isinstance(value, Enum):
+        return value.value
+    if isinstance(value, PurePath):
+        return str(value)
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in sorted(value.items())}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if hasattr(value, "tolist"):
+        return value.tolist()
+    return value
+
+
+def config_dict(component: Any) -> dict[str, Any]:
+    """The component's full configuration as JSON-ready data."""
+    config = getattr(component, "config", None)
+    return _jsonable(config) if config is not None else {}
+
+
+def distribution_of(obj: Any) -> tuple[str, str]:
+    """(distribution name, version) of the installed package that defines ``obj``'s class."""
+    module = (type(obj) if not isinstance(obj, type) else obj).__module__
+    top = module.split(".")[0]
+    names = metadata.packages_distributions().get(top, [])
+    if not names:
+        return top, "unknown"
+    try:
+        return names[0], metadata.version(names[0])
+    except metadata.PackageNotFoundError:
+        return names[0], "unknown"
+
+
+def describe(component: Any) -> dict[str, Any]:
+    """Identity of a component: kind, name, full config, providing distribution and version."""
+    dist, version = distribution_of(component)
+    return {"kind": getattr(component, "kind", type(component).__name__.lower()),
+            "name": getattr(component, "name", type(component).__name__),
+            "config": config_dict(component), "distribution": dist, "version": version}
+
+
+def fingerprint(component: Any) -> str:
+    """sha256 of the canonical JSON of :func:`describe`: identity and cache key."""
+    canonical = json.dumps(describe(component), sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(canonical.encode()).hexdigest()

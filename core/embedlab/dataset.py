@@ -1,0 +1,162 @@
+"""Corpus, queries, graded relevance judgments (qrels) and named splits."""
+
+from __future__ import annotations
+
+import hashlib
+import warnings
+from functools import cached_property
+from typing import Any, Mapping, Sequence
+
+import attrs
+import numpy as np
+
+from embedlab.errors import InvalidInputError
+
+#: ``{query_id: {doc_id: grade}}``; grade <= 0 means judged non-relevant.
+Qrels = Mapping[str, Mapping[str, int]]
+
+
+def _ids(values: Sequence[str]) -> np.ndarray:
+    return np.asarray([str(v) for v in values], dtype=str)
+
+
+def _check_unique(ids: np.ndarray, what: str) -> None:
+    unique, counts = np.unique(ids, return_counts=True)
+    if unique.size != ids.size:
+        dupes = unique[counts > 1]
+        raise InvalidInputError(f"{what}: {dupes.size} duplicate id(s), e.g. {list(dupes[:5])}")
+
+
+@attrs.frozen(eq=False)
+class Corpus:
+    """Documents: unique ids, texts, optional titles and per-document attribute columns.
+
+    ``attributes`` maps a column name to an array with one value per document (``None`` or NaN
+    where a document lacks the attribute); filters and filtered indexes read them.
+    """
+
+    ids: np.ndarray = attrs.field(converter=_ids)
+    texts: tuple[str, ...] = attrs.field(converter=tuple)
+    titles: tuple[str, ...] | None = attrs.field(default=None, converter=attrs.converters.optional(tuple))
+    attributes: Mapping[str, np.ndarray] = attrs.field(factory=dict,
+                                                       converter=lambda m: {k: np.asarray(v) for k, v in m.items()})
+
+    def __attrs_post_init__(self) -> None:
+        n = self.ids.size
+        if n == 0:
+            raise InvalidInputError("corpus: no documents (empty corpus)")
+        if len(self.texts) != n or (self.titles is not None and len(self.titles) != n):
+            raise InvalidInputError("corpus: ids, texts and titles must have the same length")
+        for name, column in self.attributes.items():
+            if column.shape[:1] != (n,):
+                raise InvalidInputError(f"corpus: attribute {name!r} has {column.shape[:1]} values "
+                                        f"for {n} documents")
+        _check_unique(self.ids, "corpus")
+
+    def __len__(self) -> int:
+        return int(self.ids.size)
+
+    def documents(self) -> list[str]:
+        """Text to encode per document: ``title + " " + text`` where a title exists (as BEIR/MTEB)."""
+        if self.titles is None:
+            return list(self.texts)
+        return [f"{t} {x}" if t else x for t, x in zip(self.titles, self.texts)]
+
+    @cached_property
+    def position(self) -> dict[str, int]:
+        """Map from document id to row position."""
+        return {doc_id: i for i, doc_id in enumerate(self.ids.tolist())}
+
+    @cached_property
+    def content_hash(self) -> str:
+        """sha256 over ids, titles and texts: the corpus part of embedding cache keys."""
+        digest = hashlib.sha256()
+        titles = self.titles or ("",) * len(self)
+        for doc_id, title, text in zip(self.ids.tolist(), titles, self.texts):
+            for part in (doc_id, title, text):
+                encoded = part.encode("utf-8", "surrogatepass")
+                digest.update(len(encoded).to_bytes(8, "little"))
+                digest.update(encoded)
+        return digest.hexdigest()
+
+
+@attrs.frozen(eq=False)
+class Queries:
+    """Query ids and texts."""
+
+    ids: np.ndarray = attrs.field(converter=_ids)
+    texts: tuple[str, ...] = attrs.field(converter=tuple)
+
+    def __attrs_post_init__(self) -> None:
+        if len(self.texts) != self.ids.size:
+            raise InvalidInputError("queries: ids and texts must have the same length")
+        _check_unique(self.ids, "queries")
+
+    def __len__(self) -> int:
+        return int(self.ids.size)
+
+    @cached_property
+    def content_hash(self) -> str:
+        digest = hashlib.sha256()
+        for part in [*self.ids.tolist(), *self.texts]:
+            encoded = part.encode("utf-8", "surrogatepass")
+            digest.update(len(encoded).to_bytes(8, "little"))
+            digest.update(encoded)
+        return digest.hexdigest()
+
+    def select(self, ids: Sequence[str]) -> "Queries":
+        """The queries with these ids, in this order."""
+        position = {q: i for i, q in enumerate(self.ids.tolist())}
+        rows = [position[q] for q in ids]
+        return Queries(self.ids[rows], [self.texts[i] for i in rows])
+
+
+@attrs.frozen(eq=False)
+class Split:
+    """The queries of one split and their qrels."""
+
+    name: str
+    queries: Queries
+    qrels: Qrels
+
+
+@attrs.frozen(eq=False)
+class Dataset:
+    """A corpus, all queries, and qrels per named split (``train``, ``dev``, ``test``...)."""
+
+    name: str
+    corpus: Corpus
+    queries: Queries
+    qrels: Mapping[str, Qrels]
+    metadata: Mapping[str, Any] = attrs.field(factory=dict)
+
+    @property
+    def splits(self) -> list[str]:
+        return sorted(self.qrels)
+
+    def split(self, name: str) -> Split:
+        """Queries judged in split ``name`` and their qrels.
+
+        Qrels that name unknown queries or documents are dropped with one warning that counts them.
+        """
+        if name not in self.qrels:
+            raise InvalidInputError(f"dataset {self.name!r} has no split {name!r}; "
+                                    f"available: {', '.join(self.splits) or 'none'}")
+        known_queries = set(self.queries.ids.tolist())
+        known_docs = self.corpus.position
+        qrels: dict[str, dict[str, int]] = {}
+        unknown_q = unknown_d = 0
+        for qid, judged in self.qrels[name].items():
+            if qid not in known_queries:
+                unknown_q += 1
+                continue
+            kept = {d: int(g) for d, g in judged.items() if d in known_docs}
+            unknown_d += len(judged) - len(kept)
+            qrels[qid] = kept
+        if unknown_q or unknown_d:
+            warnings.warn(f"dataset {self.name!r} split {name!r}: ignored qrels naming "
+                          f"{unknown_q} unknown query id(s) and {unknown_d} unknown document id(s)",
+                          stacklevel=2)
+        if not qrels:
+            raise InvalidInputError(f"dataset {self.name!r} split {name!r}: no judged queries")
+        return Split(name, self.queries.select(list(qrels)), qrels)

@@ -1,0 +1,134 @@
+"""The five component protocols. Plugins implement them; the core only talks to them.
+
+Every component also carries ``name`` (its registered name) and ``config`` (an attrs instance):
+see :class:`embedlab.components.Component`, a convenient base class.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Mapping, Protocol, Sequence, runtime_checkable
+
+import numpy as np
+
+from embedlab.dataset import Corpus, Qrels, Queries
+from embedlab.embeddings import EmbeddingKind, Embeddings
+from embedlab.ranking import Ranking, SearchResult
+
+#: A filter is a boolean mask over corpus positions, or a predicate taking the attribute
+#: columns (``{name: array}``) and returning such a mask.
+Filter = Any
+
+
+@runtime_checkable
+class Encoder(Protocol):
+    """Turns texts into embeddings; queries and documents may be encoded differently.
+
+    >>> enc = embedlab.create("encoder", "minilm")           # doctest: +SKIP
+    >>> enc.encode_queries(["what is bm25?"]).shape           # doctest: +SKIP
+    (1, 384)
+    """
+
+    name: str
+    config: Any
+
+    @property
+    def output_kind(self) -> EmbeddingKind: ...
+
+    @property
+    def dim(self) -> int:
+        """Dimension of dense/multi-vector/binary outputs, vocabulary size for sparse ones."""
+
+    def encode_queries(self, texts: Sequence[str]) -> Embeddings: ...
+
+    def encode_documents(self, texts: Sequence[str]) -> Embeddings: ...
+
+
+@runtime_checkable
+class Trainable(Protocol):
+    """A component that must be fitted explicitly before use (never silently on the batch)."""
+
+    def fit(self, *args: Any, **kwargs: Any) -> Any: ...
+
+
+@runtime_checkable
+class Compressor(Protocol):
+    """Fits on sample vectors, then maps float32 vectors to compact codes and back."""
+
+    name: str
+    config: Any
+
+    def fit(self, vectors: np.ndarray) -> "Compressor": ...
+
+    def encode(self, vectors: np.ndarray) -> np.ndarray: ...
+
+    def decode(self, codes: np.ndarray) -> np.ndarray: ...
+
+    @property
+    def bytes_per_vector(self) -> float: ...
+
+    def save(self, path: str | Path) -> None: ...
+
+
+@runtime_checkable
+class CodeScorer(Protocol):
+    """Optional compressor capability: score float queries against codes without decoding them."""
+
+    def score(self, queries: np.ndarray, codes: np.ndarray) -> np.ndarray:
+        """``(n_queries, n_codes)`` similarity (higher is better)."""
+
+
+@runtime_checkable
+class Index(Protocol):
+    """Stores document embeddings and answers top-k queries, optionally under a filter."""
+
+    name: str
+    config: Any
+
+    def build(self, embeddings: Embeddings, attributes: Mapping[str, np.ndarray] | None = None) -> None:
+        """Replace the contents with these documents (positions 0..n-1)."""
+
+    def add(self, embeddings: Embeddings, attributes: Mapping[str, np.ndarray] | None = None) -> None:
+        """Append documents after the existing ones."""
+
+    def search(self, queries: Embeddings, k: int, filter: Filter = None) -> SearchResult: ...
+
+    def __len__(self) -> int: ...
+
+    @property
+    def memory_bytes(self) -> int:
+        """Bytes the index holds in memory."""
+
+    def save(self, path: str | Path) -> None: ...
+
+
+@runtime_checkable
+class AcceptsCompressor(Protocol):
+    """Optional index capability: store codes from a fitted compressor instead of float vectors.
+
+    A pipeline with a compressor calls ``use_compressor`` before ``build``; an index without this
+    capability is built on ``compressor.decode(compressor.encode(vectors))`` instead.
+    """
+
+    def use_compressor(self, compressor: Compressor) -> None: ...
+
+
+@runtime_checkable
+class Reranker(Protocol):
+    """Reorders (and may rescore) each query's candidates: ranking in, ranking out."""
+
+    name: str
+    config: Any
+
+    def rerank(self, ranking: Ranking, queries: Queries, corpus: Corpus) -> Ranking: ...
+
+
+@runtime_checkable
+class Metric(Protocol):
+    """An evaluation measure such as ``nDCG@10``; ``str(metric)`` parses back to an equal metric."""
+
+    def per_query(self, ranking: Ranking, qrels: Qrels) -> dict[str, float]:
+        """Value for every query in ``qrels`` (queries missing from the ranking score 0)."""
+
+    def aggregate(self, values: Mapping[str, float]) -> float:
+        """Combine per-query values (a mean for every built-in measure)."""
