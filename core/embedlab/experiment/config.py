@@ -1,0 +1,188 @@
+"""The experiment TOML file, validated into attrs classes with errors that name line and key.
+
+::
+
+    [dataset]
+    path = "../shared/data/scifact/beir"   # or: name = "python-stdlib", plus its parameters
+    split = "test"
+
+    [experiment]
+    metrics = ["nDCG@10", "RR@10", "R@100"]
+    baseline = "bm25"
+    k = 100            # depth of every ranking (default: the largest metric cutoff, at least 100)
+
+    [[pipeline]]
+    name = "bm25"
+    encoder = { name = "bm25" }
+    index = { name = "exact" }
+    # compressor = { name = ..., ... } and reranker = { name = ..., ... } likewise
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+from pathlib import Path
+from typing import Any, Mapping
+
+import attrs
+
+from embedlab.errors import ConfigError
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+STAGES = ("encoder", "compressor", "index", "reranker")
+
+
+@attrs.frozen
+class PipelineConfig:
+    """One ``[[pipeline]]`` table: a name and a component table per stage."""
+
+    name: str = attrs.field(validator=attrs.validators.matches_re(r"^[A-Za-z0-9][A-Za-z0-9_.+-]*$"))
+    encoder: Mapping[str, Any]
+    index: Mapping[str, Any]
+    compressor: Mapping[str, Any] | None = None
+    reranker: Mapping[str, Any] | None = None
+
+
+@attrs.frozen
+class ExperimentConfig:
+    """A whole experiment file."""
+
+    dataset: Mapping[str, Any]
+    split: str
+    metrics: tuple[str, ...] = attrs.field(converter=tuple, validator=attrs.validators.min_len(1))
+    pipelines: tuple[PipelineConfig, ...] = attrs.field(converter=tuple,
+                                                        validator=attrs.validators.min_len(1))
+    baseline: str | None = None
+    k: int = attrs.field(default=100, validator=attrs.validators.gt(0))
+    seed: int = 0
+    base_dir: Path = attrs.field(default=Path("."), converter=Path)
+    raw: Mapping[str, Any] = attrs.field(factory=dict, eq=False, repr=False)
+
+    def __attrs_post_init__(self) -> None:
+        names = [p.name for p in self.pipelines]
+        duplicates = sorted({n for n in names if names.count(n) > 1})
+        if duplicates:
+            raise ConfigError(f"pipeline names must be unique; repeated: {', '.join(duplicates)}")
+        if self.baseline is not None and self.baseline not in names:
+            raise ConfigError(f"experiment.baseline = {self.baseline!r} names no pipeline; "
+                              f"pipelines: {', '.join(names)}")
+
+    def pipeline(self, name: str) -> PipelineConfig:
+        return next(p for p in self.pipelines if p.name == name)
+
+
+class _Locator:
+    """Finds the line of a key in the TOML text, for error messages."""
+
+    def __init__(self, text: str, source: str) -> None:
+        self.lines = text.splitlines()
+        self.source = source
+
+    def line_of(self, table: str, index: int | None = None, key: str | None = None) -> int | None:
+        header = re.compile(rf"^\s*\[\[\s*{table}\s*\]\]" if index is not None else rf"^\s*\[\s*{table}\s*\]")
+        seen, start = -1, None
+        for number, line in enumerate(self.lines, 1):
+            if header.match(line):
+                seen += 1
+                if index is None or seen == index:
+                    start = number
+                    break
+        if start is None or key is None:
+            return start
+        for number in range(start, len(self.lines)):
+            text = self.lines[number]
+            if re.match(r"^\s*\[", text):
+                break
+            if re.match(rf"^\s*{re.escape(key)}\s*[=.]", text):
+                return number + 1
+        return start
+
+    def error(self, message: str, table: str, index: int | None = None, key: str | None = None) -> ConfigError:
+        line = self.line_of(table, index, key)
+        where = f"{self.source}, line {line}" if line else self.source
+        path = f"{table}[{index}]" if index is not None else table
+        if key:
+            path += f".{key}"
+        return ConfigError(f"{where}: {path}: {message}")
+
+
+def load_config(path: str | Path) -> ExperimentConfig:
+    """Read and validate an experiment TOML file; relative dataset paths resolve against it."""
+    file = Path(path)
+    if not file.is_file():
+        raise ConfigError(f"experiment file {file} does not exist")
+    return parse_config(file.read_text(encoding="utf-8"), source=str(file), base_dir=file.parent)
+
+
+def _component(value: Any, locator: _Locator, index: int, stage: str) -> dict[str, Any] | None:
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return {"name": value}
+    if not isinstance(value, dict):
+        raise locator.error("must be a table such as { name = \"exact\" }", "pipeline", index, stage)
+    if not isinstance(value.get("name"), str):
+        raise locator.error("the table needs a string 'name'", "pipeline", index, stage)
+    return dict(value)
+
+
+def parse_config(text: str, *, source: str = "<string>", base_dir: str | Path = ".") -> ExperimentConfig:
+    """Parse experiment TOML text (see the module docstring for the shape)."""
+    try:
+        raw = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as error:
+        raise ConfigError(f"{source}: malformed TOML: {error}") from None
+    locator = _Locator(text, source)
+    unknown = sorted(set(raw) - {"dataset", "experiment", "pipeline"})
+    if unknown:
+        raise locator.error(f"unknown table(s) {', '.join(unknown)}; expected dataset, experiment, "
+                            "[[pipeline]]", unknown[0])
+    dataset = raw.get("dataset")
+    if not isinstance(dataset, dict) or ("path" in dataset) == ("name" in dataset):
+        raise locator.error("needs exactly one of 'path' (a BEIR folder) or 'name' (a registered "
+                            "dataset)", "dataset")
+    dataset = dict(dataset)
+    split = dataset.pop("split", "test")
+    experiment = raw.get("experiment", {})
+    if not isinstance(experiment, dict):
+        raise locator.error("must be a table", "experiment")
+    allowed = {"metrics", "baseline", "k", "seed"}
+    extra = sorted(set(experiment) - allowed)
+    if extra:
+        raise locator.error(f"unknown key(s) {', '.join(extra)}; allowed: {', '.join(sorted(allowed))}",
+                            "experiment", key=extra[0])
+    metrics = experiment.get("metrics", ["nDCG@10", "RR@10", "R@100"])
+    if not isinstance(metrics, list) or not all(isinstance(m, str) for m in metrics):
+        raise locator.error("must be a list of measure strings such as \"nDCG@10\"", "experiment",
+                            key="metrics")
+    tables = raw.get("pipeline")
+    if not isinstance(tables, list) or not tables:
+        raise locator.error("at least one [[pipeline]] table is required", "pipeline", 0)
+    pipelines = []
+    for i, table in enumerate(tables):
+        extra = sorted(set(table) - {"name", *STAGES})
+        if extra:
+            raise locator.error(f"unknown key(s) {', '.join(extra)}; allowed: name, "
+                                f"{', '.join(STAGES)}", "pipeline", i, extra[0])
+        for required in ("name", "encoder"):
+            if required not in table:
+                raise locator.error(f"missing '{required}'", "pipeline", i, required)
+        stages = {stage: _component(table.get(stage), locator, i, stage) for stage in STAGES}
+        stages["index"] = stages["index"] or {"name": "exact"}
+        try:
+            pipelines.append(PipelineConfig(name=table["name"], **stages))
+        except (TypeError, ValueError) as error:
+            raise locator.error(str(error), "pipeline", i, "name") from None
+    try:
+        return ExperimentConfig(dataset=dataset, split=split, metrics=metrics, pipelines=pipelines,
+                                baseline=experiment.get("baseline"), k=experiment.get("k", 100),
+                                seed=experiment.get("seed", 0), base_dir=base_dir, raw=raw)
+    except ConfigError as error:
+        raise ConfigError(f"{source}: {error}") from None
+    except (TypeError, ValueError) as error:
+        raise locator.error(str(error), "experiment") from None

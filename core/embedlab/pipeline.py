@@ -1,0 +1,178 @@
+"""Pipelines: encoder -> optional compressor -> index -> optional reranker.
+
+Compose them in Python::
+
+    pipeline = Pipeline.from_names(encoder="minilm", index={"name": "faiss", "factory": "HNSW32"},
+                                   reranker="maxsim")
+    report = pipeline.build(dataset.corpus)
+    ranking = pipeline.search(split.queries, k=100)
+
+or from a TOML ``[[pipeline]]`` table (see :mod:`embedlab.experiment.config`).
+Every stage is explicit: a trainable encoder (BM25) is fitted on the corpus documents and a
+compressor on a seeded sample of the document vectors, each in its own timed stage.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any, Mapping
+
+import attrs
+import numpy as np
+
+from embedlab import embeddings as emb
+from embedlab.cache import EmbeddingCache
+from embedlab.components import fingerprint
+from embedlab.dataset import Corpus, Queries
+from embedlab.errors import ConfigError, InvalidInputError
+from embedlab.protocols import AcceptsCompressor, Compressor, Encoder, Index, Reranker, Trainable
+from embedlab.ranking import Ranking
+
+ComponentSpec = str | Mapping[str, Any] | None
+
+
+def create_component(kind: str, spec: ComponentSpec) -> Any:
+    """Build a component from ``"name"`` or ``{"name": ..., **params}`` through the registry."""
+    from embedlab import registry
+
+    if spec is None:
+        return None
+    if isinstance(spec, str):
+        return registry().create(kind, spec)
+    params = dict(spec)
+    name = params.pop("name", None)
+    if not isinstance(name, str):
+        raise ConfigError(f"{kind}: a component table needs a string 'name'")
+    return registry().create(kind, name, **params)
+
+
+@attrs.define
+class Timings:
+    """Seconds spent in each stage (query latency is per query, in milliseconds)."""
+
+    fit_encoder_s: float = 0.0
+    encode_documents_s: float = 0.0
+    fit_compressor_s: float = 0.0
+    index_s: float = 0.0
+    encode_queries_s: float = 0.0
+    search_s: float = 0.0
+    rerank_s: float = 0.0
+    n_queries: int = 0
+    cache_hits: int = 0
+
+    @property
+    def build_s(self) -> float:
+        return self.fit_encoder_s + self.encode_documents_s + self.fit_compressor_s + self.index_s
+
+    @property
+    def latency_ms(self) -> float:
+        """Mean time per query of encoding, search and reranking (batched)."""
+        total = self.encode_queries_s + self.search_s + self.rerank_s
+        return 1000.0 * total / max(self.n_queries, 1)
+
+
+@attrs.define
+class Pipeline:
+    """A retrieval pipeline over one corpus."""
+
+    encoder: Encoder
+    index: Index
+    compressor: Compressor | None = None
+    reranker: Reranker | None = None
+    name: str = "pipeline"
+    cache: EmbeddingCache | None = None
+    fit_sample: int = attrs.field(default=100_000, validator=attrs.validators.gt(0))
+    seed: int = 0
+    timings: Timings = attrs.field(factory=Timings)
+    corpus: Corpus | None = attrs.field(default=None, init=False)
+
+    @classmethod
+    def from_names(cls, *, encoder: ComponentSpec, index: ComponentSpec = "exact",
+                   compressor: ComponentSpec = None, reranker: ComponentSpec = None,
+                   **options: Any) -> "Pipeline":
+        """Build every stage through the registry by name (or ``{"name": ..., **params}``)."""
+        return cls(encoder=create_component("encoder", encoder), index=create_component("index", index),
+                   compressor=create_component("compressor", compressor),
+                   reranker=create_component("reranker", reranker), **options)
+
+    def fingerprints(self) -> dict[str, str]:
+        """Fingerprint of every configured stage."""
+        stages = {"encoder": self.encoder, "compressor": self.compressor, "index": self.index,
+                  "reranker": self.reranker}
+        return {stage: fingerprint(c) for stage, c in stages.items() if c is not None}
+
+    def build(self, corpus: Corpus) -> Timings:
+        """Fit (where trainable), encode and index the corpus."""
+        documents = corpus.documents()
+        self.timings = Timings()
+        if isinstance(self.encoder, Trainable):
+            start = time.perf_counter()
+            self.encoder.fit(documents)
+            self.timings.fit_encoder_s = time.perf_counter() - start
+        vectors = self._encode("documents", corpus.content_hash, documents, corpus.content_hash)
+        if self.compressor is not None:
+            vectors = self._apply_compressor(vectors)
+        start = time.perf_counter()
+        self.index.build(vectors, corpus.attributes or None)
+        self.timings.index_s = time.perf_counter() - start
+        self.corpus = corpus
+        return self.timings
+
+    def search(self, queries: Queries, k: int = 100, filter: Any = None) -> Ranking:
+        """Top-k documents for each query (after reranking, when a reranker is configured)."""
+        if self.corpus is None:
+            raise InvalidInputError(f"pipeline {self.name!r}: call build(corpus) before search")
+        if len(queries) == 0:
+            raise InvalidInputError(f"pipeline {self.name!r}: no queries to search")
+        vectors = self._encode("queries", queries.content_hash, list(queries.texts),
+                               self.corpus.content_hash)
+        start = time.perf_counter()
+        result = self.index.search(vectors, k, filter=filter)
+        self.timings.search_s = time.perf_counter() - start
+        ranking = Ranking.from_search(queries.ids, result, self.corpus.ids)
+        if self.reranker is not None:
+            start = time.perf_counter()
+            ranking = self.reranker.rerank(ranking, queries, self.corpus)
+            self.timings.rerank_s = time.perf_counter() - start
+        self.timings.n_queries = len(queries)
+        return ranking
+
+    def _encode(self, role: str, content_hash: str, texts: list[str], corpus_hash: str) -> emb.Embeddings:
+        method = self.encoder.encode_documents if role == "documents" else self.encoder.encode_queries
+        if self.cache is None:
+            start = time.perf_counter()
+            vectors = method(texts)
+            seconds = time.perf_counter() - start
+        else:
+            context = corpus_hash if isinstance(self.encoder, Trainable) else ""
+            key = self.cache.key(self.encoder, role, content_hash, context)
+            cached = self.cache.get_or_compute(key, lambda: method(texts))
+            vectors, seconds = cached.embeddings, cached.seconds
+            self.timings.cache_hits += int(cached.hit)
+        if role == "documents":
+            self.timings.encode_documents_s = seconds
+        else:
+            self.timings.encode_queries_s = seconds
+        return vectors
+
+    def _apply_compressor(self, vectors: emb.Embeddings) -> emb.Embeddings:
+        assert self.compressor is not None
+        dense = emb.as_dense(vectors, name=f"pipeline {self.name!r} compressor input")
+        rng = np.random.default_rng(self.seed)
+        sample = dense if len(dense) <= self.fit_sample else \
+            dense[np.sort(rng.choice(len(dense), self.fit_sample, replace=False))]
+        start = time.perf_counter()
+        self.compressor.fit(sample)
+        self.timings.fit_compressor_s = time.perf_counter() - start
+        if isinstance(self.index, AcceptsCompressor):
+            self.index.use_compressor(self.compressor)
+            return dense
+        return self.compressor.decode(self.compressor.encode(dense))
+
+    @property
+    def bytes_per_document(self) -> float:
+        """Index memory per indexed document; the compressor's code size when the index cannot
+        store codes and was built on decoded vectors (quality of the codes, size of the codes)."""
+        if self.compressor is not None and not isinstance(self.index, AcceptsCompressor):
+            return float(self.compressor.bytes_per_vector)
+        return self.index.memory_bytes / max(len(self.index), 1)

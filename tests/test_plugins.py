@@ -1,0 +1,179 @@
+"""The plugin host: isolation of broken plugins, API versions, disabling, unknown names."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+import embedlab
+from embedlab.errors import UnknownComponentError
+from embedlab.errors import PluginError
+from embedlab.plugins import PluginHost, check_api_version
+from embedlab.registry import Registry
+
+from conftest import write_fake_plugin
+
+GOOD = """
+import attrs
+import embedlab
+
+EMBEDLAB_API_VERSION = "1.0"
+
+class Identity(embedlab.Component):
+    kind = "compressor"
+    name = "identity"
+
+    @attrs.frozen
+    class Config:
+        scale: float = attrs.field(default=1.0, validator=attrs.validators.gt(0))
+
+@embedlab.hookimpl
+def embedlab_register(registry):
+    registry.add("compressor", "identity", Identity)
+"""
+
+RAISES_ON_IMPORT = """
+raise RuntimeError("boom at import")
+"""
+
+BAD_FACTORY = """
+import embedlab
+EMBEDLAB_API_VERSION = "1.0"
+
+@embedlab.hookimpl
+def embedlab_register(registry):
+    registry.add("index", "half-registered", dict)
+    registry.add("index", "broken", 42)
+"""
+
+TOO_NEW = """
+import embedlab
+EMBEDLAB_API_VERSION = "9.0"
+
+@embedlab.hookimpl
+def embedlab_register(registry):
+    registry.add("index", "future", dict)
+"""
+
+BAD_HOOK_SIGNATURE = """
+import embedlab
+EMBEDLAB_API_VERSION = "1.0"
+
+@embedlab.hookimpl
+def embedlab_register(registry, unexpected_argument):
+    pass
+"""
+
+
+def load(plugin_dir) -> PluginHost:
+    host = PluginHost()
+    host.load_entry_points()
+    return host
+
+
+def by_name(host: PluginHost) -> dict:
+    return {p.name: p for p in host.plugins}
+
+
+def test_good_plugin_is_loaded_and_creates_components(plugin_dir):
+    write_fake_plugin(plugin_dir, "goodplug", GOOD)
+    host = load(plugin_dir)
+    info = by_name(host)["goodplug"]
+    assert info.status == "loaded"
+    assert info.distribution == "embedlab-goodplug" and info.version == "1.2.3"
+    assert info.components == {"compressor": ["identity"]}
+    component = host.registry.create("compressor", "identity", scale=2.0)
+    assert component.config.scale == 2.0
+
+
+def test_broken_plugins_are_reported_and_others_still_load(plugin_dir):
+    write_fake_plugin(plugin_dir, "goodplug", GOOD)
+    write_fake_plugin(plugin_dir, "importboom", RAISES_ON_IMPORT)
+    write_fake_plugin(plugin_dir, "badfactory", BAD_FACTORY)
+    write_fake_plugin(plugin_dir, "badhook", BAD_HOOK_SIGNATURE)
+    host = load(plugin_dir)
+    plugins = by_name(host)
+    assert plugins["goodplug"].status == "loaded"
+    assert plugins["importboom"].status == "failed"
+    assert "boom at import" in plugins["importboom"].error
+    assert plugins["badfactory"].status == "failed"
+    assert "non-callable factory" in plugins["badfactory"].error
+    assert plugins["badhook"].status == "failed"
+    assert "unexpected_argument" in plugins["badhook"].error
+    # nothing of a failed plugin stays registered, not even what it added before failing
+    assert "half-registered" not in host.registry.names("index")
+    assert "identity" in host.registry.names("compressor")
+
+
+def test_incompatible_api_version_is_skipped_with_upgrade_advice(plugin_dir):
+    write_fake_plugin(plugin_dir, "futureplug", TOO_NEW)
+    info = by_name(load(plugin_dir))["futureplug"]
+    assert info.status == "incompatible"
+    assert "upgrade embedlab" in info.error
+
+
+@pytest.mark.parametrize("declared, advice", [("0.9", "upgrade the plugin"),
+                                              ("1.7", "upgrade embedlab"),
+                                              (None, "does not declare")])
+def test_api_version_check(declared, advice):
+    with pytest.raises(PluginError, match=advice):
+        check_api_version("p", declared)
+    check_api_version("p", "1.0")
+
+
+def test_disable_plugins_environment_variable(plugin_dir, monkeypatch):
+    write_fake_plugin(plugin_dir, "goodplug", GOOD)
+    monkeypatch.setenv("EMBEDLAB_DISABLE_PLUGINS", "other, goodplug")
+    host = load(plugin_dir)
+    assert by_name(host)["goodplug"].status == "disabled"
+    assert "identity" not in host.registry.names("compressor")
+
+
+def test_name_clash_between_plugins_fails_the_second(plugin_dir):
+    write_fake_plugin(plugin_dir, "goodplug", GOOD)
+    write_fake_plugin(plugin_dir, "clashplug", GOOD.replace("class Identity", "class Other")
+                      .replace(", Identity)", ", Other)"))
+    plugins = by_name(load(plugin_dir))
+    statuses = sorted(p.status for p in (plugins["goodplug"], plugins["clashplug"]))
+    assert statuses == ["failed", "loaded"]
+    failed = next(p for p in plugins.values() if p.status == "failed")
+    assert "already registered" in failed.error
+
+
+def test_unknown_component_lists_installed_close_matches_and_provider(plugin_dir):
+    write_fake_plugin(plugin_dir, "goodplug", GOOD)
+    registry = load(plugin_dir).registry
+    with pytest.raises(UnknownComponentError) as error:
+        registry.create("compressor", "identiti")
+    message = str(error.value)
+    assert "Installed compressors: identity" in message and "Did you mean: identity" in message
+    with pytest.raises(UnknownComponentError, match="provided by embedlab-seismic: pip install"):
+        Registry().create("index", "seismic")
+    with pytest.raises(UnknownComponentError, match="kinds: encoder"):
+        registry.create("gadget", "x")
+
+
+def test_unknown_parameter_is_a_config_error(plugin_dir):
+    write_fake_plugin(plugin_dir, "goodplug", GOOD)
+    host = load(plugin_dir)
+    with pytest.raises(embedlab.ConfigError, match="unknown parameter.*accepted: scale"):
+        host.registry.create("compressor", "identity", scael=1)
+    with pytest.raises(embedlab.ConfigError, match="invalid parameters"):
+        host.registry.create("compressor", "identity", scale=-1)
+
+
+def test_cli_plugins_json_reports_broken_plugin_while_others_work(plugin_dir):
+    write_fake_plugin(plugin_dir, "goodplug", GOOD)
+    write_fake_plugin(plugin_dir, "importboom", RAISES_ON_IMPORT)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(plugin_dir), *sys.path])}
+    out = subprocess.run([sys.executable, "-m", "embedlab.cli", "plugins", "--json"], env=env,
+                         capture_output=True, text=True, check=True).stdout
+    plugins = {p["name"]: p for p in json.loads(out)}
+    assert plugins["embedlab"]["status"] == "loaded"
+    assert plugins["goodplug"]["status"] == "loaded"
+    assert plugins["importboom"]["status"] == "failed"
+    assert "boom at import" in plugins["importboom"]["error"]
