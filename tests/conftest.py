@@ -11,9 +11,9 @@ REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO.parent / "shared" / "data"
 
 
-def write_fake_plugin(root: Path, name: str, source: str, *, dist: str | None = None) -> Path:
+def write_fake_plugin(root: Path, name: str, source: str) -> Path:
     """Write a module ``name`` and a ``.dist-info`` whose entry point (group embedlab) loads it."""
-    dist = dist or f"embedlab-{name}"
+    dist = f"embedlab-{name}"
     (root / f"{name}.py").write_text(textwrap.dedent(source))
     info = root / f"{dist.replace('-', '_')}-1.2.3.dist-info"
     info.mkdir(parents=True)
@@ -29,6 +29,12 @@ def plugin_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     root.mkdir()
     monkeypatch.syspath_prepend(str(root))
     return root
+
+
+@pytest.fixture
+def fake_plugin(plugin_dir: Path):
+    """``fake_plugin(name, source)`` installs a fake plugin distribution into ``plugin_dir``."""
+    return lambda name, source: write_fake_plugin(plugin_dir, name, source)
 
 
 @pytest.fixture

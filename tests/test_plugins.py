@@ -15,8 +15,6 @@ from embedlab.errors import PluginError
 from embedlab.plugins import PluginHost, check_api_version
 from embedlab.registry import Registry
 
-from conftest import write_fake_plugin
-
 GOOD = """
 import attrs
 import embedlab
@@ -79,8 +77,8 @@ def by_name(host: PluginHost) -> dict:
     return {p.name: p for p in host.plugins}
 
 
-def test_good_plugin_is_loaded_and_creates_components(plugin_dir):
-    write_fake_plugin(plugin_dir, "goodplug", GOOD)
+def test_good_plugin_is_loaded_and_creates_components(plugin_dir, fake_plugin):
+    fake_plugin("goodplug", GOOD)
     host = load(plugin_dir)
     info = by_name(host)["goodplug"]
     assert info.status == "loaded"
@@ -90,11 +88,11 @@ def test_good_plugin_is_loaded_and_creates_components(plugin_dir):
     assert component.config.scale == 2.0
 
 
-def test_broken_plugins_are_reported_and_others_still_load(plugin_dir):
-    write_fake_plugin(plugin_dir, "goodplug", GOOD)
-    write_fake_plugin(plugin_dir, "importboom", RAISES_ON_IMPORT)
-    write_fake_plugin(plugin_dir, "badfactory", BAD_FACTORY)
-    write_fake_plugin(plugin_dir, "badhook", BAD_HOOK_SIGNATURE)
+def test_broken_plugins_are_reported_and_others_still_load(plugin_dir, fake_plugin):
+    fake_plugin("goodplug", GOOD)
+    fake_plugin("importboom", RAISES_ON_IMPORT)
+    fake_plugin("badfactory", BAD_FACTORY)
+    fake_plugin("badhook", BAD_HOOK_SIGNATURE)
     host = load(plugin_dir)
     plugins = by_name(host)
     assert plugins["goodplug"].status == "loaded"
@@ -109,8 +107,8 @@ def test_broken_plugins_are_reported_and_others_still_load(plugin_dir):
     assert "identity" in host.registry.names("compressor")
 
 
-def test_incompatible_api_version_is_skipped_with_upgrade_advice(plugin_dir):
-    write_fake_plugin(plugin_dir, "futureplug", TOO_NEW)
+def test_incompatible_api_version_is_skipped_with_upgrade_advice(plugin_dir, fake_plugin):
+    fake_plugin("futureplug", TOO_NEW)
     info = by_name(load(plugin_dir))["futureplug"]
     assert info.status == "incompatible"
     assert "upgrade embedlab" in info.error
@@ -125,17 +123,17 @@ def test_api_version_check(declared, advice):
     check_api_version("p", "1.0")
 
 
-def test_disable_plugins_environment_variable(plugin_dir, monkeypatch):
-    write_fake_plugin(plugin_dir, "goodplug", GOOD)
+def test_disable_plugins_environment_variable(plugin_dir, fake_plugin, monkeypatch):
+    fake_plugin("goodplug", GOOD)
     monkeypatch.setenv("EMBEDLAB_DISABLE_PLUGINS", "other, goodplug")
     host = load(plugin_dir)
     assert by_name(host)["goodplug"].status == "disabled"
     assert "identity" not in host.registry.names("compressor")
 
 
-def test_name_clash_between_plugins_fails_the_second(plugin_dir):
-    write_fake_plugin(plugin_dir, "goodplug", GOOD)
-    write_fake_plugin(plugin_dir, "clashplug", GOOD.replace("class Identity", "class Other")
+def test_name_clash_between_plugins_fails_the_second(plugin_dir, fake_plugin):
+    fake_plugin("goodplug", GOOD)
+    fake_plugin("clashplug", GOOD.replace("class Identity", "class Other")
                       .replace(", Identity)", ", Other)"))
     plugins = by_name(load(plugin_dir))
     statuses = sorted(p.status for p in (plugins["goodplug"], plugins["clashplug"]))
@@ -144,8 +142,8 @@ def test_name_clash_between_plugins_fails_the_second(plugin_dir):
     assert "already registered" in failed.error
 
 
-def test_unknown_component_lists_installed_close_matches_and_provider(plugin_dir):
-    write_fake_plugin(plugin_dir, "goodplug", GOOD)
+def test_unknown_component_lists_installed_close_matches_and_provider(plugin_dir, fake_plugin):
+    fake_plugin("goodplug", GOOD)
     registry = load(plugin_dir).registry
     with pytest.raises(UnknownComponentError) as error:
         registry.create("compressor", "identiti")
@@ -157,8 +155,8 @@ def test_unknown_component_lists_installed_close_matches_and_provider(plugin_dir
         registry.create("gadget", "x")
 
 
-def test_unknown_parameter_is_a_config_error(plugin_dir):
-    write_fake_plugin(plugin_dir, "goodplug", GOOD)
+def test_unknown_parameter_is_a_config_error(plugin_dir, fake_plugin):
+    fake_plugin("goodplug", GOOD)
     host = load(plugin_dir)
     with pytest.raises(embedlab.ConfigError, match="unknown parameter.*accepted: scale"):
         host.registry.create("compressor", "identity", scael=1)
@@ -166,9 +164,9 @@ def test_unknown_parameter_is_a_config_error(plugin_dir):
         host.registry.create("compressor", "identity", scale=-1)
 
 
-def test_cli_plugins_json_reports_broken_plugin_while_others_work(plugin_dir):
-    write_fake_plugin(plugin_dir, "goodplug", GOOD)
-    write_fake_plugin(plugin_dir, "importboom", RAISES_ON_IMPORT)
+def test_cli_plugins_json_reports_broken_plugin_while_others_work(plugin_dir, fake_plugin):
+    fake_plugin("goodplug", GOOD)
+    fake_plugin("importboom", RAISES_ON_IMPORT)
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(plugin_dir), *sys.path])}
     out = subprocess.run([sys.executable, "-m", "embedlab.cli", "plugins", "--json"], env=env,
                          capture_output=True, text=True, check=True).stdout

@@ -1,0 +1,159 @@
+"""Run every pipeline of an experiment on one dataset split and compare them with the baseline."""
+
+from __future__ import annotations
+
+import platform
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import attrs
+from tqdm.auto import tqdm
+
+from embedlab import stats
+from embedlab.cache import EmbeddingCache
+from embedlab.dataset import Dataset, Split
+from embedlab.experiment.config import ExperimentConfig, PipelineConfig
+from embedlab.metrics import EvaluationResult, evaluate, parse_metric
+from embedlab.pipeline import Pipeline, Timings
+from embedlab.ranking import Ranking
+
+
+@attrs.define
+class PipelineOutcome:
+    """What one pipeline produced: its ranking, evaluation, timings and size."""
+
+    name: str
+    fingerprints: dict[str, str]
+    ranking: Ranking
+    evaluation: EvaluationResult
+    timings: Timings
+    bytes_per_document: float
+
+
+@attrs.frozen
+class Comparison:
+    """One pipeline against the baseline on one metric (p-values Holm-corrected across pipelines)."""
+
+    pipeline: str
+    metric: str
+    mean_difference: float
+    p_ttest: float
+    p_wilcoxon: float
+    p_ttest_holm: float
+    p_wilcoxon_holm: float
+    improved: int
+    degraded: int
+    tied: int
+
+
+@attrs.define
+class ExperimentResult:
+    """All outcomes of an experiment plus the significance comparisons."""
+
+    config: ExperimentConfig
+    dataset: Dataset
+    split: Split
+    metrics: list[str]
+    outcomes: list[PipelineOutcome]
+    comparisons: list[Comparison]
+    seconds: float
+
+    def comparison(self, pipeline: str, metric: str) -> Comparison | None:
+        return next((c for c in self.comparisons if c.pipeline == pipeline and c.metric == metric), None)
+
+    def to_json(self) -> dict[str, Any]:
+        """Aggregates, per-query values, p-values, timings, fingerprints and versions."""
+        from embedlab import plugin_host
+
+        return {
+            "dataset": {"name": self.dataset.name, "split": self.split.name,
+                        "documents": len(self.dataset.corpus), "queries": len(self.split.queries),
+                        "metadata": dict(self.dataset.metadata)},
+            "metrics": self.metrics,
+            "baseline": self.config.baseline,
+            "k": self.config.k,
+            "seed": self.config.seed,
+            "seconds": self.seconds,
+            "versions": {"python": sys.version, "platform": platform.platform(),
+                         "plugins": {p.distribution: p.version for p in plugin_host().plugins}},
+            "config": self.config.raw,
+            "pipelines": [_outcome_json(o) for o in self.outcomes],
+            "comparisons": [attrs.asdict(c) for c in self.comparisons],
+        }
+
+
+def _outcome_json(outcome: PipelineOutcome) -> dict[str, Any]:
+    evaluation = outcome.evaluation
+    timings = attrs.asdict(outcome.timings)
+    timings.update(build_s=outcome.timings.build_s, latency_ms=outcome.timings.latency_ms)
+    return {"name": outcome.name, "fingerprints": outcome.fingerprints,
+            "aggregates": dict(evaluation.aggregates),
+            "per_query": {metric: dict(zip(evaluation.query_ids, map(float, values)))
+                          for metric, values in evaluation.per_query.items()},
+            "timings": timings, "bytes_per_document": outcome.bytes_per_document}
+
+
+def load_experiment_dataset(config: ExperimentConfig) -> Dataset:
+    """The dataset named in ``[dataset]``; a relative path is tried against the current directory
+    first, then against the experiment file's folder."""
+    from embedlab.datasets import load_dataset_spec
+
+    params = dict(config.dataset)
+    if "path" in params:
+        path = Path(params["path"]).expanduser()
+        if not path.is_absolute() and not path.exists():
+            path = config.base_dir / path
+        params["path"] = str(path)
+    return load_dataset_spec(**params)
+
+
+def run_pipeline(spec: PipelineConfig, dataset: Dataset, split: Split, k: int, metrics: list[Any],
+                 cache: EmbeddingCache | None, seed: int) -> PipelineOutcome:
+    """Build one pipeline on the corpus, search the split's queries, evaluate."""
+    pipeline = Pipeline.from_names(encoder=spec.encoder, index=spec.index, compressor=spec.compressor,
+                                   reranker=spec.reranker, name=spec.name, cache=cache, seed=seed)
+    pipeline.build(dataset.corpus)
+    ranking = pipeline.search(split.queries, k)
+    evaluation = evaluate(ranking, split.qrels, metrics)
+    return PipelineOutcome(spec.name, pipeline.fingerprints(), ranking, evaluation, pipeline.timings,
+                           pipeline.bytes_per_document)
+
+
+def compare_to_baseline(outcomes: list[PipelineOutcome], baseline: str, metrics: list[str]) -> list[Comparison]:
+    """Paired t-test and Wilcoxon per metric, Holm-corrected across the compared pipelines."""
+    base = next(o for o in outcomes if o.name == baseline)
+    others = [o for o in outcomes if o.name != baseline]
+    comparisons: list[Comparison] = []
+    for metric in metrics:
+        reference = base.evaluation.per_query[metric]
+        tests = [stats.paired_tests(o.evaluation.per_query[metric], reference) for o in others]
+        holm_t = stats.holm([t.p_ttest for t in tests])
+        holm_w = stats.holm([t.p_wilcoxon for t in tests])
+        for outcome, test, p_t, p_w in zip(others, tests, holm_t, holm_w):
+            comparisons.append(Comparison(outcome.name, metric, test.mean_difference, test.p_ttest,
+                                          test.p_wilcoxon, float(p_t), float(p_w), test.improved,
+                                          test.degraded, test.tied))
+    return comparisons
+
+
+def run_experiment(config: ExperimentConfig, *, cache: EmbeddingCache | None = None,
+                   progress: bool = True) -> ExperimentResult:
+    """Run all pipelines of ``config``; see :mod:`embedlab.experiment.report` for the table."""
+    start = time.perf_counter()
+    dataset = load_experiment_dataset(config)
+    split = dataset.split(config.split)
+    metrics = [parse_metric(m) for m in config.metrics]
+    names = [str(m) for m in metrics]
+    cutoffs = [getattr(m, "cutoff", None) for m in metrics]
+    k = max([config.k, *(c for c in cutoffs if c)])
+    outcomes = []
+    bar = tqdm(config.pipelines, desc="pipelines", unit="pipeline", disable=not progress)
+    for spec in bar:
+        bar.set_postfix_str(spec.name)
+        outcomes.append(run_pipeline(spec, dataset, split, k, metrics, cache, config.seed))
+    comparisons = compare_to_baseline(outcomes, config.baseline, names) if config.baseline else []
+    return ExperimentResult(config, dataset, split, names, outcomes, comparisons,
+                            time.perf_counter() - start)
+
