@@ -6,8 +6,16 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from embedlab import (BinaryCodes, Corpus, Dataset, InvalidInputError, MultiVectorEmbeddings,
-                      Queries, Ranking, SearchResult)
+from embedlab import (
+    BinaryCodes,
+    Corpus,
+    Dataset,
+    InvalidInputError,
+    MultiVectorEmbeddings,
+    Queries,
+    Ranking,
+    SearchResult,
+)
 from embedlab import embeddings as emb
 
 

@@ -10,8 +10,7 @@ import sys
 import pytest
 
 import embedlab
-from embedlab.errors import UnknownComponentError
-from embedlab.errors import PluginError
+from embedlab.errors import PluginError, UnknownComponentError
 from embedlab.plugins import PluginHost, check_api_version
 from embedlab.registry import Registry
 

@@ -20,12 +20,35 @@ from typing import Any
 
 from embedlab.components import Component, config_dict, describe, fingerprint
 from embedlab.dataset import Corpus, Dataset, Qrels, Queries, Split
-from embedlab.embeddings import BinaryCodes, EmbeddingKind, Embeddings, MultiVectorEmbeddings
-from embedlab.errors import (ConfigError, EmbedlabError, InvalidInputError, NotFittedError,
-                             PluginError, StateError, UnknownComponentError)
+from embedlab.embeddings import (
+    BinaryCodes,
+    EmbeddingKind,
+    Embeddings,
+    MultiVectorEmbeddings,
+    as_dense,
+    as_sparse,
+)
+from embedlab.errors import (
+    ConfigError,
+    EmbedlabError,
+    InvalidInputError,
+    NotFittedError,
+    PluginError,
+    StateError,
+    UnknownComponentError,
+)
 from embedlab.hookspecs import hookimpl
 from embedlab.plugins import API_VERSION, PluginHost
-from embedlab.protocols import AcceptsCompressor, CodeScorer, Compressor, Encoder, Index, Metric, Reranker, Trainable
+from embedlab.protocols import (
+    AcceptsCompressor,
+    CodeScorer,
+    Compressor,
+    Encoder,
+    Index,
+    Metric,
+    Reranker,
+    Trainable,
+)
 from embedlab.ranking import Ranking, SearchResult
 from embedlab.registry import Registry
 
@@ -84,6 +107,6 @@ __all__ = [
     "Dataset", "EMBEDLAB_API_VERSION", "EmbeddingKind", "Embeddings", "EmbedlabError", "Encoder",
     "Index", "InvalidInputError", "Metric", "MultiVectorEmbeddings", "NotFittedError", "PluginError",
     "Qrels", "Queries", "Ranking", "Registry", "Reranker", "SearchResult", "Split", "StateError",
-    "Trainable", "UnknownComponentError", "config_dict", "create", "describe", "fingerprint",
+    "Trainable", "UnknownComponentError", "as_dense", "as_sparse", "config_dict", "create", "describe", "fingerprint",
     "hookimpl", "load_component", "load_dataset", "plugin_host", "registry",
 ]

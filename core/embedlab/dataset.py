@@ -104,7 +104,7 @@ class Queries:
             digest.update(encoded)
         return digest.hexdigest()
 
-    def select(self, ids: Sequence[str]) -> "Queries":
+    def select(self, ids: Sequence[str]) -> Queries:
         """The queries with these ids, in this order."""
         position = {q: i for i, q in enumerate(self.ids.tolist())}
         rows = [position[q] for q in ids]

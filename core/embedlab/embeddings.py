@@ -105,7 +105,7 @@ class MultiVectorEmbeddings:
             raise InvalidInputError(f"multi-vector: item {item} contains NaN or inf")
 
     @classmethod
-    def from_list(cls, items: Sequence[np.ndarray], dim: int | None = None) -> "MultiVectorEmbeddings":
+    def from_list(cls, items: Sequence[np.ndarray], dim: int | None = None) -> MultiVectorEmbeddings:
         """Build from one ``(n_i, d)`` array per item (not for hot paths)."""
         if not items:
             if dim is None:
@@ -131,7 +131,7 @@ class MultiVectorEmbeddings:
         """The ``(n_i, d)`` vectors of item ``i`` (a view)."""
         return self.vectors[self.offsets[i]:self.offsets[i + 1]]
 
-    def take(self, positions: np.ndarray) -> "MultiVectorEmbeddings":
+    def take(self, positions: np.ndarray) -> MultiVectorEmbeddings:
         """A new container with the given items, in the given order."""
         positions = np.asarray(positions, dtype=np.int64)
         starts, ends = self.offsets[positions], self.offsets[positions + 1]
@@ -154,7 +154,7 @@ class BinaryCodes:
                                     f"{self.dim} bits, got {self.bits.shape}")
 
     @classmethod
-    def from_signs(cls, x: np.ndarray) -> "BinaryCodes":
+    def from_signs(cls, x: np.ndarray) -> BinaryCodes:
         """One bit per dimension: 1 where the value is positive."""
         dense = as_dense(x, allow_empty=True)
         return cls(np.packbits(dense > 0, axis=1), dense.shape[1])

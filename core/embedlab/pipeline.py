@@ -89,7 +89,7 @@ class Pipeline:
     @classmethod
     def from_names(cls, *, encoder: ComponentSpec, index: ComponentSpec = "exact",
                    compressor: ComponentSpec = None, reranker: ComponentSpec = None,
-                   **options: Any) -> "Pipeline":
+                   **options: Any) -> Pipeline:
         """Build every stage through the registry by name (or ``{"name": ..., **params}``)."""
         return cls(encoder=create_component("encoder", encoder), index=create_component("index", index),
                    compressor=create_component("compressor", compressor),

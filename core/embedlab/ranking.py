@@ -41,7 +41,7 @@ class SearchResult:
         return int(self.scores.shape[0])
 
     @classmethod
-    def empty(cls, n_queries: int, k: int) -> "SearchResult":
+    def empty(cls, n_queries: int, k: int) -> SearchResult:
         return cls(np.full((n_queries, k), MISSING_SCORE), np.full((n_queries, k), -1))
 
 
@@ -66,7 +66,7 @@ class Ranking:
 
     @classmethod
     def from_search(cls, query_ids: Sequence[str], result: SearchResult,
-                    doc_ids: np.ndarray) -> "Ranking":
+                    doc_ids: np.ndarray) -> Ranking:
         """Translate index positions into document ids."""
         doc_ids = np.asarray(doc_ids, dtype=str)
         found = result.indices >= 0
@@ -74,7 +74,7 @@ class Ranking:
         return cls(np.asarray(query_ids, dtype=str), ids, np.where(found, result.scores, MISSING_SCORE))
 
     @classmethod
-    def from_dict(cls, run: Mapping[str, Mapping[str, float]], k: int | None = None) -> "Ranking":
+    def from_dict(cls, run: Mapping[str, Mapping[str, float]], k: int | None = None) -> Ranking:
         """Build from ``{query_id: {doc_id: score}}``, sorting each query by descending score."""
         width = k if k is not None else max((len(d) for d in run.values()), default=0)
         qids = list(run)
@@ -106,6 +106,6 @@ class Ranking:
         """``{query_id: {doc_id: score}}`` (the shape pytrec_eval takes)."""
         return {qid: {str(d): float(s) for d, s in zip(docs, scores)} for qid, docs, scores in self}
 
-    def truncate(self, k: int) -> "Ranking":
+    def truncate(self, k: int) -> Ranking:
         """Keep the first ``k`` documents of every query."""
         return Ranking(self.query_ids, self.doc_ids[:, :k], self.scores[:, :k])

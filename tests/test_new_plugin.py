@@ -1,0 +1,153 @@
+"""``embedlab new-plugin``: the scaffolded project installs, passes its own tests and is discovered."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import zipfile
+from importlib import metadata
+from pathlib import Path
+
+import pytest
+from embedlab.cli import main
+from embedlab.errors import ConfigError
+from embedlab.plugins import DISABLE_ENV, ENTRY_POINT_GROUP
+from embedlab.scaffold import SUFFIX, PluginNames, render_plugin, template_root
+
+try:
+    import tomllib
+except ModuleNotFoundError:  # Python 3.10
+    import tomli as tomllib
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def run(*args: str, cwd: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True, timeout=300)
+
+
+def template_files(root: Path) -> list[str]:
+    return sorted(str(p.relative_to(root)) for p in root.rglob("*") if p.is_file())
+
+
+def test_scaffolded_plugin_installs_passes_its_tests_and_is_discovered(tmp_path, capsys) -> None:
+    assert main(["new-plugin", "scaffold-probe", "--output", str(tmp_path / "plugins")]) == 0
+    project = tmp_path / "plugins" / "scaffold-probe"
+    out = capsys.readouterr().out
+    assert f"cd {project}" in out and "pip install -e" in out and "pytest" in out
+
+    site = tmp_path / "site"  # installed here only: the shared environment is left untouched
+    pip = run(sys.executable, "-m", "pip", "install", "--no-deps", "--no-build-isolation", "--no-index",
+              "--disable-pip-version-check", "--quiet", "--target", str(site), str(project), cwd=tmp_path)
+    assert pip.returncode == 0, pip.stdout + pip.stderr
+    assert (site / "embedlab_scaffold_probe" / "__init__.py").is_file()
+
+    env = dict(os.environ)
+    # Other installed plugins are switched off: this test must not depend on them (nor wait for them).
+    env[DISABLE_ENV] = ",".join(ep.name for ep in metadata.entry_points(group=ENTRY_POINT_GROUP))
+    env["PYTHONPATH"] = os.pathsep.join([str(site), *filter(None, [os.environ.get("PYTHONPATH")])])
+    tests = run(sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", cwd=project, env=env)
+    assert tests.returncode == 0, tests.stdout + tests.stderr
+    assert "8 passed" in tests.stdout
+
+    listing = run(sys.executable, "-m", "embedlab.cli", "plugins", "--json", cwd=tmp_path, env=env)
+    assert listing.returncode == 0, listing.stderr
+    plugins = {p["name"]: p for p in json.loads(listing.stdout)}
+    probe = plugins["scaffold-probe"]
+    assert (probe["status"], probe["distribution"]) == ("loaded", "embedlab-scaffold-probe"), probe
+    assert probe["components"] == {"compressor": ["scaffold-probe"]}
+
+
+def test_default_destination_and_rendered_project(tmp_path, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert main(["new-plugin", "my_method"]) == 0
+    project = tmp_path / "embedlab-my-method"
+    files = template_files(project)
+    assert files == ["README.md", "pyproject.toml", "src/embedlab_my_method/__init__.py",
+                     "src/embedlab_my_method/compressor.py", "tests/test_embedlab_my_method.py",
+                     "tests/test_embedlab_my_method_plugin.py"]
+    for name in files:
+        assert "{{" not in (project / name).read_text(), name
+    meta = tomllib.loads((project / "pyproject.toml").read_text())
+    assert meta["project"]["name"] == "embedlab-my-method"
+    assert "embedlab>=0.1" in meta["project"]["dependencies"]
+    assert meta["project"]["entry-points"]["embedlab"] == {"my_method": "embedlab_my_method"}
+    init = (project / "src/embedlab_my_method/__init__.py").read_text()
+    assert 'EMBEDLAB_API_VERSION = "1.0"' in init and "@embedlab.hookimpl" in init
+    compressor = (project / "src/embedlab_my_method/compressor.py").read_text()
+    assert "class MyMethod(embedlab.Component)" in compressor
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no temporary leftovers
+
+
+@pytest.mark.parametrize(("name", "expected"), [
+    ("my-method", ("my-method", "embedlab_my_method", "embedlab-my-method", "MyMethod")),
+    ("pq2", ("pq2", "embedlab_pq2", "embedlab-pq2", "Pq2")),
+    ("none", ("none", "embedlab_none", "embedlab-none", "NoneComponent")),
+])
+def test_derived_names(name: str, expected: tuple[str, ...]) -> None:
+    names = PluginNames.from_name(name)
+    assert (names.name, names.module, names.distribution, names.class_name) == expected
+
+
+@pytest.mark.parametrize(("name", "message"), [
+    ("MyMethod", "invalid plugin name"), ("2fast", "invalid"), ("my--method", "invalid"), ("-x", "invalid"),
+    ("x-", "invalid"), ("my method", "invalid"), ("my.method", "invalid"), ("café", "invalid"),
+    ("", "invalid"), ("a" * 41, "at most 40"), ("embedlab-foo", "leave out the 'embedlab' prefix"),
+])
+def test_invalid_names_are_refused(name: str, message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        PluginNames.from_name(name)
+
+
+def test_cli_reports_an_invalid_name_and_writes_nothing(tmp_path, capsys) -> None:
+    assert main(["new-plugin", "My-Method", "--output", str(tmp_path)]) == 1
+    assert "invalid plugin name 'My-Method'" in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_refuses_to_overwrite(tmp_path, capsys) -> None:
+    existing = tmp_path / "taken"
+    existing.mkdir()
+    (existing / "keep.txt").write_text("mine")
+    assert main(["new-plugin", "taken", "--output", str(tmp_path)]) == 1
+    assert "already exists" in capsys.readouterr().err
+    assert [p.name for p in existing.iterdir()] == ["keep.txt"] and sorted(tmp_path.iterdir()) == [existing]
+
+
+def test_template_error_leaves_nothing_behind(tmp_path) -> None:
+    template = tmp_path / "template"
+    shutil.copytree(Path(str(template_root())), template)
+    (template / "tests" / ("zz.txt" + SUFFIX)).write_text("{{unknown}}")
+    with pytest.raises(ConfigError, match="unknown placeholder"):
+        render_plugin("broken", tmp_path / "out" / "broken", template=template)
+    assert list((tmp_path / "out").iterdir()) == []
+
+
+def test_core_wheel_ships_the_template(tmp_path) -> None:
+    """An installed (not editable) embedlab must carry the template as package data."""
+    source = tmp_path / "src"
+    shutil.copytree(REPO / "core", source / "core",
+                    ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
+    for file in REPO.iterdir():
+        if file.is_file():
+            shutil.copy(file, source / file.name)
+    build = run(sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "--no-index",
+                "--disable-pip-version-check", "--quiet", "-w", str(tmp_path / "dist"), str(source),
+                cwd=tmp_path)
+    assert build.returncode == 0, build.stdout + build.stderr
+    (wheel,) = (tmp_path / "dist").glob("embedlab-*.whl")
+    root = Path(str(template_root()))
+    expected = {f"embedlab/templates/plugin/{name}" for name in template_files(root)}
+    with zipfile.ZipFile(wheel) as archive:
+        missing = expected - set(archive.namelist())
+        assert not missing, ("add the template to [tool.setuptools.package-data] in pyproject.toml: "
+                             f'embedlab = ["py.typed", "templates/**/*"]; missing {sorted(missing)}')
+        packaged = zipfile.Path(archive, "embedlab/templates/plugin/")
+        from_wheel = render_plugin("probe", tmp_path / "from-wheel", template=packaged)
+    from_source = render_plugin("probe", tmp_path / "from-source")
+    files = template_files(from_source)
+    assert "src/embedlab_probe/compressor.py" in files and template_files(from_wheel) == files
+    assert all((from_wheel / f).read_bytes() == (from_source / f).read_bytes() for f in files)
