@@ -48,7 +48,9 @@ from embedlab.protocols import (
     Metric,
     Reranker,
     Trainable,
+    UsesEmbeddingCache,
 )
+from embedlab.pipeline import Pipeline
 from embedlab.ranking import Ranking, SearchResult
 from embedlab.registry import Registry
 
@@ -103,10 +105,11 @@ def load_component(path: str | Path) -> Any:
 
 
 __all__ = [
-    "API_VERSION", "AcceptsCompressor", "BinaryCodes", "CodeScorer", "Component", "Compressor", "ConfigError", "Corpus",
-    "Dataset", "EMBEDLAB_API_VERSION", "EmbeddingKind", "Embeddings", "EmbedlabError", "Encoder",
-    "Index", "InvalidInputError", "Metric", "MultiVectorEmbeddings", "NotFittedError", "PluginError",
-    "Qrels", "Queries", "Ranking", "Registry", "Reranker", "SearchResult", "Split", "StateError",
-    "Trainable", "UnknownComponentError", "as_dense", "as_sparse", "config_dict", "create", "describe", "fingerprint",
-    "hookimpl", "load_component", "load_dataset", "plugin_host", "registry",
+    "API_VERSION", "AcceptsCompressor", "BinaryCodes", "CodeScorer", "Component", "Compressor",
+    "ConfigError", "Corpus", "Dataset", "EMBEDLAB_API_VERSION", "EmbeddingKind", "Embeddings",
+    "EmbedlabError", "Encoder", "Index", "InvalidInputError", "Metric", "MultiVectorEmbeddings",
+    "NotFittedError", "Pipeline", "PluginError", "Qrels", "Queries", "Ranking", "Registry",
+    "Reranker", "SearchResult", "Split", "StateError", "Trainable", "UnknownComponentError",
+    "UsesEmbeddingCache", "as_dense", "as_sparse", "config_dict", "create", "describe",
+    "fingerprint", "hookimpl", "load_component", "load_dataset", "plugin_host", "registry",
 ]

@@ -25,7 +25,8 @@ from embedlab.cache import EmbeddingCache
 from embedlab.components import fingerprint
 from embedlab.dataset import Corpus, Queries
 from embedlab.errors import ConfigError, InvalidInputError
-from embedlab.protocols import AcceptsCompressor, Compressor, Encoder, Index, Reranker, Trainable
+from embedlab.protocols import (AcceptsCompressor, Compressor, Encoder, Index, Reranker, Trainable,
+                                UsesEmbeddingCache)
 from embedlab.ranking import Ranking
 
 ComponentSpec = str | Mapping[str, Any] | None
@@ -105,6 +106,8 @@ class Pipeline:
         """Fit (where trainable), encode and index the corpus."""
         documents = corpus.documents()
         self.timings = Timings()
+        if self.cache is not None and isinstance(self.reranker, UsesEmbeddingCache):
+            self.reranker.use_cache(self.cache)
         if isinstance(self.encoder, Trainable):
             start = time.perf_counter()
             self.encoder.fit(documents)

@@ -124,6 +124,14 @@ class Reranker(Protocol):
 
 
 @runtime_checkable
+class UsesEmbeddingCache(Protocol):
+    """Optional capability of components that encode on their own (a late-interaction reranker):
+    the pipeline hands them its :class:`embedlab.cache.EmbeddingCache` so reruns skip encoding."""
+
+    def use_cache(self, cache: Any) -> None: ...
+
+
+@runtime_checkable
 class Metric(Protocol):
     """An evaluation measure such as ``nDCG@10``; ``str(metric)`` parses back to an equal metric."""
 
