@@ -38,6 +38,7 @@ from embedlab.errors import (
     UnknownComponentError,
 )
 from embedlab.hookspecs import hookimpl
+from embedlab.pipeline import Pipeline
 from embedlab.plugins import API_VERSION, PluginHost
 from embedlab.protocols import (
     AcceptsCompressor,
@@ -50,7 +51,6 @@ from embedlab.protocols import (
     Trainable,
     UsesEmbeddingCache,
 )
-from embedlab.pipeline import Pipeline
 from embedlab.ranking import Ranking, SearchResult
 from embedlab.registry import Registry
 

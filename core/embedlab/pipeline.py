@@ -25,8 +25,7 @@ from embedlab.cache import EmbeddingCache
 from embedlab.components import fingerprint
 from embedlab.dataset import Corpus, Queries
 from embedlab.errors import ConfigError, InvalidInputError
-from embedlab.protocols import (AcceptsCompressor, Compressor, Encoder, Index, Reranker, Trainable,
-                                UsesEmbeddingCache)
+from embedlab.protocols import AcceptsCompressor, Compressor, Encoder, Index, Reranker, Trainable, UsesEmbeddingCache
 from embedlab.ranking import Ranking
 
 ComponentSpec = str | Mapping[str, Any] | None
