@@ -40,7 +40,7 @@ def test_roundtrip_keeps_arrays_files_and_identity(saved):
     assert state.meta == {"trained_on": 3}
     manifest = json.loads((path / "manifest.json").read_text())
     assert manifest["format_version"] == 1 and manifest["kind"] == "compressor"
-    assert manifest["name"] == "toy" and manifest["distribution"] == "test_persistence"
+    assert manifest["name"] == "toy" and manifest["distribution"] == Toy.__module__.split(".")[0]
     assert set(manifest["files"]) == {"centroids.npy", "ids.npy", "raw.bin"}
     assert all(len(entry["sha256"]) == 64 for entry in manifest["files"].values())
 

@@ -90,7 +90,7 @@ def corpus():
 
 @pytest.fixture
 def queries():
-    return Queries(["q1", "q2"], ["cat on a mat", "market crash"])
+    return Queries(["q1", "q2"], ["the cat sat on the mat", "stock market crash"])
 
 
 def test_pipeline_ranks_matching_documents_first(corpus, queries):
@@ -152,11 +152,11 @@ def test_cache_key_depends_on_config_and_content(tmp_path, corpus):
     cache = EmbeddingCache(tmp_path)
 
     @attrs.frozen
-    class Config:
+    class ScaleConfig:
         scale: int = 1
 
     class Configured(HashingEncoder):
-        Config = Config
+        Config = ScaleConfig
 
     key = cache.key(Configured(scale=1), "documents", corpus.content_hash)
     assert key != cache.key(Configured(scale=2), "documents", corpus.content_hash)

@@ -38,6 +38,7 @@ from embedlab.errors import (
     UnknownComponentError,
 )
 from embedlab.hookspecs import hookimpl
+from embedlab.metrics import EvaluationResult, evaluate, parse_metric
 from embedlab.pipeline import Pipeline
 from embedlab.plugins import API_VERSION, PluginHost
 from embedlab.protocols import (
@@ -105,6 +106,7 @@ def load_component(path: str | Path) -> Any:
 
 
 __all__ = [
+    "EvaluationResult", "evaluate", "parse_metric",
     "API_VERSION", "AcceptsCompressor", "BinaryCodes", "CodeScorer", "Component", "Compressor",
     "ConfigError", "Corpus", "Dataset", "EMBEDLAB_API_VERSION", "EmbeddingKind", "Embeddings",
     "EmbedlabError", "Encoder", "Index", "InvalidInputError", "Metric", "MultiVectorEmbeddings",

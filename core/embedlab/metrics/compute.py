@@ -1,0 +1,211 @@
+"""Vectorised evaluation arrays: a ranking joined with qrels, in the order trec_eval evaluates.
+
+Conventions (checked against trec_eval through pytrec_eval-terrier in ``tests/test_metrics.py``):
+
+* **Order.** trec_eval ignores the order and rank column of a run: it re-sorts every query's
+  documents by score, descending, and breaks ties by document id, *descending* (``strcmp`` of the
+  ids, i.e. code-point order; ``zz`` before ``d`` before ``c`` before ``a`` at equal scores).
+  :func:`prepare` applies the same order, so a :class:`~embedlab.Ranking` is evaluated by its scores
+  and ids, never by its column order.
+* **Queries.** Rows are the queries of the qrels (every key of the mapping, even one without
+  judgments), sorted. Queries of the ranking without qrels are ignored, as trec_eval ignores them.
+  Queries in the qrels but absent from the ranking have no retrieved documents, so every built-in
+  measure gives them 0 and they count in the mean (``trec_eval -c``). Queries whose judgments hold
+  no relevant document are evaluated too and score 0, as trec_eval does.
+* **Grades.** Unjudged documents count as grade 0. A document is relevant at level ``rel`` when its
+  grade is ``>= rel`` (``rel >= 1``); gains for nDCG are ``max(grade, 0)`` (negative grades gain 0).
+"""
+
+from __future__ import annotations
+
+import attrs
+import numpy as np
+
+from embedlab.dataset import Qrels
+from embedlab.errors import InvalidInputError
+from embedlab.ranking import Ranking
+
+#: Fills the ideal-grade matrix after a query's last judgment: never relevant, gains 0.
+PAD_GRADE = np.iinfo(np.int64).min
+
+
+@attrs.frozen(eq=False)
+class JudgedRanking:
+    """A ranking joined with qrels, one row per qrels query, columns in trec_eval order."""
+
+    query_ids: np.ndarray
+    """``(n,)`` sorted query ids of the qrels."""
+    grades: np.ndarray
+    """``(n, depth)`` int64 grade of the document at each rank; 0 where unjudged or nothing retrieved."""
+    retrieved: np.ndarray
+    """``(n, depth)`` bool: a document was retrieved at this rank."""
+    ideal: np.ndarray
+    """``(n, max_judged)`` int64 judged grades of each query, descending, padded with ``PAD_GRADE``."""
+
+    def relevant(self, rel: int, cutoff: int | None = None) -> np.ndarray:
+        """``(n, min(cutoff, depth))`` bool: relevant document at each rank."""
+        return (self.grades[:, :cutoff] >= rel) & self.retrieved[:, :cutoff]
+
+    def num_relevant(self, rel: int) -> np.ndarray:
+        """``(n,)`` number of judged documents with grade ``>= rel``."""
+        return (self.ideal >= rel).sum(axis=1)
+
+
+def _flatten_qrels(qrels: Qrels) -> tuple[list[str], np.ndarray, np.ndarray, np.ndarray]:
+    """Sorted query ids, and per judgment: query index, document id, integer grade."""
+    query_ids = sorted(str(q) for q in qrels)
+    by_id = {str(q): judged for q, judged in qrels.items()}
+    counts, docs, grades = [], [], []
+    for qid in query_ids:
+        judged = by_id[qid]
+        counts.append(len(judged))
+        docs.extend(str(d) for d in judged)
+        grades.extend(judged.values())
+    query_index = np.repeat(np.arange(len(query_ids)), counts)
+    return query_ids, query_index, np.asarray(docs, dtype=str), _integer_grades(grades)
+
+
+def _integer_grades(grades: list) -> np.ndarray:
+    """Grades as int64; integral floats are accepted, anything else is an error."""
+    values = np.asarray(grades) if grades else np.zeros(0, dtype=np.int64)
+    if values.dtype.kind in "iub":
+        return values.astype(np.int64)
+    if values.dtype.kind == "f":
+        bad = ~np.isfinite(values) | (values != np.round(values))
+        if not bad.any():
+            return values.astype(np.int64)
+        example: object = values[bad][0].item()
+    else:
+        example = next((g for g in grades if not isinstance(g, (int, np.integer))), grades[0])
+    raise InvalidInputError(f"qrels: relevance grades must be integers, got {example!r}")
+
+
+def _ideal_matrix(query_index: np.ndarray, grades: np.ndarray, n_queries: int) -> np.ndarray:
+    """Each query's judged grades sorted descending, one row per query, padded with PAD_GRADE."""
+    counts = np.bincount(query_index, minlength=n_queries)
+    width = int(counts.max()) if counts.size else 0
+    ideal = np.full((n_queries, width), PAD_GRADE, dtype=np.int64)
+    if grades.size:
+        order = np.lexsort((-grades, query_index))
+        starts = np.cumsum(counts) - counts
+        column = np.arange(grades.size) - starts[query_index[order]]
+        ideal[query_index[order], column] = grades[order]
+    return ideal
+
+
+def _ranking_rows(ranking: Ranking, query_ids: list[str]) -> np.ndarray:
+    """Row of ``ranking`` holding each qrels query, -1 where the ranking lacks it."""
+    ranked = ranking.query_ids.tolist()
+    row_of = {qid: row for row, qid in enumerate(ranked)}
+    if len(row_of) != len(ranked):
+        unique, counts = np.unique(ranking.query_ids, return_counts=True)
+        raise InvalidInputError(f"ranking: duplicate query id(s) {unique[counts > 1][:5].tolist()}; "
+                                "each query must occupy one row")
+    return np.asarray([row_of.get(qid, -1) for qid in query_ids], dtype=np.int64)
+
+
+def _trec_order(query_ids: np.ndarray, docs: np.ndarray, scores: np.ndarray) -> np.ndarray:
+    """Column order of every row: score descending, then document id descending, padding last.
+
+    One string sort per row (ids descending), then a stable numeric sort by score. NaN scores and
+    documents listed twice in a row are rejected.
+    """
+    pad = docs == ""
+    nan = np.isnan(scores) & ~pad
+    if nan.any():
+        row = int(np.argwhere(nan)[0, 0])
+        raise InvalidInputError(f"ranking: query {str(query_ids[row])!r} has NaN scores; "
+                                "scores must be numbers")
+    by_doc = np.argsort(docs, axis=1, kind="stable")[:, ::-1]
+    sorted_docs = np.take_along_axis(docs, by_doc, axis=1)
+    dup = (sorted_docs[:, 1:] == sorted_docs[:, :-1]) & (sorted_docs[:, 1:] != "")
+    if dup.any():
+        row, col = np.argwhere(dup)[0]
+        raise InvalidInputError(f"ranking: query {str(query_ids[row])!r} retrieves document "
+                                f"{str(sorted_docs[row, col])!r} more than once")
+    keys = np.take_along_axis(np.where(pad, np.inf, -scores), by_doc, axis=1)
+    return np.take_along_axis(by_doc, np.argsort(keys, axis=1, kind="stable"), axis=1)
+
+
+def _lookup_grades(docs: np.ndarray, rows: np.ndarray, query_index: np.ndarray, judged_docs: np.ndarray,
+                   judged_grades: np.ndarray) -> np.ndarray:
+    """Grade of ``docs[i, j]`` for the qrels query ``rows[i]``; 0 where unjudged or padding."""
+    grades = np.zeros(docs.shape, dtype=np.int64)
+    if judged_docs.size == 0:
+        return grades
+    names, codes = np.unique(judged_docs, return_inverse=True)
+    at = np.minimum(np.searchsorted(names, docs), names.size - 1)
+    known = (names[at] == docs) & (docs != "")
+    keys = query_index * names.size + codes.ravel()
+    by_key = np.argsort(keys)
+    sorted_keys = keys[by_key]
+    wanted = rows[:, None] * names.size + at
+    pos = np.minimum(np.searchsorted(sorted_keys, wanted), sorted_keys.size - 1)
+    found = known & (sorted_keys[pos] == wanted)
+    return np.where(found, judged_grades[by_key][pos], 0)
+
+
+def prepare(ranking: Ranking, qrels: Qrels) -> JudgedRanking:
+    """Join ``ranking`` with ``qrels`` and order every row as trec_eval does (see module docstring)."""
+    query_ids, query_index, judged_docs, judged_grades = _flatten_qrels(qrels)
+    n = len(query_ids)
+    rows = _ranking_rows(ranking, query_ids)
+    present = np.flatnonzero(rows >= 0)
+    docs = ranking.doc_ids[rows[present]]
+    order = _trec_order(np.asarray(query_ids)[present], docs, ranking.scores[rows[present]])
+    found = _lookup_grades(docs, present, query_index, judged_docs, judged_grades)
+    grades = np.zeros((n, docs.shape[1]), dtype=np.int64)
+    retrieved = np.zeros((n, docs.shape[1]), dtype=bool)
+    grades[present] = np.take_along_axis(found, order, axis=1)
+    retrieved[present] = np.take_along_axis(docs != "", order, axis=1)
+    return JudgedRanking(np.asarray(query_ids, dtype=str), grades, retrieved,
+                         _ideal_matrix(query_index, judged_grades, n))
+
+
+def precision(judged: JudgedRanking, cutoff: int, rel: int) -> np.ndarray:
+    """trec_eval ``P_k``: relevant documents in the top ``cutoff``, divided by ``cutoff``."""
+    return judged.relevant(rel, cutoff).sum(axis=1) / cutoff
+
+
+def _per_relevant(numerator: np.ndarray, judged: JudgedRanking, rel: int) -> np.ndarray:
+    num_rel = judged.num_relevant(rel)
+    return np.divide(numerator, num_rel, out=np.zeros(num_rel.shape), where=num_rel > 0)
+
+
+def recall(judged: JudgedRanking, cutoff: int | None, rel: int) -> np.ndarray:
+    """trec_eval ``recall_k``: relevant documents in the top ``cutoff`` over all relevant ones."""
+    return _per_relevant(judged.relevant(rel, cutoff).sum(axis=1), judged, rel)
+
+
+def success(judged: JudgedRanking, cutoff: int | None, rel: int) -> np.ndarray:
+    """trec_eval ``success_k``: 1 when a relevant document is in the top ``cutoff``."""
+    return judged.relevant(rel, cutoff).any(axis=1).astype(np.float64)
+
+
+def reciprocal_rank(judged: JudgedRanking, cutoff: int | None, rel: int) -> np.ndarray:
+    """trec_eval ``recip_rank`` over the top ``cutoff``: 1 / rank of the first relevant document."""
+    relevant = judged.relevant(rel, cutoff)
+    if relevant.shape[1] == 0:
+        return np.zeros(relevant.shape[0])
+    first = np.argmax(relevant, axis=1) + 1
+    return np.where(relevant.any(axis=1), 1.0 / first, 0.0)
+
+
+def average_precision(judged: JudgedRanking, cutoff: int | None, rel: int) -> np.ndarray:
+    """trec_eval ``map`` / ``map_cut_k``: precision at each relevant rank, summed, over all relevant."""
+    relevant = judged.relevant(rel, cutoff)
+    ranks = np.arange(1, relevant.shape[1] + 1)
+    precision_at = np.cumsum(relevant, axis=1) / ranks
+    return _per_relevant(np.where(relevant, precision_at, 0.0).sum(axis=1), judged, rel)
+
+
+def _dcg(gains: np.ndarray) -> np.ndarray:
+    discounts = 1.0 / np.log2(np.arange(2, gains.shape[1] + 2))
+    return (np.maximum(gains, 0) * discounts).sum(axis=1)
+
+
+def ndcg(judged: JudgedRanking, cutoff: int | None) -> np.ndarray:
+    """trec_eval ``ndcg`` / ``ndcg_cut_k``: gain = grade, discount 1/log2(rank + 1), ideal from qrels."""
+    dcg = _dcg(np.where(judged.retrieved[:, :cutoff], judged.grades[:, :cutoff], 0))
+    ideal = _dcg(judged.ideal[:, :cutoff])
+    return np.divide(dcg, ideal, out=np.zeros(dcg.shape), where=ideal > 0)
