@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from embedlab.datasets import BUILTIN_DATASETS
 from embedlab.hookspecs import hookimpl
+from embedlab.index import ExactIndex
+from embedlab.metrics import BUILTIN_METRICS
 from embedlab.plugins import API_VERSION
 
 EMBEDLAB_API_VERSION = API_VERSION
@@ -11,3 +14,8 @@ EMBEDLAB_API_VERSION = API_VERSION
 @hookimpl
 def embedlab_register(registry) -> None:  # type: ignore[no-untyped-def]
     """Exact index, metrics and built-in datasets."""
+    registry.add("index", "exact", ExactIndex)
+    for name, cls in BUILTIN_METRICS.items():
+        registry.add("metric", name, cls)
+    for name, factory in BUILTIN_DATASETS.items():
+        registry.add("dataset", name, factory)

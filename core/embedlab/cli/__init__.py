@@ -9,7 +9,7 @@ from typing import Sequence
 
 from embedlab.errors import EmbedlabError
 
-SUBCOMMANDS = ("plugins",)
+SUBCOMMANDS = ("plugins", "run", "new_plugin", "evaluate", "datasets")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,0 +1,251 @@
+"""Exact (brute-force) top-k search over any embedding kind, with filters and compressors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Iterator, Mapping
+
+import attrs
+import numpy as np
+from tqdm.auto import tqdm
+
+from embedlab.components import Component, make_config
+from embedlab.embeddings import EmbeddingKind, Embeddings, count
+from embedlab.errors import InvalidInputError, StateError
+from embedlab.filters import missing, resolve_filter
+from embedlab.index.stores import STORES, Rows, Store, dimension, embedding_kind
+from embedlab.index.topk import TopK
+from embedlab.persistence import load_state, save_state
+from embedlab.protocols import Compressor, Filter
+from embedlab.ranking import MISSING_SCORE, SearchResult
+
+METRICS = ("ip", "cosine", "l2")
+#: Largest (queries x documents) block of scores held at once (float32 entries).
+SCORE_BUDGET = 1 << 23
+#: Query-document pairs above which a progress bar is shown.
+PROGRESS_PAIRS = 5 * 10**8
+COMPRESSOR_DIR = "compressor"
+
+
+def _positive_int(instance: Any, attribute: attrs.Attribute, value: Any) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"{attribute.name} must be a positive integer, got {value!r}")
+
+
+class ExactIndex(Component):
+    """Exact top-k search: every query is scored against every (unfiltered) document.
+
+    Dense and sparse embeddings use inner product (``metric="ip"``), cosine similarity or the
+    negated squared L2 distance (``"l2"``); binary codes always use the negated Hamming
+    distance (``metric`` is not used); multi-vector embeddings use MaxSim (sum over query vectors
+    of the best document-vector inner product, ``"cosine"`` normalising every vector), and a
+    document without vectors is never returned. Attribute columns given to ``build``/``add``
+    serve the filters of :func:`embedlab.filters.resolve_filter`. Documents are scored
+    ``block_size`` at a time and reduced to a running top-k, so memory stays bounded. Results
+    are sorted by descending score, ties going to the lower document position; slots beyond
+    the documents that pass the filter hold ``-1`` / ``-inf``.
+
+    >>> index = ExactIndex(metric="cosine")
+    >>> index.build(np.eye(3, dtype=np.float32), attributes={"lang": np.array(["en", "fr", "en"])})
+    >>> index.search(np.array([[1.0, 0.0, 0.5]]), k=2, filter={"lang": "en"}).indices
+    array([[0, 2]])
+    """
+
+    kind = "index"
+    name = "exact"
+
+    @attrs.frozen
+    class Config:
+        """``metric``: "ip", "cosine" or "l2"; ``block_size``: documents scored per block."""
+
+        metric: str = attrs.field(default="ip", validator=attrs.validators.in_(METRICS))
+        block_size: int = attrs.field(default=8192, validator=_positive_int)
+
+    def __init__(self, config: Any = None, /, **params: Any) -> None:
+        super().__init__(config, **params)
+        self._store: Store | None = None
+        self._attributes: dict[str, np.ndarray] = {}
+        self._compressor: Compressor | None = None
+
+    # -- contents -------------------------------------------------------------------------
+
+    def use_compressor(self, compressor: Compressor) -> None:
+        """Store ``compressor.encode(vectors)`` instead of float vectors (dense embeddings only).
+
+        Call before :meth:`build`; ``compressor`` must be fitted. Search uses
+        ``compressor.score`` when it is a :class:`~embedlab.protocols.CodeScorer` (taken to be
+        the inner product with the decoded vectors), else decodes one block at a time.
+        """
+        if len(self):
+            raise InvalidInputError("exact index: call use_compressor before build (the index "
+                                    "already holds documents)")
+        self._compressor = compressor
+
+    def build(self, embeddings: Embeddings, attributes: Mapping[str, np.ndarray] | None = None) -> None:
+        """Replace the contents with these documents (positions 0..n-1)."""
+        kind = embedding_kind(embeddings)
+        if self._compressor is not None and kind is not EmbeddingKind.DENSE:
+            raise InvalidInputError(f"exact index: a compressor needs dense embeddings, got {kind.value}")
+        store = STORES[kind](self.config.metric, dimension(embeddings, kind),
+                             **({"compressor": self._compressor} if kind is EmbeddingKind.DENSE else {}))
+        store.append(embeddings)
+        if not len(store):
+            raise InvalidInputError("exact index: no documents to index (empty corpus)")
+        self._attributes = _check_attributes(attributes, len(store), None)
+        self._store = store
+
+    def add(self, embeddings: Embeddings, attributes: Mapping[str, np.ndarray] | None = None) -> None:
+        """Append documents after the existing ones (attribute columns must match the build)."""
+        if self._store is None:
+            self.build(embeddings, attributes)
+            return
+        kind = embedding_kind(embeddings)
+        if kind is not self._store.kind:
+            raise InvalidInputError(f"exact index: cannot add {kind.value} embeddings to an index of "
+                                    f"{self._store.kind.value} embeddings")
+        new = _check_attributes(attributes, count(embeddings), self._attributes)
+        self._store.append(embeddings)
+        self._attributes = {name: np.concatenate([self._attributes[name], new[name]]) for name in new}
+
+    def __len__(self) -> int:
+        return 0 if self._store is None else len(self._store)
+
+    @property
+    def memory_bytes(self) -> int:
+        """Bytes of the stored vectors (or codes), norms and attribute columns."""
+        stored = 0 if self._store is None else self._store.memory_bytes
+        return stored + sum(int(c.nbytes) for c in self._attributes.values())
+
+    # -- search ---------------------------------------------------------------------------
+
+    def search(self, queries: Embeddings, k: int, filter: Filter = None) -> SearchResult:
+        """Top-``k`` documents of every query; see :func:`embedlab.filters.resolve_filter` for
+        the accepted ``filter`` forms."""
+        if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k <= 0:
+            raise InvalidInputError(f"exact index: k must be a positive integer, got {k!r}")
+        store = self._store
+        if store is None or not len(store):
+            raise InvalidInputError("exact index: the index is empty; call build() first")
+        kind = embedding_kind(queries)
+        if kind is not store.kind:
+            raise InvalidInputError(f"exact index: queries are {kind.value} embeddings but the index "
+                                    f"holds {store.kind.value} embeddings; encode both with the "
+                                    "same encoder")
+        prepared = store.prepare(queries)
+        n_queries, n_docs = store.count(prepared), len(store)
+        mask = resolve_filter(filter, self._attributes, n_docs, n_queries)
+        top = TopK(n_queries, int(k))
+        if n_queries:
+            self._scan(store, prepared, n_queries, mask, top)
+        return SearchResult(store.finish(prepared, top.scores), top.positions)
+
+    def _scan(self, store: Store, prepared: Any, n_queries: int, mask: np.ndarray | None,
+              top: TopK) -> None:
+        block_size = self.config.block_size
+        union = None if mask is None else (mask if mask.ndim == 1 else mask.any(axis=0))
+        selected = None if union is None or union.all() else np.flatnonzero(union)
+        n_selected = len(store) if selected is None else selected.size
+        batch = max(1, SCORE_BUDGET // block_size)
+        buffer = np.empty(min(batch, n_queries) * min(block_size, max(n_selected, 1)), np.float32)
+        blocks = tqdm(_blocks(len(store), selected, block_size), desc="exact search", unit="block",
+                      total=-(-n_selected // block_size), leave=False,
+                      disable=n_queries * n_selected < PROGRESS_PAIRS)
+        for docs, positions in blocks:
+            for q0 in range(0, n_queries, batch):
+                q1 = min(q0 + batch, n_queries)
+                out = buffer[:(q1 - q0) * positions.size].reshape(q1 - q0, positions.size)
+                scores = store.scores(prepared, q0, q1, docs, out)
+                if mask is not None and mask.ndim == 2:
+                    np.copyto(scores, MISSING_SCORE, where=~mask[q0:q1][:, positions])
+                top.push(scores, positions, slice(q0, q1))
+
+    # -- persistence ----------------------------------------------------------------------
+
+    def save(self, path: str | Path) -> None:
+        """Write the index (and its compressor, in ``path/compressor``) with embedlab.persistence."""
+        arrays: dict[str, np.ndarray] = {} if self._store is None else dict(self._store.arrays())
+        columns = []
+        for i, (name, column) in enumerate(self._attributes.items()):
+            encoding, encoded = _encode_column(name, column)
+            columns.append({"name": name, "encoding": encoding})
+            arrays.update({f"attribute_{i}{suffix}": a for suffix, a in encoded.items()})
+        store = self._store
+        meta = {"embedding_kind": None if store is None else store.kind.value,
+                "dim": None if store is None else store.dim,
+                "attributes": columns, "compressor": self._compressor is not None}
+        save_state(path, self, arrays=arrays, meta=meta)
+        if self._compressor is not None:
+            self._compressor.save(Path(path) / COMPRESSOR_DIR)
+
+    @classmethod
+    def load(cls, path: str | Path, *, mmap: bool = False) -> ExactIndex:
+        """Load a saved index; ``mmap=True`` memory-maps the stored arrays."""
+        state = load_state(path, kind=cls.kind, name=cls.name, mmap=mmap)
+        index = cls(make_config(cls.Config, dict(state.config), cls.name))
+        meta = state.meta
+        if meta.get("compressor"):
+            from embedlab import load_component
+
+            index._compressor = load_component(Path(path) / COMPRESSOR_DIR)
+        if meta.get("embedding_kind") is not None:
+            kind = EmbeddingKind(meta["embedding_kind"])
+            extra = {"compressor": index._compressor} if kind is EmbeddingKind.DENSE else {}
+            index._store = STORES[kind].restore(index.config.metric, int(meta["dim"]), state.arrays, **extra)
+        for i, column in enumerate(meta.get("attributes", [])):
+            index._attributes[column["name"]] = _decode_column(column, i, state.arrays, len(index))
+        return index
+
+
+def _blocks(n_docs: int, selected: np.ndarray | None, size: int) -> Iterator[tuple[Rows, np.ndarray]]:
+    """(rows to read, their positions) per block: slices of the corpus, or chunks of ``selected``."""
+    if selected is None:
+        for start in range(0, n_docs, size):
+            stop = min(start + size, n_docs)
+            yield slice(start, stop), np.arange(start, stop)
+    else:
+        for start in range(0, selected.size, size):
+            chunk = selected[start:start + size]
+            yield chunk, chunk
+
+
+def _check_attributes(attributes: Mapping[str, np.ndarray] | None, n_docs: int,
+                      existing: Mapping[str, np.ndarray] | None) -> dict[str, np.ndarray]:
+    columns = {str(name): np.asarray(column) for name, column in (attributes or {}).items()}
+    for name, column in columns.items():
+        if column.shape != (n_docs,):
+            raise InvalidInputError(f"exact index: attribute {name!r} has shape {column.shape}, "
+                                    f"expected ({n_docs},) (one value per document)")
+    if existing is not None and set(columns) != set(existing):
+        raise InvalidInputError(f"exact index: added documents have attributes {sorted(columns)}, "
+                                f"the index has {sorted(existing)}; pass the same columns")
+    return columns
+
+
+def _encode_column(name: str, column: np.ndarray) -> tuple[str, dict[str, np.ndarray]]:
+    """A column as pickle-free arrays: as is, or object columns as strings/numbers + missing."""
+    if column.dtype != object:
+        return "plain", {"": column}
+    absent = missing(column)
+    present = column[~absent]
+    if all(isinstance(v, str) for v in present):
+        return "strings", {"": np.where(absent, "", column).astype(str), "_missing": absent}
+    if all(isinstance(v, (int, float, np.number)) and not isinstance(v, bool) for v in present):
+        return "numbers", {"": np.where(absent, np.nan, column).astype(np.float64)}
+    raise StateError(f"exact index: attribute {name!r} mixes value types; only strings or numbers "
+                     "(with None/NaN for missing) can be saved")
+
+
+def _decode_column(column: Mapping[str, Any], i: int, arrays: Mapping[str, np.ndarray],
+                   n_docs: int) -> np.ndarray:
+    key = f"attribute_{i}"
+    if key not in arrays:
+        raise StateError(f"saved exact index lacks {key}.npy (attribute {column.get('name')!r})")
+    values = np.asarray(arrays[key])
+    if column.get("encoding") == "strings":
+        if f"{key}_missing" not in arrays:
+            raise StateError(f"saved exact index lacks {key}_missing.npy")
+        values = values.astype(object)
+        values[np.asarray(arrays[f"{key}_missing"], dtype=bool)] = None
+    if values.shape != (n_docs,):
+        raise StateError(f"saved exact index: {key}.npy has shape {values.shape}, expected ({n_docs},)")
+    return values

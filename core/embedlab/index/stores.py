@@ -1,0 +1,365 @@
+"""Document storage and block scoring for each embedding kind (used by :class:`ExactIndex`).
+
+A store holds the documents of one :class:`EmbeddingKind` and scores a batch of prepared queries
+against a block of documents (a slice or an array of positions), higher being better:
+
+* dense and sparse: inner product; ``cosine`` normalises vectors; ``l2`` gives the negated
+  squared distance (``2<q, x> - |x|^2`` per block, ``- |q|^2`` added at the end);
+* binary: negated Hamming distance (XOR and popcount on 64-bit words); the metric is not used;
+* multi-vector: MaxSim / Chamfer (``embedlab.index.maxsim``); ``cosine`` normalises every vector.
+
+A dense store may hold compressor codes instead of vectors (see ``ExactIndex.use_compressor``).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Mapping, Union
+
+import numpy as np
+import scipy.sparse as sp
+
+from embedlab.embeddings import BinaryCodes, EmbeddingKind, MultiVectorEmbeddings, as_dense, as_sparse, kind_of
+from embedlab.errors import InvalidInputError, StateError
+from embedlab.index.maxsim import maxsim_scores
+from embedlab.protocols import CodeScorer, Compressor
+
+Rows = Union[slice, np.ndarray]
+
+#: Documents decoded at once when a compressor has no CodeScorer (l2 norms at build time too).
+DECODE_BLOCK = 8192
+
+
+def embedding_kind(x: Any) -> EmbeddingKind:
+    """Kind of a container; plain nested lists count as dense."""
+    return EmbeddingKind.DENSE if isinstance(x, (list, tuple)) else kind_of(x)
+
+
+def _normalise_rows(x: np.ndarray) -> np.ndarray:
+    norms = np.linalg.norm(x, axis=1, keepdims=True)
+    return x / np.where(norms > 0, norms, 1).astype(np.float32)
+
+
+def _require(arrays: Mapping[str, np.ndarray], *names: str) -> list[np.ndarray]:
+    missing = [n for n in names if n not in arrays]
+    if missing:
+        raise StateError(f"saved exact index lacks {', '.join(n + '.npy' for n in missing)}")
+    return [arrays[n] for n in names]
+
+
+class DenseStore:
+    """Float32 vectors, or codes of a compressor (decoded or scored one block at a time)."""
+
+    kind = EmbeddingKind.DENSE
+
+    def __init__(self, metric: str, dim: int, compressor: Compressor | None = None) -> None:
+        self.metric, self.dim, self.compressor = metric, dim, compressor
+        self.data = np.zeros((0, dim), np.float32)  # vectors, or codes with a compressor
+        self.sq_norms = np.zeros(0, np.float32)  # l2 only: |x|^2 of stored (decoded) vectors
+
+    def __len__(self) -> int:
+        return int(self.data.shape[0])
+
+    @property
+    def memory_bytes(self) -> int:
+        return int(self.data.nbytes + self.sq_norms.nbytes)
+
+    def append(self, embeddings: Any) -> None:
+        vectors = as_dense(embeddings, dim=self.dim, name="documents")
+        if self.metric == "cosine":
+            vectors = _normalise_rows(vectors)
+        data = vectors if self.compressor is None else self._encode(vectors)
+        if self.metric == "l2":
+            self.sq_norms = np.concatenate([self.sq_norms, self._sq_norms(data)])
+        self.data = data if not len(self) else np.concatenate([self.data, data])
+
+    def _encode(self, vectors: np.ndarray) -> np.ndarray:
+        codes = np.asarray(self.compressor.encode(vectors))
+        if codes.ndim < 1 or codes.shape[0] != vectors.shape[0]:
+            raise InvalidInputError(f"compressor {self.compressor.name!r} returned codes of shape "
+                                    f"{codes.shape} for {vectors.shape[0]} vectors")
+        return codes
+
+    def _sq_norms(self, data: np.ndarray) -> np.ndarray:
+        if self.compressor is None:
+            return np.einsum("ij,ij->i", data, data)
+        parts = [self._decode(data[s:s + DECODE_BLOCK]) for s in range(0, data.shape[0], DECODE_BLOCK)]
+        return np.concatenate([np.einsum("ij,ij->i", p, p) for p in parts])
+
+    def _decode(self, codes: np.ndarray) -> np.ndarray:
+        return as_dense(self.compressor.decode(codes), dim=self.dim, name="decoded vectors")
+
+    def prepare(self, queries: Any) -> np.ndarray:
+        q = as_dense(queries, dim=self.dim, name="queries", allow_empty=True)
+        return _normalise_rows(q) if self.metric == "cosine" else q
+
+    @staticmethod
+    def count(prepared: np.ndarray) -> int:
+        return int(prepared.shape[0])
+
+    def scores(self, prepared: np.ndarray, q0: int, q1: int, docs: Rows, out: np.ndarray) -> np.ndarray:
+        queries, block = prepared[q0:q1], self.data[docs]
+        if self.compressor is None:
+            scores = np.matmul(queries, block.T, out=out)
+        elif isinstance(self.compressor, CodeScorer):
+            scores = np.asarray(self.compressor.score(queries, block), dtype=np.float32)
+        else:
+            scores = np.matmul(queries, self._decode(block).T, out=out)
+        if self.metric == "l2":
+            scores *= 2
+            scores -= self.sq_norms[docs]
+        return scores
+
+    def finish(self, prepared: np.ndarray, scores: np.ndarray) -> np.ndarray:
+        if self.metric != "l2":
+            return scores
+        q_norms = np.einsum("ij,ij->i", prepared, prepared)
+        return np.minimum(scores - q_norms[:, None], 0)
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        arrays = {"codes" if self.compressor is not None else "vectors": self.data}
+        if self.metric == "l2":
+            arrays["sq_norms"] = self.sq_norms
+        return arrays
+
+    @classmethod
+    def restore(cls, metric: str, dim: int, arrays: Mapping[str, np.ndarray],
+                compressor: Compressor | None) -> DenseStore:
+        store = cls(metric, dim, compressor)
+        (store.data,) = _require(arrays, "codes" if compressor is not None else "vectors")
+        if metric == "l2":
+            (store.sq_norms,) = _require(arrays, "sq_norms")
+        bad_vectors = compressor is None and store.data.shape[1:] != (dim,)
+        if bad_vectors or (metric == "l2" and store.sq_norms.shape != (len(store),)):
+            raise StateError(f"saved exact index: inconsistent arrays (vectors {store.data.shape}, "
+                             f"norms {store.sq_norms.shape}, dim {dim})")
+        return store
+
+
+class SparseStore:
+    """A CSR matrix of documents; products with queries are computed block by block."""
+
+    kind = EmbeddingKind.SPARSE
+
+    def __init__(self, metric: str, dim: int) -> None:
+        self.metric, self.dim = metric, dim
+        self.data = sp.csr_matrix((0, dim), dtype=np.float32)
+        self.sq_norms = np.zeros(0, np.float32)
+
+    def __len__(self) -> int:
+        return int(self.data.shape[0])
+
+    @property
+    def memory_bytes(self) -> int:
+        m = self.data
+        return int(m.data.nbytes + m.indices.nbytes + m.indptr.nbytes + self.sq_norms.nbytes)
+
+    def _prepare_rows(self, matrix: sp.csr_matrix) -> sp.csr_matrix:
+        if self.metric != "cosine":
+            return matrix
+        norms = np.sqrt(np.asarray(matrix.multiply(matrix).sum(axis=1)).ravel())
+        return sp.csr_matrix(sp.diags(1 / np.where(norms > 0, norms, 1)) @ matrix, dtype=np.float32)
+
+    def append(self, embeddings: Any) -> None:
+        matrix = self._prepare_rows(as_sparse(embeddings, dim=self.dim, name="documents"))
+        if self.metric == "l2":
+            norms = np.asarray(matrix.multiply(matrix).sum(axis=1), dtype=np.float32).ravel()
+            self.sq_norms = np.concatenate([self.sq_norms, norms])
+        self.data = matrix if not len(self) else sp.vstack([self.data, matrix], format="csr")
+
+    def prepare(self, queries: Any) -> sp.csr_matrix:
+        return self._prepare_rows(as_sparse(queries, dim=self.dim, name="queries", allow_empty=True))
+
+    @staticmethod
+    def count(prepared: sp.csr_matrix) -> int:
+        return int(prepared.shape[0])
+
+    def scores(self, prepared: sp.csr_matrix, q0: int, q1: int, docs: Rows, out: np.ndarray) -> np.ndarray:
+        scores = np.asarray((prepared[q0:q1] @ self.data[docs].T).toarray(), dtype=np.float32)
+        if self.metric == "l2":
+            scores *= 2
+            scores -= self.sq_norms[docs]
+        return scores
+
+    def finish(self, prepared: sp.csr_matrix, scores: np.ndarray) -> np.ndarray:
+        if self.metric != "l2":
+            return scores
+        q_norms = np.asarray(prepared.multiply(prepared).sum(axis=1), dtype=np.float32).ravel()
+        return np.minimum(scores - q_norms[:, None], 0)
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        m = self.data
+        arrays = {"data": m.data, "indices": m.indices, "indptr": m.indptr}
+        if self.metric == "l2":
+            arrays["sq_norms"] = self.sq_norms
+        return arrays
+
+    @classmethod
+    def restore(cls, metric: str, dim: int, arrays: Mapping[str, np.ndarray]) -> SparseStore:
+        store = cls(metric, dim)
+        data, indices, indptr = _require(arrays, "data", "indices", "indptr")
+        try:
+            store.data = sp.csr_matrix((data, indices, indptr), shape=(indptr.size - 1, dim))
+        except ValueError as error:
+            raise StateError(f"saved exact index: invalid sparse matrix ({error})") from None
+        if metric == "l2":
+            (store.sq_norms,) = _require(arrays, "sq_norms")
+        return store
+
+
+def _popcount(words: np.ndarray) -> np.ndarray:
+    if hasattr(np, "bitwise_count"):
+        return np.bitwise_count(words)
+    table = np.array([bin(i).count("1") for i in range(256)], dtype=np.uint8)  # numpy < 2
+    return table[words.view(np.uint8)].reshape(*words.shape, 8).sum(axis=-1, dtype=np.uint8)
+
+
+def _words(bits: np.ndarray) -> np.ndarray:
+    """``(n, nbytes)`` packed bits as ``(n, ceil(nbytes / 8))`` uint64 words (zero padded)."""
+    padded = np.zeros((bits.shape[0], -(-bits.shape[1] // 8) * 8), dtype=np.uint8)
+    padded[:, :bits.shape[1]] = bits
+    return padded.view(np.uint64)
+
+
+class BinaryStore:
+    """Packed bit codes as 64-bit words; score = negated Hamming distance."""
+
+    kind = EmbeddingKind.BINARY
+
+    def __init__(self, metric: str, dim: int) -> None:
+        self.dim = dim
+        self.words = np.zeros((0, -(-dim // 64)), np.uint64)
+
+    def __len__(self) -> int:
+        return int(self.words.shape[0])
+
+    @property
+    def memory_bytes(self) -> int:
+        return int(self.words.nbytes)
+
+    def _check(self, codes: Any, what: str) -> BinaryCodes:
+        if codes.dim != self.dim:
+            raise InvalidInputError(f"{what}: codes have {codes.dim} bits, the index holds "
+                                    f"{self.dim}-bit codes")
+        return codes
+
+    def append(self, embeddings: Any) -> None:
+        words = _words(self._check(embeddings, "documents").bits)
+        self.words = words if not len(self) else np.concatenate([self.words, words])
+
+    def prepare(self, queries: Any) -> np.ndarray:
+        return _words(self._check(queries, "queries").bits)
+
+    @staticmethod
+    def count(prepared: np.ndarray) -> int:
+        return int(prepared.shape[0])
+
+    def scores(self, prepared: np.ndarray, q0: int, q1: int, docs: Rows, out: np.ndarray) -> np.ndarray:
+        queries, block = prepared[q0:q1], np.ascontiguousarray(self.words[docs].T)
+        distance = np.zeros(out.shape, dtype=np.uint32)
+        for word in range(block.shape[0]):
+            distance += _popcount(queries[:, word, None] ^ block[word])
+        np.copyto(out, distance, casting="unsafe")
+        return np.negative(out, out=out)
+
+    @staticmethod
+    def finish(prepared: np.ndarray, scores: np.ndarray) -> np.ndarray:
+        return scores
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        return {"bits": self.words.view(np.uint8)[:, :(self.dim + 7) // 8]}
+
+    @classmethod
+    def restore(cls, metric: str, dim: int, arrays: Mapping[str, np.ndarray]) -> BinaryStore:
+        store = cls(metric, dim)
+        (bits,) = _require(arrays, "bits")
+        try:
+            store.words = _words(BinaryCodes(bits, dim).bits)
+        except InvalidInputError as error:
+            raise StateError(f"saved exact index: {error}") from None
+        return store
+
+
+class MultiVectorStore:
+    """Flat document vectors plus offsets; scored with exact MaxSim."""
+
+    kind = EmbeddingKind.MULTI_VECTOR
+
+    def __init__(self, metric: str, dim: int) -> None:
+        if metric == "l2":
+            raise InvalidInputError("exact index: metric 'l2' is not defined for multi-vector "
+                                    "embeddings (MaxSim uses inner products); use 'ip' or 'cosine'")
+        self.metric, self.dim = metric, dim
+        self.items = MultiVectorEmbeddings(np.zeros((0, dim), np.float32), np.zeros(1, np.int64))
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    @property
+    def memory_bytes(self) -> int:
+        return int(self.items.vectors.nbytes + self.items.offsets.nbytes)
+
+    def _check(self, items: MultiVectorEmbeddings, what: str) -> MultiVectorEmbeddings:
+        if items.dim != self.dim:
+            raise InvalidInputError(f"{what}: vectors have dimension {items.dim}, the index holds "
+                                    f"dimension {self.dim}")
+        if self.metric == "cosine":
+            return MultiVectorEmbeddings(_normalise_rows(items.vectors), items.offsets)
+        return items
+
+    def append(self, embeddings: Any) -> None:
+        new = self._check(embeddings, "documents")
+        old = self.items
+        self.items = MultiVectorEmbeddings(np.concatenate([old.vectors, new.vectors]),
+                                           np.concatenate([old.offsets, new.offsets[1:] + old.offsets[-1]]))
+
+    def prepare(self, queries: Any) -> MultiVectorEmbeddings:
+        return self._check(queries, "queries")
+
+    @staticmethod
+    def count(prepared: MultiVectorEmbeddings) -> int:
+        return len(prepared)
+
+    def scores(self, prepared: MultiVectorEmbeddings, q0: int, q1: int, docs: Rows,
+               out: np.ndarray) -> np.ndarray:
+        block = self._select(docs)
+        offsets = prepared.offsets[q0:q1 + 1]
+        queries = MultiVectorEmbeddings(prepared.vectors[offsets[0]:offsets[-1]], offsets - offsets[0])
+        return maxsim_scores(queries, block)
+
+    def _select(self, docs: Rows) -> MultiVectorEmbeddings:
+        if not isinstance(docs, slice):
+            return self.items.take(docs)
+        offsets = self.items.offsets[docs.start:docs.stop + 1]
+        return MultiVectorEmbeddings(self.items.vectors[offsets[0]:offsets[-1]], offsets - offsets[0])
+
+    @staticmethod
+    def finish(prepared: MultiVectorEmbeddings, scores: np.ndarray) -> np.ndarray:
+        return scores
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        return {"vectors": self.items.vectors, "offsets": self.items.offsets}
+
+    @classmethod
+    def restore(cls, metric: str, dim: int, arrays: Mapping[str, np.ndarray]) -> MultiVectorStore:
+        store = cls(metric, dim)
+        vectors, offsets = _require(arrays, "vectors", "offsets")
+        try:
+            store.items = MultiVectorEmbeddings(vectors, offsets)
+        except InvalidInputError as error:
+            raise StateError(f"saved exact index: {error}") from None
+        if store.items.dim != dim:
+            raise StateError(f"saved exact index: vectors have dimension {store.items.dim}, "
+                             f"manifest says {dim}")
+        return store
+
+
+Store = Union[DenseStore, SparseStore, BinaryStore, MultiVectorStore]
+STORES: dict[EmbeddingKind, type] = {s.kind: s for s in (DenseStore, SparseStore, BinaryStore,
+                                                        MultiVectorStore)}
+
+
+def dimension(x: Any, kind: EmbeddingKind) -> int:
+    """Vector dimension (vocabulary size for sparse, bits for binary) of a container."""
+    if kind in (EmbeddingKind.MULTI_VECTOR, EmbeddingKind.BINARY):
+        return int(x.dim)
+    return int(np.shape(x)[1]) if np.ndim(x) == 2 or sp.issparse(x) else -1
