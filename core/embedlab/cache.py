@@ -10,7 +10,7 @@ import os
 import time
 import warnings
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Sequence
 
 import attrs
 
@@ -25,6 +25,16 @@ CACHE_ENV = "EMBEDLAB_CACHE_DIR"
 def default_cache_dir() -> Path:
     """``$EMBEDLAB_CACHE_DIR``, else ``~/.cache/embedlab``."""
     return Path(os.environ.get(CACHE_ENV) or Path.home() / ".cache" / "embedlab")
+
+
+def texts_hash(texts: Sequence[str]) -> str:
+    """sha256 over a sequence of texts (length-prefixed, so boundaries count)."""
+    digest = hashlib.sha256()
+    for text in texts:
+        encoded = text.encode("utf-8", "surrogatepass")
+        digest.update(len(encoded).to_bytes(8, "little"))
+        digest.update(encoded)
+    return digest.hexdigest()
 
 
 @attrs.frozen

