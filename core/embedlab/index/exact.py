@@ -9,10 +9,11 @@ import attrs
 import numpy as np
 from tqdm.auto import tqdm
 
+from embedlab.attributes import append_columns, check_columns, columns_bytes, columns_from_state, columns_to_state
 from embedlab.components import Component, make_config
 from embedlab.embeddings import EmbeddingKind, Embeddings, count
-from embedlab.errors import InvalidInputError, StateError
-from embedlab.filters import missing, resolve_filter
+from embedlab.errors import InvalidInputError
+from embedlab.filters import resolve_filter
 from embedlab.index.stores import STORES, Rows, Store, dimension, embedding_kind
 from embedlab.index.topk import TopK
 from embedlab.persistence import load_state, save_state
@@ -25,6 +26,7 @@ SCORE_BUDGET = 1 << 23
 #: Query-document pairs above which a progress bar is shown.
 PROGRESS_PAIRS = 5 * 10**8
 COMPRESSOR_DIR = "compressor"
+OWNER = "exact index"
 
 
 def _positive_int(instance: Any, attribute: attrs.Attribute, value: Any) -> None:
@@ -91,7 +93,7 @@ class ExactIndex(Component):
         store.append(embeddings)
         if not len(store):
             raise InvalidInputError("exact index: no documents to index (empty corpus)")
-        self._attributes = _check_attributes(attributes, len(store), None)
+        self._attributes = check_columns(attributes, len(store), owner=OWNER)
         self._store = store
 
     def add(self, embeddings: Embeddings, attributes: Mapping[str, np.ndarray] | None = None) -> None:
@@ -103,9 +105,9 @@ class ExactIndex(Component):
         if kind is not self._store.kind:
             raise InvalidInputError(f"exact index: cannot add {kind.value} embeddings to an index of "
                                     f"{self._store.kind.value} embeddings")
-        new = _check_attributes(attributes, count(embeddings), self._attributes)
+        new = check_columns(attributes, count(embeddings), self._attributes, owner=OWNER)
         self._store.append(embeddings)
-        self._attributes = {name: np.concatenate([self._attributes[name], new[name]]) for name in new}
+        self._attributes = append_columns(self._attributes, new)
 
     def __len__(self) -> int:
         return 0 if self._store is None else len(self._store)
@@ -114,7 +116,7 @@ class ExactIndex(Component):
     def memory_bytes(self) -> int:
         """Bytes of the stored vectors (or codes), norms and attribute columns."""
         stored = 0 if self._store is None else self._store.memory_bytes
-        return stored + sum(int(c.nbytes) for c in self._attributes.values())
+        return stored + columns_bytes(self._attributes)
 
     # -- search ---------------------------------------------------------------------------
 
@@ -164,11 +166,8 @@ class ExactIndex(Component):
     def save(self, path: str | Path) -> None:
         """Write the index (and its compressor, in ``path/compressor``) with embedlab.persistence."""
         arrays: dict[str, np.ndarray] = {} if self._store is None else dict(self._store.arrays())
-        columns = []
-        for i, (name, column) in enumerate(self._attributes.items()):
-            encoding, encoded = _encode_column(name, column)
-            columns.append({"name": name, "encoding": encoding})
-            arrays.update({f"attribute_{i}{suffix}": a for suffix, a in encoded.items()})
+        column_arrays, columns = columns_to_state(self._attributes, owner=OWNER)
+        arrays.update(column_arrays)
         store = self._store
         meta = {"embedding_kind": None if store is None else store.kind.value,
                 "dim": None if store is None else store.dim,
@@ -191,8 +190,8 @@ class ExactIndex(Component):
             kind = EmbeddingKind(meta["embedding_kind"])
             extra = {"compressor": index._compressor} if kind is EmbeddingKind.DENSE else {}
             index._store = STORES[kind].restore(index.config.metric, int(meta["dim"]), state.arrays, **extra)
-        for i, column in enumerate(meta.get("attributes", [])):
-            index._attributes[column["name"]] = _decode_column(column, i, state.arrays, len(index))
+        index._attributes = columns_from_state(meta.get("attributes", []), state.arrays, len(index),
+                                               owner=OWNER)
         return index
 
 
@@ -206,46 +205,3 @@ def _blocks(n_docs: int, selected: np.ndarray | None, size: int) -> Iterator[tup
         for start in range(0, selected.size, size):
             chunk = selected[start:start + size]
             yield chunk, chunk
-
-
-def _check_attributes(attributes: Mapping[str, np.ndarray] | None, n_docs: int,
-                      existing: Mapping[str, np.ndarray] | None) -> dict[str, np.ndarray]:
-    columns = {str(name): np.asarray(column) for name, column in (attributes or {}).items()}
-    for name, column in columns.items():
-        if column.shape != (n_docs,):
-            raise InvalidInputError(f"exact index: attribute {name!r} has shape {column.shape}, "
-                                    f"expected ({n_docs},) (one value per document)")
-    if existing is not None and set(columns) != set(existing):
-        raise InvalidInputError(f"exact index: added documents have attributes {sorted(columns)}, "
-                                f"the index has {sorted(existing)}; pass the same columns")
-    return columns
-
-
-def _encode_column(name: str, column: np.ndarray) -> tuple[str, dict[str, np.ndarray]]:
-    """A column as pickle-free arrays: as is, or object columns as strings/numbers + missing."""
-    if column.dtype != object:
-        return "plain", {"": column}
-    absent = missing(column)
-    present = column[~absent]
-    if all(isinstance(v, str) for v in present):
-        return "strings", {"": np.where(absent, "", column).astype(str), "_missing": absent}
-    if all(isinstance(v, (int, float, np.number)) and not isinstance(v, bool) for v in present):
-        return "numbers", {"": np.where(absent, np.nan, column).astype(np.float64)}
-    raise StateError(f"exact index: attribute {name!r} mixes value types; only strings or numbers "
-                     "(with None/NaN for missing) can be saved")
-
-
-def _decode_column(column: Mapping[str, Any], i: int, arrays: Mapping[str, np.ndarray],
-                   n_docs: int) -> np.ndarray:
-    key = f"attribute_{i}"
-    if key not in arrays:
-        raise StateError(f"saved exact index lacks {key}.npy (attribute {column.get('name')!r})")
-    values = np.asarray(arrays[key])
-    if column.get("encoding") == "strings":
-        if f"{key}_missing" not in arrays:
-            raise StateError(f"saved exact index lacks {key}_missing.npy")
-        values = values.astype(object)
-        values[np.asarray(arrays[f"{key}_missing"], dtype=bool)] = None
-    if values.shape != (n_docs,):
-        raise StateError(f"saved exact index: {key}.npy has shape {values.shape}, expected ({n_docs},)")
-    return values

@@ -1,0 +1,88 @@
+"""Per-document attribute columns held by indexes: checks, appends and pickle-free persistence.
+
+Object columns (strings or numbers with ``None``/NaN for missing values) are saved as plain string or
+float arrays plus a missing-value mask, so no column ever needs pickle.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+import numpy as np
+
+from embedlab.errors import InvalidInputError, StateError
+from embedlab.filters import missing
+
+META_KEY = "attributes"
+
+
+def check_columns(attributes: Mapping[str, np.ndarray] | None, n_docs: int,
+                  existing: Mapping[str, np.ndarray] | None = None, *,
+                  owner: str = "index") -> dict[str, np.ndarray]:
+    """Columns as arrays of one value per document (the same names as ``existing`` for ``add``)."""
+    columns = {str(name): np.asarray(column) for name, column in (attributes or {}).items()}
+    for name, column in columns.items():
+        if column.shape != (n_docs,):
+            raise InvalidInputError(f"{owner}: attribute {name!r} has shape {column.shape}, "
+                                    f"expected ({n_docs},) (one value per document)")
+    if existing is not None and set(columns) != set(existing):
+        raise InvalidInputError(f"{owner}: added documents have attributes {sorted(columns)}, "
+                                f"the index has {sorted(existing)}; pass the same columns")
+    return columns
+
+
+def append_columns(existing: Mapping[str, np.ndarray], new: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """``existing`` followed by ``new`` (both checked by :func:`check_columns`)."""
+    return {name: np.concatenate([existing[name], new[name]]) for name in existing}
+
+
+def columns_bytes(columns: Mapping[str, np.ndarray]) -> int:
+    """Memory held by the columns (object columns count their pointer arrays only)."""
+    return sum(int(column.nbytes) for column in columns.values())
+
+
+def _encode(name: str, column: np.ndarray, owner: str) -> tuple[str, dict[str, np.ndarray]]:
+    if column.dtype != object:
+        return "plain", {"": column}
+    absent = missing(column)
+    present = column[~absent]
+    if all(isinstance(v, str) for v in present):
+        return "strings", {"": np.where(absent, "", column).astype(str), "_missing": absent}
+    if all(isinstance(v, (int, float, np.number)) and not isinstance(v, bool) for v in present):
+        return "numbers", {"": np.where(absent, np.nan, column).astype(np.float64)}
+    raise StateError(f"{owner}: attribute {name!r} mixes value types; only strings or numbers "
+                     "(with None/NaN for missing) can be saved")
+
+
+def columns_to_state(columns: Mapping[str, np.ndarray], *,
+                     owner: str = "index") -> tuple[dict[str, np.ndarray], list[dict[str, Any]]]:
+    """``.npy`` arrays (``attribute_<i>...``) and the manifest entries describing them."""
+    arrays: dict[str, np.ndarray] = {}
+    entries = []
+    for i, (name, column) in enumerate(columns.items()):
+        encoding, encoded = _encode(name, column, owner)
+        entries.append({"name": name, "encoding": encoding})
+        arrays.update({f"attribute_{i}{suffix}": a for suffix, a in encoded.items()})
+    return arrays, entries
+
+
+def columns_from_state(entries: Any, arrays: Mapping[str, np.ndarray], n_docs: int, *,
+                       owner: str = "index") -> dict[str, np.ndarray]:
+    """Inverse of :func:`columns_to_state`; :class:`StateError` when an array is missing or wrong."""
+    if not isinstance(entries, list):
+        raise StateError(f"saved {owner}: manifest field {META_KEY!r} must be a list")
+    columns = {}
+    for i, entry in enumerate(entries):
+        key = f"attribute_{i}"
+        if key not in arrays:
+            raise StateError(f"saved {owner} lacks {key}.npy (attribute {entry.get('name')!r})")
+        values = np.asarray(arrays[key])
+        if entry.get("encoding") == "strings":
+            if f"{key}_missing" not in arrays:
+                raise StateError(f"saved {owner} lacks {key}_missing.npy")
+            values = values.astype(object)
+            values[np.asarray(arrays[f"{key}_missing"], dtype=bool)] = None
+        if values.shape != (n_docs,):
+            raise StateError(f"saved {owner}: {key}.npy has shape {values.shape}, expected ({n_docs},)")
+        columns[str(entry["name"])] = values
+    return columns

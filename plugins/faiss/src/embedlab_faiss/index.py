@@ -1,0 +1,201 @@
+"""The ``faiss`` index: any FAISS factory string over dense vectors, with filters and persistence
+through FAISS's own serializer inside an embedlab state directory."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Mapping
+
+import attrs
+import faiss
+import numpy as np
+from tqdm.auto import tqdm
+
+from embedlab.attributes import append_columns, check_columns, columns_from_state, columns_to_state
+from embedlab.components import Component
+from embedlab.embeddings import BinaryCodes, MultiVectorEmbeddings, as_dense
+from embedlab.errors import InvalidInputError, NotFittedError, StateError
+from embedlab.filters import resolve_filter
+from embedlab.persistence import load_state, save_state
+from embedlab.protocols import Filter
+from embedlab.ranking import MISSING_SCORE, SearchResult
+from embedlab_faiss.factory import METRICS, RUNTIME_PARAMETERS, create, omp_threads, set_runtime_parameters, train
+from embedlab_faiss.selectors import search_masked
+
+INDEX_FILE = "index.faiss"
+#: Vectors per ``index.add`` call; larger inputs are added in batches under a progress bar.
+ADD_BATCH = 65_536
+OWNER = "faiss index"
+
+
+def _optional_positive_int(instance: Any, attribute: attrs.Attribute, value: Any) -> None:
+    if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+        raise ValueError(f"{attribute.name} must be an integer >= 1 or None, got {value!r}")
+
+
+def _factory_string(instance: Any, attribute: attrs.Attribute, value: Any) -> None:
+    if not isinstance(value, str) or not value.strip():
+        raise ValueError(f"factory must be a non-empty FAISS factory string such as 'HNSW32', got {value!r}")
+
+
+@attrs.frozen
+class FaissConfig:
+    """``factory``: FAISS factory string; ``metric``: ip, l2 (squared, negated) or cosine (ip on
+    L2-normalised vectors); ``nprobe``/``efSearch``: runtime parameters (None keeps FAISS's
+    defaults); ``train_size``: training sample size (None: every vector given to build);
+    ``seed``: seed of that sample; ``num_threads``: OpenMP threads (None: FAISS's default)."""
+
+    factory: str = attrs.field(default="Flat", validator=_factory_string)
+    metric: str = attrs.field(default="ip", validator=attrs.validators.in_(tuple(METRICS)))
+    nprobe: int | None = attrs.field(default=None, validator=_optional_positive_int)
+    efSearch: int | None = attrs.field(default=None, validator=_optional_positive_int)
+    train_size: int | None = attrs.field(default=None, validator=_optional_positive_int)
+    seed: int = attrs.field(default=0, validator=[attrs.validators.instance_of(int),
+                                                  attrs.validators.ge(0)])
+    num_threads: int | None = attrs.field(default=None, validator=_optional_positive_int)
+
+
+class FaissIndex(Component):
+    """Dense vectors in a FAISS index built from ``factory``; higher scores are better.
+
+    >>> index = FaissIndex(factory="Flat", metric="l2")
+    >>> index.build(np.eye(3, dtype=np.float32))
+    >>> index.search(np.eye(3, dtype=np.float32)[:1], k=2).indices.tolist()
+    [[0, 1]]
+    """
+
+    kind = "index"
+    name = "faiss"
+    Config = FaissConfig
+
+    def __init__(self, config: FaissConfig | None = None, /, **params: Any) -> None:
+        super().__init__(config, **params)
+        self._index: faiss.Index | None = None
+        self._attributes: dict[str, np.ndarray] = {}
+        self._serialized_bytes: int | None = None
+        self.trained_on = 0
+
+    @property
+    def faiss_index(self) -> faiss.Index:
+        """The underlying FAISS index (built)."""
+        return self._built()
+
+    @property
+    def dim(self) -> int:
+        return int(self._built().d)
+
+    @property
+    def attributes(self) -> Mapping[str, np.ndarray]:
+        """Attribute columns given to build/add, one value per document."""
+        return dict(self._attributes)
+
+    def __len__(self) -> int:
+        return 0 if self._index is None else int(self._index.ntotal)
+
+    @property
+    def memory_bytes(self) -> int:
+        """Size of the index as FAISS serialises it (vectors, codes, lists, graph links)."""
+        if self._index is None:
+            return 0
+        if self._serialized_bytes is None:
+            self._serialized_bytes = int(faiss.serialize_index(self._index).size)
+        return self._serialized_bytes
+
+    def build(self, embeddings: Any, attributes: Mapping[str, np.ndarray] | None = None) -> None:
+        """Create the index, train it on a seeded sample when it needs training, add ``embeddings``."""
+        vectors = self._vectors(embeddings, None, "documents")
+        columns = check_columns(attributes, vectors.shape[0], owner=OWNER)
+        c = self.config
+        index = create(c.factory, vectors.shape[1], c.metric)
+        set_runtime_parameters(index, c.factory, self._runtime_values())
+        with omp_threads(c.num_threads):
+            self.trained_on = train(index, vectors, c.factory, c.train_size, c.seed)
+            _add(index, vectors, c.factory)
+        self._index, self._attributes, self._serialized_bytes = index, columns, None
+
+    def add(self, embeddings: Any, attributes: Mapping[str, np.ndarray] | None = None) -> None:
+        """Append documents after the existing ones (builds the index when it is empty)."""
+        if self._index is None:
+            self.build(embeddings, attributes)
+            return
+        vectors = self._vectors(embeddings, self.dim, "documents")
+        columns = check_columns(attributes, vectors.shape[0], self._attributes, owner=OWNER)
+        with omp_threads(self.config.num_threads):
+            _add(self._index, vectors, self.config.factory)
+        self._attributes = append_columns(self._attributes, columns)
+        self._serialized_bytes = None
+
+    def search(self, queries: Any, k: int, filter: Filter = None) -> SearchResult:
+        """Top-``k`` documents per query; ``filter`` as accepted by
+        :func:`embedlab.filters.resolve_filter` (masks, callables, dicts over the attributes)."""
+        index = self._built()
+        if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
+            raise InvalidInputError(f"faiss: k must be an integer >= 1, got {k!r}")
+        vectors = self._vectors(queries, self.dim, "queries")
+        mask = resolve_filter(filter, self._attributes, len(self), vectors.shape[0])
+        with omp_threads(self.config.num_threads):
+            if mask is None or mask.all():
+                distances, labels = index.search(vectors, int(k))
+            else:
+                distances, labels = search_masked(index, vectors, int(k), mask, self.config.factory)
+        found = labels >= 0
+        scores = -distances if self.config.metric == "l2" else distances
+        return SearchResult(np.where(found, scores, MISSING_SCORE), np.where(found, labels, -1))
+
+    def save(self, path: str | Path) -> None:
+        """FAISS's serializer writes ``index.faiss``; attributes become ``.npy`` files."""
+        index = self._built()
+        arrays, columns = columns_to_state(self._attributes, owner=OWNER)
+        save_state(path, self, arrays=arrays, files={INDEX_FILE: faiss.serialize_index(index).tobytes()},
+                   meta={"ntotal": int(index.ntotal), "dim": int(index.d),
+                         "attributes": columns, "trained_on": self.trained_on})
+
+    @classmethod
+    def load(cls, path: str | Path) -> FaissIndex:
+        """Load an index written by :meth:`save`; checksums are verified before FAISS reads it."""
+        state = load_state(path, kind=cls.kind, name=cls.name)
+        if INDEX_FILE not in state.files:
+            raise StateError(f"{path}: saved faiss index has no {INDEX_FILE}")
+        try:
+            index = faiss.deserialize_index(np.fromfile(state.files[INDEX_FILE], dtype=np.uint8))
+        except RuntimeError as error:
+            raise StateError(f"{state.files[INDEX_FILE]}: FAISS cannot read it: {error}") from None
+        meta = state.meta
+        if index.ntotal != meta.get("ntotal") or index.d != meta.get("dim"):
+            raise StateError(f"{path}: index holds {index.ntotal} vectors of dimension {index.d}, "
+                             f"manifest says {meta.get('ntotal')} of {meta.get('dim')}")
+        loaded = cls(**state.config)
+        set_runtime_parameters(index, loaded.config.factory, loaded._runtime_values())
+        columns = columns_from_state(meta.get("attributes", []), state.arrays, int(index.ntotal), owner=OWNER)
+        loaded._index, loaded._attributes = index, columns
+        loaded.trained_on = int(meta.get("trained_on", 0))
+        return loaded
+
+    def _runtime_values(self) -> dict[str, int | None]:
+        return {key: getattr(self.config, key) for key in RUNTIME_PARAMETERS}
+
+    def _vectors(self, x: Any, dim: int | None, what: str) -> np.ndarray:
+        if isinstance(x, (MultiVectorEmbeddings, BinaryCodes)):
+            raise InvalidInputError(f"faiss: {what} must be dense float vectors, got "
+                                    f"{type(x).__name__}; use a multi-vector or binary index instead")
+        vectors = as_dense(x, dim=dim, name=f"faiss {what}")
+        if self.config.metric == "cosine":
+            norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+            vectors = vectors / np.where(norms > 0, norms, 1).astype(np.float32)
+        return vectors
+
+    def _built(self) -> faiss.Index:
+        if self._index is None:
+            raise NotFittedError("faiss: the index is empty; call build(embeddings) first")
+        return self._index
+
+
+def _add(index: faiss.Index, vectors: np.ndarray, factory: str) -> None:
+    starts = range(0, vectors.shape[0], ADD_BATCH)
+    try:
+        for start in tqdm(starts, desc=f"faiss: add to {factory}", unit="batch", leave=False,
+                          disable=len(starts) < 4):
+            index.add(vectors[start:start + ADD_BATCH])
+    except RuntimeError as error:
+        raise InvalidInputError(f"faiss: adding vectors to factory {factory!r} failed (an 'IDMap' "
+                                f"prefix is not needed: positions are the ids). FAISS says: {error}") from None
