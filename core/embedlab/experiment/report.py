@@ -53,8 +53,9 @@ def format_table(result: ExperimentResult) -> str:
         notes.append(f"+/- after a value: significantly better/worse than {baseline} (paired t-test, "
                      f"Holm-corrected across pipelines, p < {SIGNIFICANCE}); p(t)/p(W): Holm-corrected "
                      f"t-test/Wilcoxon on {first}; +/-: queries improved/degraded on {first}.")
-    notes.append("ms/query: query encoding + search + reranking, batched, divided by the number "
-                 "of queries (encoding time as first measured when served from the cache).")
+    notes.append("ms/query: query encoding + search + reranking, batched, divided by the number of "
+                 "queries; build s: encoder fit + document encoding + compressor fit + indexing. Encoding "
+                 "served from the cache counts the seconds it took when first computed.")
     return "\n".join([title, "", *lines, "", *notes])
 
 

@@ -49,7 +49,7 @@ def test_reranks_like_a_naive_maxsim(setup, opts):
 
 def test_caches_documents_and_keeps_top_k(setup, opts):
     corpus, queries, ranking, _ = setup
-    reranker = MaxSim(k=3, **opts)
+    reranker = MaxSim(k=3, keep_tail=False, **opts)
     calls = []
     encode = reranker.encoder.encode_documents
     reranker.encoder.encode_documents = lambda texts: calls.append(len(texts)) or encode(texts)
@@ -89,3 +89,14 @@ def test_disk_cache_makes_a_rerun_encode_nothing(setup, opts, tmp_path):
     assert calls == []
     np.testing.assert_array_equal(result.doc_ids, expected.doc_ids)
     np.testing.assert_allclose(result.scores, expected.scores)
+
+
+def test_tail_follows_the_reranked_head_in_first_stage_order(setup, opts):
+    corpus, queries, ranking, _ = setup
+    result = MaxSim(k=2, **opts).rerank(ranking, queries, corpus)
+    assert result.k == ranking.k
+    for i in range(len(ranking)):
+        assert set(result.doc_ids[i, :2]) == set(ranking.doc_ids[i, :2])
+        assert result.doc_ids[i, 2:].tolist() == ranking.doc_ids[i, 2:].tolist()
+        assert (np.diff(result.scores[i]) <= 0).all()
+        assert result.scores[i, 2:].max() < result.scores[i, :2].min()

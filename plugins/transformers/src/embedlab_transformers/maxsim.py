@@ -29,10 +29,11 @@ class MaxSim(Component):
     """Rescore each query's top ``k`` candidates by sum over query tokens of the best document token
     similarity (L2-normalised token vectors of a transformer) and reorder them.
 
-    Document token vectors are cached per document id for the life of the instance (the cache is
+    With ``keep_tail`` (default) the first stage's documents below rank ``k`` follow the reranked
+    ones in their original order, scored below every reranked document, so recall at depths beyond
+    ``k`` is the first stage's. Document token vectors are cached per document id for the life of the instance (the cache is
     dropped when a different corpus is passed); inside a pipeline with an embedding cache, encoded
-    batches are also stored on disk, so a rerun encodes nothing. The output keeps only the reranked
-    top ``k``.
+    batches are also stored on disk, so a rerun encodes nothing.
     """
 
     kind = "reranker"
@@ -46,6 +47,7 @@ class MaxSim(Component):
         max_length: int | None = max_length_field(None)
         batch_size: int = attrs.field(default=32, validator=int_at_least(1))
         k: int = attrs.field(default=100, validator=int_at_least(1))
+        keep_tail: bool = flag_field(True)
         backend: str = backend_field()
         num_threads: int | None = threads_field()
         show_progress: bool = flag_field(True)
@@ -76,15 +78,16 @@ class MaxSim(Component):
         k = min(self.config.k, ranking.k)
         doc_ids = ranking.doc_ids[:, :k]
         if len(ranking) == 0 or k == 0:
-            return Ranking(ranking.query_ids, doc_ids, ranking.scores[:, :k])
+            return ranking
         present = doc_ids != ""
         unique = np.unique(doc_ids[present])
         candidates = np.where(present, np.searchsorted(unique, doc_ids), -1)
         query_vectors = self._encode("queries", self._query_texts(ranking.query_ids, queries))
         scores = maxsim_scores(query_vectors, self.document_vectors(unique, corpus), candidates)
         order = np.argsort(-scores, axis=1, kind="stable")
-        return Ranking(ranking.query_ids, np.take_along_axis(doc_ids, order, axis=1),
+        head = Ranking(ranking.query_ids, np.take_along_axis(doc_ids, order, axis=1),
                        np.take_along_axis(scores, order, axis=1))
+        return head if not self.config.keep_tail else _append_tail(head, ranking)
 
     def document_vectors(self, doc_ids: np.ndarray, corpus: Corpus) -> MultiVectorEmbeddings:
         """Token vectors of these documents (``title + " " + text``), encoding only uncached ones."""
@@ -111,3 +114,17 @@ class MaxSim(Component):
             raise InvalidInputError(f"maxsim: {len(unknown)} ranked query id(s) are not in the queries, "
                                     f"e.g. {unknown[:5]}")
         return [queries.texts[position[q]] for q in query_ids.tolist()]
+
+
+def _append_tail(head: Ranking, ranking: Ranking) -> Ranking:
+    """``head`` (the reranked top k) followed by the rest of ``ranking``, scored strictly below it."""
+    tail_ids = ranking.doc_ids[:, head.k:]
+    if tail_ids.shape[1] == 0:
+        return head
+    finite = np.where(np.isfinite(head.scores), head.scores, np.inf)
+    floor = np.min(finite, axis=1, keepdims=True)
+    floor = np.where(np.isfinite(floor), floor, 0.0)
+    tail_scores = floor - 1.0 - np.arange(tail_ids.shape[1])[None, :]
+    tail_scores = np.where(tail_ids != "", tail_scores, -np.inf)
+    return Ranking(head.query_ids, np.concatenate([head.doc_ids, tail_ids], axis=1),
+                   np.concatenate([head.scores, tail_scores], axis=1))
