@@ -31,9 +31,9 @@ class MaxSim(Component):
 
     With ``keep_tail`` (default) the first stage's documents below rank ``k`` follow the reranked
     ones in their original order, scored below every reranked document, so recall at depths beyond
-    ``k`` is the first stage's. Document token vectors are cached per document id for the life of the instance (the cache is
-    dropped when a different corpus is passed); inside a pipeline with an embedding cache, encoded
-    batches are also stored on disk, so a rerun encodes nothing.
+    ``k`` is the first stage's. Document token vectors are cached per document id for the life of
+    the instance (the cache is dropped when a different corpus is passed); inside a pipeline with an
+    embedding cache, encoded batches are also stored on disk, so a rerun encodes nothing.
     """
 
     kind = "reranker"
