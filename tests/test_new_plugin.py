@@ -12,6 +12,7 @@ from importlib import metadata
 from pathlib import Path
 
 import pytest
+
 from embedlab.cli import main
 from embedlab.errors import ConfigError
 from embedlab.plugins import DISABLE_ENV, ENTRY_POINT_GROUP

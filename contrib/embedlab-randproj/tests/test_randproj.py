@@ -5,10 +5,11 @@ from __future__ import annotations
 import itertools
 import json
 
-import embedlab
 import numpy as np
 import pytest
 from embedlab_randproj import RandomProjection, jl_min_dim
+
+import embedlab
 
 
 def unit_vectors(n: int, d: int, seed: int = 0) -> np.ndarray:

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-import embedlab
 import numpy as np
 from embedlab_randproj import RandomProjection
+
+import embedlab
 
 
 def test_plugin_is_discovered_and_loaded() -> None:

@@ -6,7 +6,6 @@ Written only against embedlab's public API, as any outside plugin would be.
 from __future__ import annotations
 
 import embedlab
-
 from embedlab_randproj.randproj import RandomProjection, jl_min_dim
 
 EMBEDLAB_API_VERSION = "1.0"

@@ -12,8 +12,9 @@ from pathlib import Path
 from typing import Any
 
 import attrs
-import embedlab
 import numpy as np
+
+import embedlab
 from embedlab.embeddings import as_dense
 from embedlab.persistence import load_state, save_state
 
