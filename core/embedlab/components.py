@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 from enum import Enum
@@ -90,11 +91,16 @@ def config_dict(component: Any) -> dict[str, Any]:
     return _jsonable(config) if config is not None else {}
 
 
+@functools.lru_cache(maxsize=1)
+def _packages_distributions() -> dict[str, list[str]]:
+    return metadata.packages_distributions()
+
+
 def distribution_of(obj: Any) -> tuple[str, str]:
     """(distribution name, version) of the installed package that defines ``obj``'s class."""
     module = (type(obj) if not isinstance(obj, type) else obj).__module__
     top = module.split(".")[0]
-    names = metadata.packages_distributions().get(top, [])
+    names = _packages_distributions().get(top, [])
     if not names:
         return top, "unknown"
     try:

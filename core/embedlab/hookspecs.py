@@ -33,3 +33,17 @@ def embedlab_register(registry):  # type: ignore[no-untyped-def]
     callable (usually a :class:`embedlab.Component` subclass) taking the component's parameters
     as keyword arguments; a dataset factory returns a :class:`embedlab.Dataset`.
     """
+
+
+@hookspec
+def embedlab_cli(subparsers):  # type: ignore[no-untyped-def]
+    """Optional: add subcommands to the ``embedlab`` command line.
+
+    ``subparsers`` is argparse's sub-parser action; add a parser and set ``func`` to a callable
+    taking the parsed arguments and returning the exit status::
+
+        @embedlab.hookimpl
+        def embedlab_cli(subparsers):
+            parser = subparsers.add_parser("pareto", help="storage vs quality sweep")
+            parser.set_defaults(func=run)
+    """

@@ -18,7 +18,22 @@ def build_parser() -> argparse.ArgumentParser:
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in SUBCOMMANDS:
         import_module(f"embedlab.cli.{name}").register(subparsers)
+    _add_plugin_commands(subparsers)
     return parser
+
+
+def _add_plugin_commands(subparsers: argparse._SubParsersAction) -> None:
+    """Subcommands contributed by plugins through the ``embedlab_cli`` hook, one plugin at a time:
+    a failing hook is reported on stderr and the other commands stay available."""
+    import embedlab
+
+    manager = embedlab.plugin_host().manager
+    for impl in manager.hook.embedlab_cli.get_hookimpls():
+        try:
+            impl.function(subparsers=subparsers)
+        except Exception as error:  # noqa: BLE001 - one plugin must not break the CLI
+            print(f"embedlab: plugin {impl.plugin_name!r} failed to add its commands: {error}",
+                  file=sys.stderr)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
