@@ -117,3 +117,20 @@ def test_fingerprint_changes_with_config():
     assert Toy(bits=4).fingerprint == Toy(bits=4).fingerprint
     assert Toy(bits=4).fingerprint != Toy(bits=8).fingerprint
     assert embedlab.describe(Toy(bits=4))["config"] == {"bits": 4}
+
+
+def test_fields_marked_not_identity_stay_out_of_the_fingerprint():
+    from embedlab.components import NOT_IDENTITY
+
+    class Threaded(embedlab.Component):
+        kind = "encoder"
+        name = "threaded"
+
+        @attrs.frozen
+        class Config:
+            dim: int = 8
+            num_threads: int | None = attrs.field(default=None, metadata=NOT_IDENTITY)
+
+    assert Threaded(num_threads=1).fingerprint == Threaded(num_threads=2).fingerprint
+    assert Threaded(dim=4).fingerprint != Threaded(dim=8).fingerprint
+    assert embedlab.describe(Threaded(num_threads=2))["config"] == {"dim": 8, "num_threads": 2}

@@ -69,17 +69,25 @@ def make_config(config_class: type, params: dict[str, Any], owner: str) -> Any:
         raise ConfigError(f"{owner}: invalid parameters {params}: {error}") from error
 
 
-def _jsonable(value: Any) -> Any:
+#: attrs field metadata marking a setting that cannot change results (threads, progress bars):
+#: ``attrs.field(default=None, metadata=NOT_IDENTITY)``. Such fields stay out of fingerprints, so
+#: changing them keeps cache hits.
+NOT_IDENTITY = {"embedlab_identity": False}
+
+
+def _jsonable(value: Any, *, identity: bool = False) -> Any:
     if attrs.has(type(value)):
-        return {k: _jsonable(v) for k, v in attrs.asdict(value, recurse=False).items()}
+        fields = attrs.fields(type(value))
+        return {f.name: _jsonable(getattr(value, f.name), identity=identity) for f in fields
+                if not (identity and f.metadata.get("embedlab_identity") is False)}
     if isinstance(value, Enum):
         return value.value
     if isinstance(value, PurePath):
         return str(value)
     if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in sorted(value.items())}
+        return {str(k): _jsonable(v, identity=identity) for k, v in sorted(value.items())}
     if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
+        return [_jsonable(v, identity=identity) for v in value]
     if hasattr(value, "tolist"):
         return value.tolist()
     return value
@@ -118,6 +126,10 @@ def describe(component: Any) -> dict[str, Any]:
 
 
 def fingerprint(component: Any) -> str:
-    """sha256 of the canonical JSON of :func:`describe`: identity and cache key."""
-    canonical = json.dumps(describe(component), sort_keys=True, separators=(",", ":"), default=str)
+    """sha256 of the canonical JSON of :func:`describe` without the fields marked
+    :data:`NOT_IDENTITY`: identity and cache key."""
+    identity = describe(component)
+    config = getattr(component, "config", None)
+    identity["config"] = _jsonable(config, identity=True) if config is not None else {}
+    canonical = json.dumps(identity, sort_keys=True, separators=(",", ":"), default=str)
     return hashlib.sha256(canonical.encode()).hexdigest()

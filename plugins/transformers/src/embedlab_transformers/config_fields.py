@@ -7,6 +7,7 @@ from typing import Any, Callable
 
 import attrs
 
+from embedlab.components import NOT_IDENTITY
 from embedlab_transformers.backends import BACKENDS
 
 OUTPUTS = ("dense", "tokens")
@@ -44,8 +45,14 @@ def backend_field() -> Any:
 
 def threads_field() -> Any:
     """``num_threads``: intra-op threads, None for the runtime's default."""
-    return attrs.field(default=None, validator=attrs.validators.optional(int_at_least(1)))
+    return attrs.field(default=None, validator=attrs.validators.optional(int_at_least(1)),
+                       metadata=NOT_IDENTITY)
 
 
 def flag_field(default: bool) -> Any:
     return attrs.field(default=default, validator=attrs.validators.instance_of(bool))
+
+
+def progress_field() -> Any:
+    """``show_progress``: a tqdm bar over batches (not part of the fingerprint)."""
+    return attrs.field(default=True, validator=attrs.validators.instance_of(bool), metadata=NOT_IDENTITY)

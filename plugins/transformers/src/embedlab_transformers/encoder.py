@@ -21,6 +21,7 @@ from embedlab_transformers.config_fields import (
     max_length_field,
     model_path_field,
     output_field,
+    progress_field,
     threads_field,
 )
 from embedlab_transformers.model_files import import_transformers, model_max_length, resolve_model_dir
@@ -44,7 +45,7 @@ class EncoderSettings:
     output: str = output_field("dense")
     backend: str = backend_field()
     num_threads: int | None = threads_field()
-    show_progress: bool = flag_field(True)
+    show_progress: bool = progress_field()
 
 
 @attrs.frozen(eq=False)

@@ -20,6 +20,7 @@ from embedlab_transformers.config_fields import (
     int_at_least,
     max_length_field,
     model_path_field,
+    progress_field,
     threads_field,
 )
 from embedlab_transformers.encoder import TransformersEncoder
@@ -50,7 +51,7 @@ class MaxSim(Component):
         keep_tail: bool = flag_field(True)
         backend: str = backend_field()
         num_threads: int | None = threads_field()
-        show_progress: bool = flag_field(True)
+        show_progress: bool = progress_field()
 
     def __init__(self, config: Any = None, /, **params: Any) -> None:
         super().__init__(config, **params)
