@@ -1,0 +1,260 @@
+"""The ``bebr`` compressor: recurrent binarisation codes scored by lookup tables (SDC or ADC)."""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Iterator
+
+import attrs
+import numpy as np
+import torch
+
+import embedlab
+from embedlab.embeddings import as_dense
+from embedlab.errors import InvalidInputError, NotFittedError, StateError
+from embedlab.persistence import load_state, save_state
+from embedlab_bebr import codes as layout
+from embedlab_bebr.model import RecurrentBinariser
+from embedlab_bebr.training import train
+
+_v = attrs.validators
+_int = _v.instance_of(int)
+_number = _v.instance_of((int, float))
+#: Rows pushed through the network at once when encoding.
+ENCODE_BLOCK = 8192
+SCORINGS = ("sdc", "adc")
+
+
+def _as_tuple(value: Any) -> Any:
+    return tuple(value) if isinstance(value, list) else value
+
+
+def _multiple_of_8(instance: Any, attribute: attrs.Attribute, value: int | None) -> None:
+    if value is not None and value % 8:
+        raise ValueError(f"{attribute.name} must be a multiple of 8 (codes are packed in bytes), "
+                         f"got {value}")
+
+
+def _even(instance: Any, attribute: attrs.Attribute, value: int) -> None:
+    if value % 2:
+        raise ValueError(f"{attribute.name} must be even (half anchors, half their neighbours), got {value}")
+
+
+@contextmanager
+def _torch_threads(n: int | None) -> Iterator[None]:
+    """Run with ``n`` torch intra-op threads, restoring the previous count afterwards."""
+    previous = torch.get_num_threads()
+    if n is not None:
+        torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
+
+
+@attrs.define
+class _Fitted:
+    input_dim: int
+    code_dim: int
+    model: RecurrentBinariser
+    mean: np.ndarray  # (d,) subtracted before the network
+    scale: np.ndarray  # (1,) divides the centred inputs
+    decoder: np.ndarray  # (d, m): decode(code) = composite @ decoder.T + offset
+    offset: np.ndarray  # (d,)
+    history: list[float]
+
+
+class BEBRCompressor(embedlab.Component):
+    """Binary Embedding-based Retrieval (Gan et al., KDD 2023): ``bits_per_dim`` (= u + 1) loops
+    of ``code_dim`` signs from a recurrent binarisation network trained on the float vectors
+    alone, scored by symmetric distance calculation (queries binarised too) or asymmetrically.
+
+    >>> bebr = BEBRCompressor(bits_per_dim=2, code_dim=384).fit(document_vectors)  # doctest: +SKIP
+    >>> bebr.bytes_per_vector                                                    # doctest: +SKIP
+    96.0
+    """
+
+    kind = "compressor"
+    name = "bebr"
+
+    @attrs.frozen
+    class Config:
+        """``bits_per_dim``: loops u + 1 (bits per code dimension); ``code_dim``: m, the signs per
+        loop (None: the input dimension); ``hidden``: hidden sizes of every residual MLP block
+        (empty: linear maps); ``scoring``: "sdc" (binarised queries) or "adc" (float queries
+        against the linear decoding); ``neighbours``, ``temperature`` and
+        ``reconstruction_weight``: the training (see :mod:`embedlab_bebr.training`);
+        ``num_threads``: torch intra-op threads while training and encoding (set, then restored;
+        None: leave torch's setting)."""
+
+        bits_per_dim: int = attrs.field(default=2, validator=[_int, _v.ge(1), _v.le(8)])
+        code_dim: int | None = attrs.field(default=None, validator=_v.optional([_int, _v.ge(8), _multiple_of_8]))
+        hidden: tuple[int, ...] = attrs.field(
+            default=(), converter=_as_tuple,
+            validator=_v.deep_iterable(_v.and_(_int, _v.ge(1)), _v.instance_of(tuple)))
+        epochs: int = attrs.field(default=20, validator=[_int, _v.ge(1)])
+        lr: float = attrs.field(default=3e-3, validator=[_number, _v.gt(0)])
+        batch_size: int = attrs.field(default=256, validator=[_int, _v.ge(2), _even])
+        neighbours: int = attrs.field(default=10, validator=[_int, _v.ge(1)])
+        seed: int = attrs.field(default=0, validator=[_int, _v.ge(0)])
+        temperature: float = attrs.field(default=0.1, validator=[_number, _v.gt(0)])
+        reconstruction_weight: float = attrs.field(default=1.0, validator=[_number, _v.ge(0)])
+        scoring: str = attrs.field(default="sdc", validator=_v.in_(SCORINGS))
+        num_threads: int | None = attrs.field(default=None, validator=_v.optional([_int, _v.ge(1)]))
+
+    def __init__(self, config: Any = None, /, **params: Any) -> None:
+        super().__init__(config, **params)
+        self._fitted: _Fitted | None = None
+
+    # -- fitting --------------------------------------------------------------------------
+
+    def fit(self, vectors: np.ndarray) -> BEBRCompressor:
+        """Train the binariser on ``vectors`` (no labels). Ctrl-C stops training and leaves the
+        compressor as it was before this call."""
+        config = self.config
+        x = as_dense(vectors, name="bebr fit vectors")
+        n, dim = x.shape
+        if n < config.batch_size:
+            raise InvalidInputError(
+                f"bebr: training needs at least batch_size={config.batch_size} fit vectors (one full "
+                f"batch of in-batch neighbours), got {n}; fit on at least {config.batch_size} vectors "
+                "or lower batch_size")
+        code_dim = config.code_dim if config.code_dim is not None else dim
+        if code_dim % 8:
+            raise InvalidInputError(f"bebr: the input dimension {dim} is not a multiple of 8; set "
+                                    "code_dim to a multiple of 8")
+        mean = x.mean(axis=0, dtype=np.float64).astype(np.float32)
+        scale = np.asarray([np.sqrt(np.mean((x - mean) ** 2)) or 1.0], np.float32)
+        norms = np.linalg.norm(x, axis=1, keepdims=True)
+        unit = torch.from_numpy(x / np.where(norms > 0, norms, 1))
+        inputs = torch.from_numpy((x - mean) / scale)
+        with torch.random.fork_rng(devices=[]), _torch_threads(config.num_threads):
+            torch.manual_seed(config.seed)
+            model = RecurrentBinariser(dim, code_dim, config.bits_per_dim, config.hidden)
+            generator = torch.Generator().manual_seed(config.seed)
+            history = train(model, inputs, unit, config, layout.composite_norm2(config.bits_per_dim, code_dim),
+                            generator, desc=f"bebr {config.bits_per_dim}x{code_dim} bits")
+        self._fitted = self._assemble(dim, code_dim, model, mean, scale, history)
+        return self
+
+    @staticmethod
+    def _assemble(dim: int, code_dim: int, model: RecurrentBinariser, mean: np.ndarray, scale: np.ndarray,
+                  history: list[float]) -> _Fitted:
+        weight = model.output.weight.detach().numpy()
+        bias = model.output.bias.detach().numpy()
+        decoder = np.ascontiguousarray(scale[0] * weight, dtype=np.float32)
+        offset = (scale[0] * bias + mean).astype(np.float32)
+        return _Fitted(dim, code_dim, model, mean, scale, decoder, offset, history)
+
+    def _state(self) -> _Fitted:
+        if self._fitted is None:
+            raise NotFittedError("bebr: call fit(vectors) first")
+        return self._fitted
+
+    @property
+    def loss_history(self) -> list[float]:
+        """Mean training loss of every epoch of the last fit."""
+        return list(self._state().history)
+
+    @property
+    def code_dim(self) -> int:
+        return self._state().code_dim
+
+    @property
+    def bytes_per_vector(self) -> float:
+        """Bytes of one code: ``bits_per_dim * code_dim / 8`` (exact)."""
+        return float(layout.code_bytes(self.config.bits_per_dim, self._state().code_dim))
+
+    # -- codes ----------------------------------------------------------------------------
+
+    def encode(self, vectors: np.ndarray) -> np.ndarray:
+        """``(n, d)`` vectors (any float dtype or layout) to ``(n, bits_per_dim * code_dim / 8)``
+        uint8 codes (bit planes, loop 0 first; see :mod:`embedlab_bebr.codes`)."""
+        state = self._state()
+        x = as_dense(vectors, dim=state.input_dim, name="bebr vectors", allow_empty=True)
+        planes = []
+        with torch.inference_mode(), _torch_threads(self.config.num_threads):
+            for start in range(0, len(x), ENCODE_BLOCK):
+                block = torch.from_numpy((x[start:start + ENCODE_BLOCK] - state.mean) / state.scale)
+                signs, _ = state.model(block)
+                planes.append(layout.pack(torch.stack(signs).numpy()))
+        if not planes:
+            return np.zeros((0, int(self.bytes_per_vector)), np.uint8)
+        return np.concatenate(planes)
+
+    def _check(self, codes: object) -> np.ndarray:
+        return layout.check_codes(codes, self.config.bits_per_dim, self._state().code_dim, "bebr")
+
+    def composite(self, codes: np.ndarray) -> np.ndarray:
+        """``(n, code_dim)`` float32 composite vectors ``sum_t 2**-t s_t`` of the codes."""
+        return layout.composite(self._check(codes), self.config.bits_per_dim, self._state().code_dim)
+
+    def decode(self, codes: np.ndarray) -> np.ndarray:
+        """Codes to ``(n, d)`` float32 reconstructions (the linear output decoder)."""
+        state = self._state()
+        return (self.composite(codes) @ state.decoder.T + state.offset).astype(np.float32)
+
+    def score(self, queries: np.ndarray, codes: np.ndarray) -> np.ndarray:
+        """``(n_queries, n_codes)`` similarities by per-byte lookup tables, without decoding.
+
+        ``scoring="sdc"``: the queries are binarised too and the score is
+        ``composite(q) . composite(d) / (code_dim * sum_t 4**-t)`` (1 for identical 1-bit codes).
+        ``scoring="adc"``: ``q . decode(d)`` exactly, with float queries.
+        """
+        state = self._state()
+        q = as_dense(queries, dim=state.input_dim, name="bebr queries", allow_empty=True)
+        codes = self._check(codes)
+        levels = self.config.bits_per_dim
+        if self.config.scoring == "sdc":
+            z = self.composite(self.encode(q)) / layout.composite_norm2(levels, state.code_dim)
+            return layout.lut_scores(z, codes, levels)
+        return layout.lut_scores(q @ state.decoder, codes, levels) + (q @ state.offset)[:, None]
+
+    # -- persistence ----------------------------------------------------------------------
+
+    def save(self, path: str | Path) -> None:
+        """Write the config, the network weights (``model.*.npy``) and the input standardisation
+        with embedlab.persistence (no pickle)."""
+        state = self._state()
+        arrays = {f"model.{k}": v.detach().numpy() for k, v in state.model.state_dict().items()}
+        arrays.update({"mean": state.mean, "scale": state.scale})
+        save_state(path, self, arrays=arrays, meta={"input_dim": state.input_dim, "code_dim": state.code_dim,
+                                                    "bytes_per_vector": self.bytes_per_vector,
+                                                    "loss_history": state.history})
+
+    @classmethod
+    def load(cls, path: str | Path) -> BEBRCompressor:
+        """Read a compressor written by :meth:`save`; the state of any other component, or arrays
+        that do not fit the saved configuration, raise StateError."""
+        state = load_state(path, kind=cls.kind, name=cls.name)
+        try:
+            compressor = cls(**state.config)
+        except embedlab.ConfigError as error:
+            raise StateError(f"{path}: saved config is invalid here: {error}") from None
+        meta = state.meta
+        dims = [meta.get("input_dim"), meta.get("code_dim")]
+        if not all(isinstance(d, int) and d > 0 for d in dims):
+            raise StateError(f"{path}: manifest meta lacks valid input_dim / code_dim")
+        config = compressor.config
+        model = RecurrentBinariser(dims[0], dims[1], config.bits_per_dim, config.hidden)
+        expected = model.state_dict()
+        saved = {k[len("model."):]: v for k, v in state.arrays.items() if k.startswith("model.")}
+        if set(saved) != set(expected) or {"mean", "scale"} - set(state.arrays):
+            raise StateError(f"{path}: saved arrays do not match a bebr network with the saved "
+                             f"configuration (bits_per_dim={config.bits_per_dim}, code_dim={dims[1]}, "
+                             f"hidden={config.hidden})")
+        for key, tensor in expected.items():
+            if saved[key].shape != tuple(tensor.shape):
+                raise StateError(f"{path}: model.{key}.npy has shape {saved[key].shape}, expected "
+                                 f"{tuple(tensor.shape)}")
+        model.load_state_dict({k: torch.from_numpy(np.array(v)) for k, v in saved.items()})
+        model.eval()
+        mean = np.array(state.arrays["mean"], dtype=np.float32)
+        scale = np.array(state.arrays["scale"], dtype=np.float32)
+        if mean.shape != (dims[0],) or scale.shape != (1,):
+            raise StateError(f"{path}: mean.npy / scale.npy have shapes {mean.shape} / {scale.shape}, "
+                             f"expected ({dims[0]},) / (1,)")
+        history = [float(v) for v in meta.get("loss_history", [])]
+        compressor._fitted = cls._assemble(dims[0], dims[1], model, mean, scale, history)
+        return compressor
