@@ -1,0 +1,1 @@
+"""The ACORN-gamma graph: numba kernels for construction and predicate-filtered search."""
