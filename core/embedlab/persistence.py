@@ -43,7 +43,8 @@ class SavedState:
         return self.manifest.get("meta", {})
 
 
-def _sha256(path: Path) -> str:
+def sha256_file(path: str | Path) -> str:
+    """Hex sha256 of a file, read in 1 MiB blocks."""
     digest = hashlib.sha256()
     with open(path, "rb") as handle:
         for block in iter(lambda: handle.read(1 << 20), b""):
@@ -77,12 +78,12 @@ def save_state(path: str | Path, component: Any, arrays: Mapping[str, np.ndarray
                 raise StateError(f"array {name!r} has dtype object, which would need pickle")
             file = tmp / f"{name}.npy"
             np.save(file, array, allow_pickle=False)
-            entries[file.name] = {"sha256": _sha256(file), "bytes": file.stat().st_size}
+            entries[file.name] = {"sha256": sha256_file(file), "bytes": file.stat().st_size}
         for name, payload in (files or {}).items():
             _check_name(name)
             file = tmp / name
             file.write_bytes(payload)
-            entries[name] = {"sha256": _sha256(file), "bytes": file.stat().st_size}
+            entries[name] = {"sha256": sha256_file(file), "bytes": file.stat().st_size}
         manifest = {"format_version": FORMAT_VERSION, **(identity or describe(component)),
                     "meta": dict(meta or {}), "files": entries}
         with open(tmp / MANIFEST, "w", encoding="utf-8") as handle:
@@ -150,7 +151,7 @@ def load_state(path: str | Path, *, kind: str | None = None, name: str | None = 
         if file.stat().st_size != entry.get("bytes"):
             raise StateError(f"{file}: size {file.stat().st_size} bytes, manifest says "
                              f"{entry.get('bytes')} (truncated or edited)")
-        if verify and _sha256(file) != entry.get("sha256"):
+        if verify and sha256_file(file) != entry.get("sha256"):
             raise StateError(f"{file}: checksum mismatch (corrupted or edited)")
         if file_name.endswith(".npy"):
             try:

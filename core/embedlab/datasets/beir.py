@@ -16,7 +16,6 @@ the dataset metadata under ``metadata_not_scalar``.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 import warnings
@@ -27,19 +26,12 @@ import numpy as np
 
 from embedlab.dataset import Corpus, Dataset, Queries
 from embedlab.errors import InvalidInputError
+from embedlab.persistence import sha256_file
 
 LAYOUT = ("A BEIR folder holds corpus.jsonl (one {\"_id\", \"title\", \"text\"} object a line), "
           "queries.jsonl (one {\"_id\", \"text\"} object a line) and qrels/<split>.tsv with the "
           "header 'query-id<TAB>corpus-id<TAB>score' (or qrels/<split>.jsonl).")
 _SCALARS = (str, int, float, bool)
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _lines(path: Path) -> Iterator[tuple[int, str]]:
@@ -220,7 +212,7 @@ def load_beir(path: str | Path) -> Dataset:
         "queries": len(queries),
         "splits": {split: {"queries": len(q), "qrels": sum(map(len, q.values()))}
                    for split, q in qrels.items()},
-        "sha256": {file.relative_to(root).as_posix(): _sha256(file) for file in files},
+        "sha256": {file.relative_to(root).as_posix(): sha256_file(file) for file in files},
         "metadata_not_scalar": nested,
     }
     name = root.parent.name if root.name == "beir" else root.name

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from embedlab.errors import ConfigError
+from embedlab.persistence import sha256_file
 
 #: Any one of these tokenizer file sets is enough for ``AutoTokenizer``.
 TOKENIZER_FILE_SETS = (("tokenizer.json",), ("vocab.txt",), ("spiece.model",),
@@ -62,11 +63,8 @@ def weight_files(root: Path) -> list[Path]:
 
 @lru_cache(maxsize=16)
 def _file_sha256(path: Path, size: int, mtime_ns: int) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+    """Hashed once per file version (size and mtime are part of the cache key)."""
+    return sha256_file(path)
 
 
 def weights_sha256(root: Path) -> str:
