@@ -8,11 +8,7 @@ from typing import Any, Mapping
 import numpy as np
 import scipy.sparse as sp
 
-from embedlab.components import Component
-from embedlab.embeddings import BinaryCodes, Embeddings, MultiVectorEmbeddings, count
-from embedlab.errors import InvalidInputError
-from embedlab.persistence import SavedState
-from embedlab_filtered.columns import (
+from embedlab.attributes import (
     META_KEY,
     append_columns,
     check_columns,
@@ -20,7 +16,13 @@ from embedlab_filtered.columns import (
     columns_from_state,
     columns_to_state,
 )
+from embedlab.components import Component
+from embedlab.embeddings import BinaryCodes, Embeddings, MultiVectorEmbeddings, count
+from embedlab.errors import InvalidInputError
+from embedlab.persistence import SavedState
 from embedlab_filtered.masks import MaskSet, resolve_masks
+
+OWNER = "filtered index"
 
 
 def n_rows(queries: Embeddings | list) -> int:
@@ -57,7 +59,7 @@ class FilteredIndex(Component):
     def _columns(self, attributes: Mapping[str, np.ndarray] | None, n_new: int, *,
                  adding: bool) -> dict[str, np.ndarray]:
         """Checked columns of ``n_new`` documents (for ``add``: the same names as the index)."""
-        return check_columns(attributes, n_new, self._attributes if adding else None)
+        return check_columns(attributes, n_new, self._attributes if adding else None, owner=OWNER)
 
     def _append(self, columns: Mapping[str, np.ndarray]) -> None:
         self._attributes = append_columns(self._attributes, columns)
@@ -73,11 +75,11 @@ class FilteredIndex(Component):
         return resolve_masks(filter, self._attributes, len(self), n_queries)
 
     def _attribute_state(self) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
-        arrays, entries = columns_to_state(self._attributes)
+        arrays, entries = columns_to_state(self._attributes, owner=OWNER)
         return arrays, {META_KEY: entries}
 
     def _load_attributes(self, state: SavedState) -> None:
-        self._attributes = columns_from_state(state.meta, state.arrays, len(self))
+        self._attributes = columns_from_state(state.meta.get(META_KEY, []), state.arrays, len(self), owner=OWNER)
 
     @property
     def _attribute_bytes(self) -> int:
