@@ -7,18 +7,13 @@ from typing import Any, Mapping
 import numpy as np
 from tqdm.auto import tqdm
 
-from embedlab.errors import ConfigError, StateError
-from embedlab_storage.reducers.base import Reducer, row_blocks
+from embedlab.errors import StateError
+from embedlab_storage.reducers.base import Reducer, import_optional, row_blocks
 
 
 def import_torch() -> Any:
     """The ``torch`` module, or a ConfigError naming the extra to install."""
-    try:
-        import torch
-    except ImportError as error:
-        raise ConfigError("the 'ae' reducer needs PyTorch, an optional dependency: "
-                          f"pip install 'embedlab-storage[autoencoder]' ({error})") from None
-    return torch
+    return import_optional("torch", "ae", "PyTorch", "autoencoder")
 
 
 class Autoencoder(Reducer):

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from typing import ClassVar, Iterator, Mapping
+import importlib
+from typing import Any, ClassVar, Iterator, Mapping
 
 import numpy as np
 
-from embedlab.errors import StateError
+from embedlab.errors import ConfigError, StateError
 
 #: Rows transformed at once by the reducers that build an (n, reference) kernel/similarity block.
 ROW_BLOCK = 2048
@@ -104,3 +105,12 @@ def sign_convention(vectors: np.ndarray) -> np.ndarray:
     """Flip each column so that its largest-magnitude entry is positive (deterministic signs)."""
     rows = np.argmax(np.abs(vectors), axis=0)
     return vectors * np.sign(vectors[rows, np.arange(vectors.shape[1])])
+
+
+def import_optional(module: str, reducer: str, package: str, extra: str) -> Any:
+    """Import an optional dependency of one reducer, or raise a ConfigError naming the extra."""
+    try:
+        return importlib.import_module(module)
+    except ImportError as error:
+        raise ConfigError(f"the {reducer!r} reducer needs {package}, an optional dependency: "
+                          f"pip install 'embedlab-storage[{extra}]' ({error})") from None

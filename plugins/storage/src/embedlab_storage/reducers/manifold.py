@@ -6,10 +6,10 @@ from typing import Any
 
 import numpy as np
 
-from embedlab.errors import ConfigError
 from embedlab_storage.reducers.base import (
     Reducer,
     fit_linear_preimage,
+    import_optional,
     normalise_rows,
     reference_sample,
     row_blocks,
@@ -18,12 +18,7 @@ from embedlab_storage.reducers.base import (
 
 def import_umap() -> Any:
     """The ``umap`` module of umap-learn, or a ConfigError naming the extra to install."""
-    try:
-        import umap
-    except ImportError as error:
-        raise ConfigError("the 'umap' reducer needs umap-learn, an optional dependency: "
-                          f"pip install 'embedlab-storage[umap]' ({error})") from None
-    return umap
+    return import_optional("umap", "umap", "umap-learn", "umap")
 
 
 class UMAP(Reducer):
