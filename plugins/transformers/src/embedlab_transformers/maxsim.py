@@ -7,13 +7,13 @@ from typing import Any
 import attrs
 import numpy as np
 
-from embedlab.cache import EmbeddingCache, texts_hash
+from embedlab.cache import EmbeddingCache
 from embedlab.components import Component
 from embedlab.dataset import Corpus, Queries
 from embedlab.embeddings import MultiVectorEmbeddings
-from embedlab.errors import InvalidInputError
 from embedlab.index.maxsim import maxsim_scores
 from embedlab.ranking import Ranking
+from embedlab.rerank import document_positions, encode_cached, query_texts, reorder
 from embedlab_transformers.config_fields import (
     backend_field,
     flag_field,
@@ -68,13 +68,6 @@ class MaxSim(Component):
         """Store encoded token vectors in the pipeline's on-disk embedding cache."""
         self._disk_cache = cache
 
-    def _encode(self, role: str, texts: list[str]) -> MultiVectorEmbeddings:
-        method = self.encoder.encode_queries if role == "queries" else self.encoder.encode_documents
-        if self._disk_cache is None:
-            return method(texts)
-        key = self._disk_cache.key(self.encoder, role, texts_hash(texts))
-        return self._disk_cache.get_or_compute(key, lambda: method(texts)).embeddings
-
     def rerank(self, ranking: Ranking, queries: Queries, corpus: Corpus) -> Ranking:
         k = min(self.config.k, ranking.k)
         doc_ids = ranking.doc_ids[:, :k]
@@ -83,49 +76,22 @@ class MaxSim(Component):
         present = doc_ids != ""
         unique = np.unique(doc_ids[present])
         candidates = np.where(present, np.searchsorted(unique, doc_ids), -1)
-        query_vectors = self._encode("queries", self._query_texts(ranking.query_ids, queries))
+        query_vectors = encode_cached(self.encoder, "queries", query_texts(ranking, queries, self.name),
+                                      self._disk_cache)
         scores = maxsim_scores(query_vectors, self.document_vectors(unique, corpus), candidates)
-        order = np.argsort(-scores, axis=1, kind="stable")
-        head = Ranking(ranking.query_ids, np.take_along_axis(doc_ids, order, axis=1),
-                       np.take_along_axis(scores, order, axis=1))
-        return head if not self.config.keep_tail else _append_tail(head, ranking)
+        return reorder(ranking, scores, keep_tail=self.config.keep_tail)
 
     def document_vectors(self, doc_ids: np.ndarray, corpus: Corpus) -> MultiVectorEmbeddings:
         """Token vectors of these documents (``title + " " + text``), encoding only uncached ones."""
         if corpus.content_hash != self._cached_corpus:
             self._cache.clear()
             self._cached_corpus = corpus.content_hash
+        document_positions(doc_ids, corpus, self.name)
         ids = [str(d) for d in doc_ids]
-        unknown = [d for d in ids if d not in corpus.position]
-        if unknown:
-            raise InvalidInputError(f"maxsim: {len(unknown)} ranked document id(s) are not in the corpus, "
-                                    f"e.g. {unknown[:5]}; rerank with the corpus the first stage searched")
         missing = [d for d in ids if d not in self._cache]
         if missing:
             documents = corpus.documents()
-            encoded = self._encode("documents", [documents[corpus.position[d]] for d in missing])
+            encoded = encode_cached(self.encoder, "documents", [documents[corpus.position[d]] for d in missing],
+                                    self._disk_cache)
             self._cache.update((d, encoded.item(i)) for i, d in enumerate(missing))
         return MultiVectorEmbeddings.from_list([self._cache[d] for d in ids], dim=self.encoder.dim)
-
-    @staticmethod
-    def _query_texts(query_ids: np.ndarray, queries: Queries) -> list[str]:
-        position = {q: i for i, q in enumerate(queries.ids.tolist())}
-        unknown = [q for q in query_ids.tolist() if q not in position]
-        if unknown:
-            raise InvalidInputError(f"maxsim: {len(unknown)} ranked query id(s) are not in the queries, "
-                                    f"e.g. {unknown[:5]}")
-        return [queries.texts[position[q]] for q in query_ids.tolist()]
-
-
-def _append_tail(head: Ranking, ranking: Ranking) -> Ranking:
-    """``head`` (the reranked top k) followed by the rest of ``ranking``, scored strictly below it."""
-    tail_ids = ranking.doc_ids[:, head.k:]
-    if tail_ids.shape[1] == 0:
-        return head
-    finite = np.where(np.isfinite(head.scores), head.scores, np.inf)
-    floor = np.min(finite, axis=1, keepdims=True)
-    floor = np.where(np.isfinite(floor), floor, 0.0)
-    tail_scores = floor - 1.0 - np.arange(tail_ids.shape[1])[None, :]
-    tail_scores = np.where(tail_ids != "", tail_scores, -np.inf)
-    return Ranking(head.query_ids, np.concatenate([head.doc_ids, tail_ids], axis=1),
-                   np.concatenate([head.scores, tail_scores], axis=1))

@@ -1,0 +1,75 @@
+"""Shared helpers for the benchmark scripts: cached MiniLM embeddings of a split, timing, recall.
+
+Scripts run as ``python benchmarks/<script>.py``, so ``import common`` finds this module.
+Embeddings go through ``embedlab.cache.EmbeddingCache()`` with the keys ``embedlab.Pipeline`` uses,
+so every script and every ``embedlab run`` share one encoding of each corpus.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Callable, TypeVar
+
+import attrs
+import numpy as np
+
+import embedlab
+from embedlab import Dataset, Ranking, SearchResult
+from embedlab.cache import EmbeddingCache
+from embedlab.datasets import load_dataset_spec
+from embedlab.metrics import evaluate
+
+SHARED_DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data"
+T = TypeVar("T")
+
+
+@attrs.frozen
+class EncodedSplit:
+    """Dense document and query vectors of one split, with the ids and qrels to evaluate them."""
+
+    docs: np.ndarray
+    queries: np.ndarray
+    doc_ids: list[str]
+    query_ids: list[str]
+    qrels: object
+    query_texts: list[str]
+
+    def ndcg(self, result: SearchResult, metric: str = "nDCG@10") -> float:
+        """A metric of a search result over these queries (positions index ``doc_ids``)."""
+        ranking = Ranking.from_search(self.query_ids, result, self.doc_ids)
+        return float(evaluate(ranking, self.qrels, [metric]).aggregates[metric])
+
+
+def load(name: str) -> Dataset:
+    """``scifact`` (or any folder under shared/data with a ``beir`` copy) or a built-in dataset name."""
+    beir = SHARED_DATA / name / "beir"
+    return load_dataset_spec(path=beir) if beir.is_dir() else load_dataset_spec(name)
+
+
+def encode_split(dataset: Dataset, split: str, encoder_name: str = "minilm") -> EncodedSplit:
+    """The whole corpus and the split's judged queries, encoded with default encoder parameters."""
+    part = dataset.split(split)
+    encoder = embedlab.create("encoder", encoder_name)
+    cache = EmbeddingCache()
+    docs = cache.get_or_compute(cache.key(encoder, "documents", dataset.corpus.content_hash),
+                                lambda: encoder.encode_documents(dataset.corpus.documents())).embeddings
+    queries = cache.get_or_compute(cache.key(encoder, "queries", part.queries.content_hash),
+                                   lambda: encoder.encode_queries(list(part.queries.texts))).embeddings
+    return EncodedSplit(docs, queries, list(dataset.corpus.ids), list(part.queries.ids), part.qrels,
+                        list(part.queries.texts))
+
+
+def best_time(run: Callable[[], T], repeats: int) -> tuple[float, T]:
+    """Fastest wall time of ``repeats`` calls, and the last call's result."""
+    times, result = [], None
+    for _ in range(max(1, repeats)):
+        start = time.perf_counter()
+        result = run()
+        times.append(time.perf_counter() - start)
+    return min(times), result
+
+
+def recall_at_k(truth: np.ndarray, found: np.ndarray, k: int) -> float:
+    """Mean overlap of each query's top-k positions with the exact top-k (``truth``), over k."""
+    return float(np.mean([len(set(t[:k]) & set(f[:k]) - {-1}) / k for t, f in zip(truth, found)]))

@@ -1,0 +1,155 @@
+"""Product quantisation shared by every PQ-based plugin (JPQ, Distill-VQ, BiDR...).
+
+A vector of dimension ``d`` is cut into ``m`` sub-vectors of ``d / m`` dimensions; each sub-vector is
+replaced by the index of its nearest centroid in that subspace's codebook of ``ksub`` centroids.
+:class:`Codebooks` holds the centroids ``(m, ksub, d / m)`` and encodes, decodes and scores float
+queries against codes through per-query lookup tables (asymmetric distance computation, ADC), never
+decoding the corpus. Plugins train or fine-tune the centroids however they like (FAISS, k-means here,
+a ranking loss in torch) and wrap the result in :class:`Codebooks`.
+
+>>> books = train_codebooks(np.random.default_rng(0).normal(size=(1000, 8)), m=2, ksub=16, seed=0)
+>>> books.encode(np.zeros((1, 8))).shape, books.bytes_per_vector
+((1, 2), 2)
+"""
+
+from __future__ import annotations
+
+import attrs
+import numpy as np
+
+from embedlab.embeddings import as_dense
+from embedlab.errors import ConfigError, InvalidInputError
+
+#: Rows encoded or scored per block, so large corpora need bounded temporary memory.
+BLOCK = 16384
+
+
+def check_subspaces(dim: int, m: int, owner: str = "pq") -> int:
+    """Sub-vector dimension ``dim // m``; a clear error when ``m`` does not divide ``dim``."""
+    if m < 1 or dim % m:
+        divisors = [v for v in range(1, dim + 1) if dim % v == 0]
+        raise ConfigError(f"{owner}: dimension {dim} is not divisible by m={m} subspaces; "
+                          f"choose m among {divisors}")
+    return dim // m
+
+
+def check_training_size(n: int, needed: int, owner: str = "pq", what: str = "centroids per subspace") -> None:
+    """A clear error when fewer than ``needed`` training vectors are given."""
+    if n < needed:
+        raise InvalidInputError(f"{owner}: fitting needs at least {needed} training vectors "
+                                f"(one per {what}), got {n}; pass more vectors or lower the code size")
+
+
+def code_dtype(ksub: int) -> np.dtype:
+    """The smallest unsigned integer type holding centroid ids below ``ksub``."""
+    return np.dtype(np.uint8) if ksub <= 256 else np.dtype(np.uint16)
+
+
+@attrs.frozen(eq=False)
+class Codebooks:
+    """``centroids[j, c]`` is centroid ``c`` of subspace ``j``: float32 ``(m, ksub, dsub)``."""
+
+    centroids: np.ndarray = attrs.field(converter=lambda a: np.ascontiguousarray(a, dtype=np.float32))
+
+    def __attrs_post_init__(self) -> None:
+        if self.centroids.ndim != 3 or 0 in self.centroids.shape:
+            raise InvalidInputError(f"pq: centroids must have shape (m, ksub, dsub), got {self.centroids.shape}")
+        if not np.isfinite(self.centroids).all():
+            raise InvalidInputError("pq: centroids contain NaN or inf")
+        if self.ksub > 65536:
+            raise InvalidInputError(f"pq: at most 65536 centroids per subspace, got {self.ksub}")
+
+    @property
+    def m(self) -> int:
+        return self.centroids.shape[0]
+
+    @property
+    def ksub(self) -> int:
+        return self.centroids.shape[1]
+
+    @property
+    def dsub(self) -> int:
+        return self.centroids.shape[2]
+
+    @property
+    def dim(self) -> int:
+        return self.m * self.dsub
+
+    @property
+    def bytes_per_vector(self) -> int:
+        """Bytes of one stored code (``m`` centroid ids)."""
+        return self.m * code_dtype(self.ksub).itemsize
+
+    def encode(self, vectors: object) -> np.ndarray:
+        """Nearest-centroid id per subspace (L2): ``(n, m)`` codes of :func:`code_dtype`."""
+        x = as_dense(vectors, dim=self.dim, name="pq vectors", allow_empty=True)
+        codes = np.empty((len(x), self.m), dtype=code_dtype(self.ksub))
+        norms = np.einsum("jcd,jcd->jc", self.centroids, self.centroids)
+        for start in range(0, len(x), BLOCK):
+            block = x[start:start + BLOCK].reshape(-1, self.m, self.dsub)
+            for j in range(self.m):
+                distances = norms[j][None, :] - 2.0 * block[:, j, :] @ self.centroids[j].T
+                codes[start:start + len(block), j] = np.argmin(distances, axis=1)
+        return codes
+
+    def check_codes(self, codes: object) -> np.ndarray:
+        """``codes`` as an ``(n, m)`` integer array of valid centroid ids, or a clear error."""
+        array = np.asarray(codes)
+        if array.ndim != 2 or array.shape[1] != self.m:
+            raise InvalidInputError(f"pq: codes must have shape (n, {self.m}), got {array.shape}")
+        if not np.issubdtype(array.dtype, np.integer):
+            raise InvalidInputError(f"pq: codes must be integers, got {array.dtype}")
+        if array.size and (array.min() < 0 or array.max() >= self.ksub):
+            raise InvalidInputError(f"pq: code values must lie in [0, {self.ksub}), "
+                                    f"got [{array.min()}, {array.max()}]")
+        return array
+
+    def decode(self, codes: object) -> np.ndarray:
+        """Reconstruction: the concatenated selected centroids, float32 ``(n, d)``."""
+        codes = self.check_codes(codes)
+        parts = [self.centroids[j][codes[:, j]] for j in range(self.m)]
+        return np.ascontiguousarray(np.concatenate(parts, axis=1) if parts else np.empty((0, 0)), np.float32)
+
+    def tables(self, queries: object, metric: str = "ip") -> np.ndarray:
+        """Per query, subspace and centroid: inner product (``ip``) or negated squared L2 distance
+        (``l2``) of the query's sub-vector with the centroid; ``(n_queries, m, ksub)``."""
+        q = as_dense(queries, dim=self.dim, name="pq queries", allow_empty=True).reshape(-1, self.m, self.dsub)
+        products = np.einsum("qjd,jcd->qjc", q, self.centroids)
+        if metric == "ip":
+            return products
+        if metric == "l2":
+            norms = np.einsum("jcd,jcd->jc", self.centroids, self.centroids)
+            return 2.0 * products - norms[None] - np.einsum("qjd,qjd->qj", q, q)[:, :, None]
+        raise ConfigError(f"pq: metric must be 'ip' or 'l2', got {metric!r}")
+
+    def scores(self, queries: object, codes: object, metric: str = "ip") -> np.ndarray:
+        """ADC similarity of every query with every code, ``(n_queries, n_codes)`` float32:
+        the sum over subspaces of table look-ups (equal to scoring ``decode(codes)``)."""
+        codes = self.check_codes(codes)
+        tables = self.tables(queries, metric)
+        out = np.zeros((len(tables), len(codes)), dtype=np.float32)
+        for start in range(0, len(codes), BLOCK):
+            block = codes[start:start + BLOCK]
+            target = out[:, start:start + len(block)]
+            for j in range(self.m):
+                target += tables[:, j, :][:, block[:, j]]
+        return out
+
+
+def kmeans(vectors: np.ndarray, k: int, *, seed: int, iterations: int = 25) -> np.ndarray:
+    """k-means++ then Lloyd iterations (scipy's ``kmeans2``): ``(k, d)`` float32 centroids."""
+    from scipy.cluster.vq import kmeans2
+
+    x = as_dense(vectors, name="k-means vectors")
+    check_training_size(len(x), k, "k-means", "centroid")
+    centroids, _ = kmeans2(x.astype(np.float64), k, iter=iterations, minit="++", seed=np.random.default_rng(seed))
+    return centroids.astype(np.float32)
+
+
+def train_codebooks(vectors: object, *, m: int, ksub: int = 256, seed: int = 0, iterations: int = 25) -> Codebooks:
+    """Plain PQ: k-means with ``ksub`` centroids in each of the ``m`` subspaces."""
+    x = as_dense(vectors, name="pq training vectors")
+    dsub = check_subspaces(x.shape[1], m)
+    check_training_size(len(x), ksub)
+    books = [kmeans(x[:, j * dsub:(j + 1) * dsub], ksub, seed=seed + j, iterations=iterations) for j in range(m)]
+    return Codebooks(np.stack(books))

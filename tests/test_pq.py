@@ -1,0 +1,74 @@
+"""Product quantisation in the core, checked against FAISS's ProductQuantizer with the same centroids."""
+
+from __future__ import annotations
+
+import faiss
+import numpy as np
+import pytest
+
+from embedlab.errors import ConfigError, InvalidInputError
+from embedlab.pq import Codebooks, check_subspaces, train_codebooks
+
+
+@pytest.fixture(scope="module")
+def data() -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(7)
+    return rng.normal(size=(2000, 16)).astype(np.float32), rng.normal(size=(20, 16)).astype(np.float32)
+
+
+@pytest.fixture(scope="module")
+def books(data: tuple[np.ndarray, np.ndarray]) -> Codebooks:
+    return train_codebooks(data[0], m=4, ksub=32, seed=3)
+
+
+def faiss_pq(books: Codebooks) -> faiss.ProductQuantizer:
+    pq = faiss.ProductQuantizer(books.dim, books.m, int(np.log2(books.ksub)))
+    faiss.copy_array_to_vector(books.centroids.ravel(), pq.centroids)
+    return pq
+
+
+def test_encode_and_decode_match_faiss(books: Codebooks, data: tuple[np.ndarray, np.ndarray]) -> None:
+    pq = faiss_pq(books)
+    ours = books.encode(data[0])
+    theirs = pq.compute_codes(data[0])  # 5-bit codes are packed: compare decoded vectors instead
+    np.testing.assert_allclose(books.decode(ours), pq.decode(theirs), atol=1e-5)
+
+
+def test_adc_scores_equal_scoring_the_decoded_vectors(books: Codebooks, data: tuple[np.ndarray, np.ndarray]) -> None:
+    codes = books.encode(data[0])
+    decoded = books.decode(codes)
+    np.testing.assert_allclose(books.scores(data[1], codes), data[1] @ decoded.T, rtol=1e-4, atol=1e-4)
+    l2 = -((data[1][:, None, :] - decoded[None]) ** 2).sum(-1)
+    np.testing.assert_allclose(books.scores(data[1], codes, metric="l2"), l2, rtol=1e-4, atol=1e-3)
+
+
+def test_training_is_deterministic_and_as_good_as_faiss(data: tuple[np.ndarray, np.ndarray]) -> None:
+    a = train_codebooks(data[0], m=4, ksub=16, seed=1)
+    b = train_codebooks(data[0], m=4, ksub=16, seed=1)
+    np.testing.assert_array_equal(a.centroids, b.centroids)
+    reference = faiss.ProductQuantizer(16, 4, 4)
+    reference.train(data[0])
+    ours = float(((a.decode(a.encode(data[0])) - data[0]) ** 2).sum())
+    theirs = float(((reference.decode(reference.compute_codes(data[0])) - data[0]) ** 2).sum())
+    assert ours < 1.03 * theirs
+
+
+def test_float64_and_non_contiguous_input_are_accepted(books: Codebooks, data: tuple[np.ndarray, np.ndarray]) -> None:
+    wide = np.asfortranarray(data[0][:50].astype(np.float64))
+    np.testing.assert_array_equal(books.encode(wide), books.encode(data[0][:50]))
+
+
+def test_bad_input_gets_clear_errors(books: Codebooks, data: tuple[np.ndarray, np.ndarray]) -> None:
+    with pytest.raises(ConfigError, match=r"not divisible by m=5.*\[1, 2, 4, 8, 16\]"):
+        check_subspaces(16, 5)
+    with pytest.raises(InvalidInputError, match="at least 256 training vectors"):
+        train_codebooks(data[0][:100], m=4, ksub=256)
+    bad = data[0][:10].copy()
+    bad[6, 2] = np.nan
+    with pytest.raises(InvalidInputError, match="row 6"):
+        books.encode(bad)
+    with pytest.raises(InvalidInputError, match=r"\[0, 32\)"):
+        books.decode(np.full((1, 4), 40))
+    with pytest.raises(InvalidInputError, match="shape"):
+        books.scores(data[1], np.zeros((3, 5), dtype=np.uint8))
+    assert books.bytes_per_vector == 4 and Codebooks(np.zeros((2, 300, 3))).bytes_per_vector == 4
