@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import attrs
 import numpy as np
@@ -14,6 +13,7 @@ import embedlab
 from embedlab.embeddings import as_dense
 from embedlab.errors import InvalidInputError, NotFittedError, StateError
 from embedlab.persistence import load_state, save_state
+from embedlab.threads import torch_threads
 from embedlab_bebr import codes as layout
 from embedlab_bebr.model import RecurrentBinariser
 from embedlab_bebr.training import train
@@ -39,18 +39,6 @@ def _multiple_of_8(instance: Any, attribute: attrs.Attribute, value: int | None)
 def _even(instance: Any, attribute: attrs.Attribute, value: int) -> None:
     if value % 2:
         raise ValueError(f"{attribute.name} must be even (half anchors, half their neighbours), got {value}")
-
-
-@contextmanager
-def _torch_threads(n: int | None) -> Iterator[None]:
-    """Run with ``n`` torch intra-op threads, restoring the previous count afterwards."""
-    previous = torch.get_num_threads()
-    if n is not None:
-        torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(previous)
 
 
 @attrs.define
@@ -129,7 +117,7 @@ class BEBRCompressor(embedlab.Component):
         norms = np.linalg.norm(x, axis=1, keepdims=True)
         unit = torch.from_numpy(x / np.where(norms > 0, norms, 1))
         inputs = torch.from_numpy((x - mean) / scale)
-        with torch.random.fork_rng(devices=[]), _torch_threads(config.num_threads):
+        with torch.random.fork_rng(devices=[]), torch_threads(config.num_threads):
             torch.manual_seed(config.seed)
             model = RecurrentBinariser(dim, code_dim, config.bits_per_dim, config.hidden)
             generator = torch.Generator().manual_seed(config.seed)
@@ -174,7 +162,7 @@ class BEBRCompressor(embedlab.Component):
         state = self._state()
         x = as_dense(vectors, dim=state.input_dim, name="bebr vectors", allow_empty=True)
         planes = []
-        with torch.inference_mode(), _torch_threads(self.config.num_threads):
+        with torch.inference_mode(), torch_threads(self.config.num_threads):
             for start in range(0, len(x), ENCODE_BLOCK):
                 block = torch.from_numpy((x[start:start + ENCODE_BLOCK] - state.mean) / state.scale)
                 signs, _ = state.model(block)

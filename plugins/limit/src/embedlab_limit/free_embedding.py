@@ -31,6 +31,7 @@ from attrs import validators as v
 from tqdm.auto import tqdm
 
 from embedlab.errors import InvalidInputError
+from embedlab.threads import torch_threads
 from embedlab_limit.evaluation import min_row_margin, top_k_accuracy
 
 CRITERIA = ("accuracy", "margin")
@@ -243,12 +244,8 @@ def optimise(problems: Sequence[Problem], loss: PairLoss | None = None, config: 
     if not problems:
         raise InvalidInputError("optimise: no problems given")
     config = config if config is not None else OptimiserConfig()
-    threads = torch.get_num_threads()
-    torch.set_num_threads(config.threads)
-    try:
+    with torch_threads(config.threads):
         return _optimise(problems, loss if loss is not None else InfoNCE(), config, progress, description)
-    finally:
-        torch.set_num_threads(threads)
 
 
 def _optimise(problems: Sequence[Problem], loss: PairLoss, config: OptimiserConfig, progress: bool,

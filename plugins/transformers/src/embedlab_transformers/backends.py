@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import inspect
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator, Mapping, Protocol, Sequence
+from typing import Any, Mapping, Protocol, Sequence
 
 import numpy as np
 
+from embedlab.threads import torch_threads
 from embedlab_transformers.model_files import import_transformers
 
 BACKENDS = ("torch", "onnx")
@@ -35,21 +35,6 @@ def model_input_names(model: Any, tokenizer: Any) -> list[str]:
     """The tokenizer outputs that the model's ``forward`` accepts, in the tokenizer's order."""
     accepted = inspect.signature(model.forward).parameters
     return [name for name in tokenizer.model_input_names if name in accepted]
-
-
-@contextmanager
-def torch_threads(num_threads: int | None) -> Iterator[None]:
-    """Use ``num_threads`` intra-op threads inside the block (None: leave torch's setting)."""
-    import torch
-
-    previous = torch.get_num_threads()
-    if num_threads is not None:
-        torch.set_num_threads(num_threads)
-    try:
-        yield
-    finally:
-        if num_threads is not None:
-            torch.set_num_threads(previous)
 
 
 class TorchBackend:

@@ -8,6 +8,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from embedlab.errors import StateError
+from embedlab.threads import torch_threads
 from embedlab_storage.reducers.base import Reducer, import_optional, row_blocks
 
 
@@ -52,19 +53,13 @@ class Autoencoder(Reducer):
         mean = vectors.mean(axis=0, dtype=np.float64).astype(np.float32)
         scale = np.asarray([np.std(vectors - mean) or 1.0], np.float32)
         data = torch.from_numpy(np.ascontiguousarray((vectors - mean) / scale, dtype=np.float32))
-        threads = torch.get_num_threads()
-        try:
-            # Batches of 64 rows gain nothing from intra-op threads (measured 3x slower with 2
-            # threads on 2 cores), and one thread makes the trained weights independent of the
-            # caller's thread setting.
-            torch.set_num_threads(1)
-            with torch.random.fork_rng(devices=[]):
-                torch.manual_seed(self.seed)
-                encoder, decoder = self._build(torch)
-                order = torch.Generator().manual_seed(self.seed)
-                self._train(torch, encoder, decoder, data, order)
-        finally:
-            torch.set_num_threads(threads)
+        # Batches of 64 rows gain nothing from intra-op threads (measured 3x slower with 2 threads
+        # on 2 cores), and one thread makes the trained weights independent of the caller's setting.
+        with torch_threads(1), torch.random.fork_rng(devices=[]):
+            torch.manual_seed(self.seed)
+            encoder, decoder = self._build(torch)
+            order = torch.Generator().manual_seed(self.seed)
+            self._train(torch, encoder, decoder, data, order)
         encoder.eval()
         decoder.eval()
         self.networks, self.mean, self.scale = (encoder, decoder), mean, scale
