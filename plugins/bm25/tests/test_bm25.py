@@ -132,8 +132,8 @@ def test_unfitted_use_raises_not_fitted():
     ([], "empty corpus"),
     (["", "  ", "a the", "!!"], "empty after tokenisation"),
     ("a single string", "single str"),
-    (["fine", 3], r"documents\[1\] is int"),
-    (["fine", None], r"documents\[1\] is NoneType"),
+    (["fine", 3], r"bm25 documents: item 1 is int"),
+    (["fine", None], r"bm25 documents: item 1 is NoneType"),
     (None, "sequence of strings"),
 ])
 def test_bad_fit_input(documents, message):
@@ -143,7 +143,7 @@ def test_bad_fit_input(documents, message):
 
 def test_bad_encode_input_and_empty_batch():
     encoder = BM25().fit(DOCS)
-    with pytest.raises(InvalidInputError, match=r"queries\[0\] is bytes"):
+    with pytest.raises(InvalidInputError, match=r"bm25 queries: item 0 is bytes"):
         encoder.encode_queries([b"cat"])
     assert encoder.encode_documents([]).shape == (0, encoder.dim)
 

@@ -16,8 +16,9 @@ from embedlab.components import Component
 from embedlab.embeddings import EmbeddingKind
 from embedlab.errors import InvalidInputError, NotFittedError, StateError
 from embedlab.persistence import load_state, save_state
+from embedlab.texts import check_texts
 from embedlab_bm25.scoring import METHODS, document_weights, idf, term_counts, vocabulary_of
-from embedlab_bm25.tokenizer import Tokenizer, check_texts
+from embedlab_bm25.tokenizer import Tokenizer
 
 
 def _positive_number(instance: Any, attribute: attrs.Attribute, value: Any) -> None:
@@ -113,7 +114,7 @@ class BM25(Component):
         The corpus term counts are kept until ``encode_documents`` receives the same texts (the
         usual fit-then-encode), so that the corpus is tokenised once.
         """
-        items = check_texts(documents, "documents")
+        items = check_texts(documents, "bm25 documents")
         tokens = self.tokenizer.tokenize(items, "documents")
         if not tokens:
             raise InvalidInputError("bm25: cannot fit on an empty corpus; pass at least one document")
@@ -134,7 +135,7 @@ class BM25(Component):
     def encode_documents(self, texts: Sequence[str]) -> sp.csr_matrix:
         """``(n, vocabulary)`` float32 CSR of BM25 term weights (length = all tokens of the text)."""
         vocabulary = self._fitted()
-        items = check_texts(texts, "documents")
+        items = check_texts(texts, "bm25 documents")
         if self._corpus_counts is not None and self._corpus_counts[0] == items:
             _, counts, lengths = self._corpus_counts
             self._corpus_counts = None

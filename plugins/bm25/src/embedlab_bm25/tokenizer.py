@@ -5,30 +5,16 @@ from __future__ import annotations
 
 import re
 from itertools import filterfalse
-from typing import Any, Iterable, Sequence
+from typing import Any, Sequence
 
 from tqdm.auto import tqdm
 
-from embedlab.errors import ConfigError, InvalidInputError
+from embedlab.errors import ConfigError
+from embedlab.texts import check_texts
 from embedlab_bm25.stopwords import ENGLISH
 
 #: Inputs shorter than this are tokenised without a progress bar.
 PROGRESS_MIN_TEXTS = 20_000
-
-
-def check_texts(texts: object, what: str) -> list[str]:
-    """``texts`` as a list of strings, or an :class:`InvalidInputError` naming the first bad item."""
-    if isinstance(texts, (str, bytes)):
-        raise InvalidInputError(f"bm25: {what} must be a sequence of strings, got a single "
-                                f"{type(texts).__name__}; wrap it in a list")
-    if not isinstance(texts, Iterable):
-        raise InvalidInputError(f"bm25: {what} must be a sequence of strings, got "
-                                f"{type(texts).__name__}")
-    items = list(texts)
-    for i, text in enumerate(items):
-        if not isinstance(text, str):
-            raise InvalidInputError(f"bm25: {what}[{i}] is {type(text).__name__}, expected str")
-    return items
 
 
 def load_stemmer(language: str) -> Any:
@@ -64,6 +50,6 @@ class Tokenizer:
 
     def tokenize(self, texts: Sequence[str], what: str = "texts") -> list[list[str]]:
         """Tokens of every text, after checking that ``texts`` is a sequence of strings."""
-        items = check_texts(texts, what)
+        items = check_texts(texts, f"bm25 {what}")
         return [self(text) for text in tqdm(items, desc=f"bm25: tokenize {what}", unit="text",
                                             disable=len(items) < PROGRESS_MIN_TEXTS, leave=False)]

@@ -12,6 +12,7 @@ from tqdm.auto import tqdm
 from embedlab.components import Component
 from embedlab.embeddings import EmbeddingKind, MultiVectorEmbeddings
 from embedlab.errors import ConfigError
+from embedlab.texts import check_texts
 from embedlab_transformers.backends import Backend, make_backend
 from embedlab_transformers.batching import length_sorted_batches, padding_values, tokenize
 from embedlab_transformers.config_fields import (
@@ -26,7 +27,6 @@ from embedlab_transformers.config_fields import (
 )
 from embedlab_transformers.model_files import import_transformers, model_max_length, resolve_model_dir
 from embedlab_transformers.pooling import POOLINGS, sentence_embeddings, token_embeddings
-from embedlab_transformers.texts import check_texts
 
 #: Texts are tokenised and length-sorted in chunks of this many batches (bounds memory).
 CHUNK_BATCHES = 64

@@ -1,13 +1,13 @@
-"""Checking encoder input: a sequence of valid Unicode strings."""
+"""Checking text input of encoders and rerankers: a sequence of valid Unicode strings."""
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Iterable
 
 from embedlab.errors import InvalidInputError
 
 
-def check_texts(texts: Sequence[str], what: str = "texts") -> list[str]:
+def check_texts(texts: object, what: str = "texts") -> list[str]:
     """Return ``texts`` as a list, or raise InvalidInputError naming the first bad item's index.
 
     Bytes, non-strings and strings that cannot be encoded as UTF-8 (lone surrogates, as left by
@@ -16,6 +16,8 @@ def check_texts(texts: Sequence[str], what: str = "texts") -> list[str]:
     if isinstance(texts, (str, bytes, bytearray)):
         raise InvalidInputError(f"{what}: expected a sequence of strings, got a single "
                                 f"{type(texts).__name__}; wrap it in a list")
+    if not isinstance(texts, Iterable):
+        raise InvalidInputError(f"{what}: expected a sequence of strings, got {type(texts).__name__}")
     items = list(texts)
     if all(type(t) is str for t in items):
         try:
