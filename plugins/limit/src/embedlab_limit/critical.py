@@ -18,6 +18,7 @@ from typing import Sequence
 
 import attrs
 
+from embedlab_limit.cli_options import add_experiment_options, optimiser_config
 from embedlab_limit.free_embedding import InfoNCE, OptimiserConfig, Outcome, PairLoss, Problem, optimise
 from embedlab_limit.relevance import combination_relevance
 from embedlab_limit.reporting import environment, format_table, write_json
@@ -129,19 +130,12 @@ def run(dims: Sequence[int], *, k: int = 2, seed: int = 42, window: int = 10, co
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m embedlab_limit.critical", description=__doc__.split("\n\n")[0])
     parser.add_argument("--dims", type=int, nargs="+", default=[4, 5, 6, 7, 8], help="dimensions (default 4..8)")
-    parser.add_argument("--k", type=int, default=2, help="relevant documents per query (default 2)")
-    parser.add_argument("--seed", type=int, default=42, help="seed of the initial vectors (default 42)")
     parser.add_argument("--window", type=int, default=10, help="values of n optimised together (default 10)")
     parser.add_argument("--confirm", type=int, default=5, help="unsolved n required above the critical n (5)")
     parser.add_argument("--start", type=int, help="first n tried for the smallest dimension (default 2d)")
     parser.add_argument("--temperature", type=float, default=0.1, help="InfoNCE temperature (default 0.1)")
-    parser.add_argument("--learning-rate", type=float, default=0.01, help="Adam learning rate (default 0.01)")
-    parser.add_argument("--max-steps", type=int, default=100_000, help="step limit per problem (default 100000)")
-    parser.add_argument("--patience", type=int, default=1000, help="plateau patience in steps (default 1000)")
-    parser.add_argument("--eval-every", type=int, default=50, help="steps between accuracy checks (default 50)")
-    parser.add_argument("--output", "-o", type=Path, default=Path("results/limit-critical"),
-                        help="folder for critical_n.json and critical_n.png (default results/limit-critical)")
-    parser.add_argument("--quiet", "-q", action="store_true", help="no progress bars")
+    add_experiment_options(parser, max_steps=100_000, output=Path("results/limit-critical"),
+                           written="critical_n.json and critical_n.png", checked="accuracy")
     return parser
 
 
@@ -150,8 +144,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     args = _parser().parse_args(argv)
     torch.manual_seed(args.seed)
-    config = OptimiserConfig(learning_rate=args.learning_rate, max_steps=args.max_steps, eval_every=args.eval_every,
-                             patience=args.patience)
+    config = optimiser_config(args)
     loss = InfoNCE(temperature=args.temperature)
     begin = time.perf_counter()
     results = run(args.dims, k=args.k, seed=args.seed, window=args.window, confirm=args.confirm, start=args.start,

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Sequence
 
 import attrs
+from embedlab_limit.cli_options import add_experiment_options, optimiser_config
 from embedlab_limit.free_embedding import InfoNCE, OptimiserConfig, Outcome, PairLoss, Problem, optimise
 from embedlab_limit.relevance import combination_relevance
 from embedlab_limit.reporting import environment, format_table, write_json
@@ -173,17 +174,10 @@ def _parser() -> argparse.ArgumentParser:
                                      description=__doc__.split("\n\n")[0])
     parser.add_argument("--n", type=int, nargs="+", default=[10, 20, 40, 60], help="numbers of documents")
     parser.add_argument("--losses", nargs="+", choices=sorted(LOSSES), default=["sigmoid", "infonce"])
-    parser.add_argument("--k", type=int, default=2, help="relevant documents per query (default 2)")
-    parser.add_argument("--seed", type=int, default=42, help="seed of the initial vectors (default 42)")
     parser.add_argument("--window", type=int, default=3, help="dimensions optimised together (default 3)")
     parser.add_argument("--max-dim", type=int, default=32, help="largest dimension tried (default 32)")
-    parser.add_argument("--learning-rate", type=float, default=0.01, help="Adam learning rate (default 0.01)")
-    parser.add_argument("--max-steps", type=int, default=20_000, help="step limit per run (default 20000)")
-    parser.add_argument("--patience", type=int, default=1000, help="plateau patience in steps (default 1000)")
-    parser.add_argument("--eval-every", type=int, default=50, help="steps between margin checks (default 50)")
-    parser.add_argument("--output", "-o", type=Path, default=Path("results/margin"),
-                        help="folder for min_dimension.json and min_dimension.png (default results/margin)")
-    parser.add_argument("--quiet", "-q", action="store_true", help="no progress bars")
+    add_experiment_options(parser, max_steps=20_000, output=Path("results/margin"),
+                           written="min_dimension.json and min_dimension.png", checked="margin")
     return parser
 
 
@@ -192,8 +186,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     args = _parser().parse_args(argv)
     torch.manual_seed(args.seed)
-    config = OptimiserConfig(learning_rate=args.learning_rate, max_steps=args.max_steps, eval_every=args.eval_every,
-                             patience=args.patience, criterion="margin")
+    config = optimiser_config(args, criterion="margin")
     begin = time.perf_counter()
     results = run(args.n, args.losses, k=args.k, window=args.window, max_dim=args.max_dim, seed=args.seed,
                   config=config, progress=not args.quiet)
