@@ -19,7 +19,7 @@ KNOWN_PROVIDERS: dict[tuple[str, str], str] = {
     ("index", "filtered"): "embedlab-filtered",
     ("index", "acorn"): "embedlab-filtered",
     ("index", "bidr"): "embedlab-bidr",
-    ("reranker", "anncur"): "embedlab-anncur",
+    ("encoder", "anncur"): "embedlab-anncur",
     ("reranker", "e2rank"): "embedlab-e2rank",
     ("reranker", "cosine-adapter"): "embedlab-cosine-adapter",
     ("reranker", "dime"): "embedlab-dime",
