@@ -39,6 +39,11 @@ def test_valid_config():
     assert hnsw.reranker == {"name": "maxsim", "k": 50} and hnsw.compressor is None
 
 
+def test_train_split_is_optional():
+    assert parse_config(VALID).train_split is None
+    assert parse_config(VALID.replace('split = "test"', 'split = "test"\ntrain_split = "train"')).train_split == "train"
+
+
 def test_index_defaults_to_exact():
     config = parse_config(VALID.replace('index = { name = "exact" }\n', ""))
     assert config.pipeline("bm25").index == {"name": "exact"}
@@ -53,6 +58,8 @@ def test_index_defaults_to_exact():
     (('index = { name = "faiss",', 'index = { name = 3,'), r"line 18: pipeline\[1\].index: .*string 'name'"),
     (('baseline = "bm25"', 'baseline = "bm25"\nthreads = 2'), r"experiment.threads: unknown key"),
     (('path = "../shared/data/scifact/beir"', 'name = "x"\npath = "y"'), "exactly one of 'path'"),
+    (('split = "test"', 'split = "test"\ntrain_split = "test"'), "train_split = 'test' is the evaluated split"),
+    (('split = "test"', 'split = "test"\ntrain_split = 1'), r"line 5: dataset.train_split: must be a split name"),
 ])
 def test_errors_name_the_line_and_key(edit, message):
     text = VALID.replace(*edit)

@@ -47,6 +47,7 @@ from embedlab.protocols import (
     Compressor,
     Encoder,
     Index,
+    LearnsFromQueries,
     Metric,
     Reranker,
     Trainable,
@@ -54,6 +55,7 @@ from embedlab.protocols import (
 )
 from embedlab.ranking import Ranking, SearchResult
 from embedlab.registry import Registry
+from embedlab.training import TrainingData
 
 try:
     __version__ = metadata.version("embedlab")
@@ -109,9 +111,9 @@ __all__ = [
     "EvaluationResult", "evaluate", "parse_metric",
     "API_VERSION", "AcceptsCompressor", "BinaryCodes", "CodeScorer", "Component", "Compressor",
     "ConfigError", "Corpus", "Dataset", "EMBEDLAB_API_VERSION", "EmbeddingKind", "Embeddings",
-    "EmbedlabError", "Encoder", "Index", "InvalidInputError", "Metric", "MultiVectorEmbeddings",
+    "EmbedlabError", "Encoder", "Index", "InvalidInputError", "LearnsFromQueries", "Metric", "MultiVectorEmbeddings",
     "NotFittedError", "Pipeline", "PluginError", "Qrels", "Queries", "Ranking", "Registry",
-    "Reranker", "SearchResult", "Split", "StateError", "Trainable", "UnknownComponentError",
+    "Reranker", "SearchResult", "Split", "StateError", "Trainable", "TrainingData", "UnknownComponentError",
     "UsesEmbeddingCache", "as_dense", "as_sparse", "config_dict", "create", "describe",
     "fingerprint", "hookimpl", "load_component", "load_dataset", "plugin_host", "registry",
 ]

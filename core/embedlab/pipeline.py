@@ -9,7 +9,10 @@ Compose them in Python::
 
 or from a TOML ``[[pipeline]]`` table (see :mod:`embedlab.experiment.config`).
 Every stage is explicit: a trainable encoder (BM25) is fitted on the corpus documents and a
-compressor on a seeded sample of the document vectors, each in its own timed stage.
+compressor on a seeded sample of the document vectors, each in its own timed stage. Given a
+training split (``build(corpus, train=dataset.split("train"))``), components that learn from judged
+queries (:class:`~embedlab.protocols.LearnsFromQueries`) are trained on it instead, and a reranker
+that learns is trained on the first stage's ranking of the training queries.
 """
 
 from __future__ import annotations
@@ -21,12 +24,22 @@ import attrs
 import numpy as np
 
 from embedlab import embeddings as emb
-from embedlab.cache import EmbeddingCache
+from embedlab.cache import EmbeddingCache, texts_hash
 from embedlab.components import fingerprint
-from embedlab.dataset import Corpus, Queries
+from embedlab.dataset import Corpus, Queries, Split
 from embedlab.errors import ConfigError, InvalidInputError
-from embedlab.protocols import AcceptsCompressor, Compressor, Encoder, Index, Reranker, Trainable, UsesEmbeddingCache
+from embedlab.protocols import (
+    AcceptsCompressor,
+    Compressor,
+    Encoder,
+    Index,
+    LearnsFromQueries,
+    Reranker,
+    Trainable,
+    UsesEmbeddingCache,
+)
 from embedlab.ranking import Ranking
+from embedlab.training import TrainingData
 
 ComponentSpec = str | Mapping[str, Any] | None
 
@@ -54,6 +67,7 @@ class Timings:
     encode_documents_s: float = 0.0
     fit_compressor_s: float = 0.0
     index_s: float = 0.0
+    fit_reranker_s: float = 0.0
     encode_queries_s: float = 0.0
     search_s: float = 0.0
     rerank_s: float = 0.0
@@ -62,7 +76,7 @@ class Timings:
 
     @property
     def build_s(self) -> float:
-        return self.fit_encoder_s + self.encode_documents_s + self.fit_compressor_s + self.index_s
+        return self.fit_encoder_s + self.encode_documents_s + self.fit_compressor_s + self.index_s + self.fit_reranker_s
 
     @property
     def latency_ms(self) -> float:
@@ -83,8 +97,11 @@ class Pipeline:
     cache: EmbeddingCache | None = None
     fit_sample: int = attrs.field(default=100_000, validator=attrs.validators.gt(0))
     seed: int = 0
+    #: Depth of the first-stage ranking of the training queries that a learning reranker is given.
+    train_depth: int = attrs.field(default=100, validator=attrs.validators.gt(0))
     timings: Timings = attrs.field(factory=Timings)
     corpus: Corpus | None = attrs.field(default=None, init=False)
+    _context: str = attrs.field(default="", init=False)
 
     @classmethod
     def from_names(cls, *, encoder: ComponentSpec, index: ComponentSpec = "exact",
@@ -101,23 +118,36 @@ class Pipeline:
                   "reranker": self.reranker}
         return {stage: fingerprint(c) for stage, c in stages.items() if c is not None}
 
-    def build(self, corpus: Corpus) -> Timings:
-        """Fit (where trainable), encode and index the corpus."""
+    def build(self, corpus: Corpus, train: Split | None = None) -> Timings:
+        """Fit (where trainable), encode and index the corpus; ``train`` is a judged split that
+        components which learn from queries are trained on (never pass the evaluated split)."""
         documents = corpus.documents()
         self.timings = Timings()
+        self.corpus = None
         if self.cache is not None and isinstance(self.reranker, UsesEmbeddingCache):
             self.reranker.use_cache(self.cache)
-        if isinstance(self.encoder, Trainable):
-            start = time.perf_counter()
+        learns = train is not None and isinstance(self.encoder, LearnsFromQueries)
+        start = time.perf_counter()
+        if learns:
+            self.encoder.fit_queries(TrainingData(corpus, train))
+        elif isinstance(self.encoder, Trainable):
             self.encoder.fit(documents)
-            self.timings.fit_encoder_s = time.perf_counter() - start
-        vectors = self._encode("documents", corpus.content_hash, documents, corpus.content_hash)
+        self.timings.fit_encoder_s = time.perf_counter() - start
+        self._context = _fit_context(self.encoder, corpus, train if learns else None)
+        vectors, self.timings.encode_documents_s = self._encode("documents", corpus.content_hash, documents)
         if self.compressor is not None:
-            vectors = self._apply_compressor(vectors)
+            vectors = self._apply_compressor(vectors, corpus, train)
         start = time.perf_counter()
         self.index.build(vectors, corpus.attributes or None)
         self.timings.index_s = time.perf_counter() - start
         self.corpus = corpus
+        if train is not None and isinstance(self.reranker, LearnsFromQueries):
+            query_vectors, _ = self._encode("queries", train.queries.content_hash, list(train.queries.texts))
+            result = self.index.search(query_vectors, min(self.train_depth, len(corpus)))
+            first_stage = Ranking.from_search(train.queries.ids, result, corpus.ids)
+            start = time.perf_counter()
+            self.reranker.fit_queries(TrainingData(corpus, train, query_vectors, vectors, first_stage))
+            self.timings.fit_reranker_s = time.perf_counter() - start
         return self.timings
 
     def search(self, queries: Queries, k: int = 100, filter: Any = None) -> Ranking:
@@ -126,8 +156,7 @@ class Pipeline:
             raise InvalidInputError(f"pipeline {self.name!r}: call build(corpus) before search")
         if len(queries) == 0:
             raise InvalidInputError(f"pipeline {self.name!r}: no queries to search")
-        vectors = self._encode("queries", queries.content_hash, list(queries.texts),
-                               self.corpus.content_hash)
+        vectors, self.timings.encode_queries_s = self._encode("queries", queries.content_hash, list(queries.texts))
         start = time.perf_counter()
         result = self.index.search(vectors, k, filter=filter)
         self.timings.search_s = time.perf_counter() - start
@@ -139,32 +168,31 @@ class Pipeline:
         self.timings.n_queries = len(queries)
         return ranking
 
-    def _encode(self, role: str, content_hash: str, texts: list[str], corpus_hash: str) -> emb.Embeddings:
+    def _encode(self, role: str, content_hash: str, texts: list[str]) -> tuple[emb.Embeddings, float]:
+        """Vectors of ``texts`` and the seconds their encoding took (read from the cache if enabled)."""
         method = self.encoder.encode_documents if role == "documents" else self.encoder.encode_queries
         if self.cache is None:
             start = time.perf_counter()
             vectors = method(texts)
-            seconds = time.perf_counter() - start
-        else:
-            context = corpus_hash if isinstance(self.encoder, Trainable) else ""
-            key = self.cache.key(self.encoder, role, content_hash, context)
-            cached = self.cache.get_or_compute(key, lambda: method(texts))
-            vectors, seconds = cached.embeddings, cached.seconds
-            self.timings.cache_hits += int(cached.hit)
-        if role == "documents":
-            self.timings.encode_documents_s = seconds
-        else:
-            self.timings.encode_queries_s = seconds
-        return vectors
+            return vectors, time.perf_counter() - start
+        key = self.cache.key(self.encoder, role, content_hash, self._context)
+        cached = self.cache.get_or_compute(key, lambda: method(texts))
+        self.timings.cache_hits += int(cached.hit)
+        return cached.embeddings, cached.seconds
 
-    def _apply_compressor(self, vectors: emb.Embeddings) -> emb.Embeddings:
+    def _apply_compressor(self, vectors: emb.Embeddings, corpus: Corpus, train: Split | None) -> emb.Embeddings:
         assert self.compressor is not None
         dense = emb.as_dense(vectors, name=f"pipeline {self.name!r} compressor input")
-        rng = np.random.default_rng(self.seed)
-        sample = dense if len(dense) <= self.fit_sample else \
-            dense[np.sort(rng.choice(len(dense), self.fit_sample, replace=False))]
-        start = time.perf_counter()
-        self.compressor.fit(sample)
+        if train is not None and isinstance(self.compressor, LearnsFromQueries):
+            query_vectors, _ = self._encode("queries", train.queries.content_hash, list(train.queries.texts))
+            start = time.perf_counter()
+            self.compressor.fit_queries(TrainingData(corpus, train, query_vectors, dense))
+        else:
+            rng = np.random.default_rng(self.seed)
+            sample = dense if len(dense) <= self.fit_sample else \
+                dense[np.sort(rng.choice(len(dense), self.fit_sample, replace=False))]
+            start = time.perf_counter()
+            self.compressor.fit(sample)
         self.timings.fit_compressor_s = time.perf_counter() - start
         if isinstance(self.index, AcceptsCompressor):
             self.index.use_compressor(self.compressor)
@@ -178,3 +206,12 @@ class Pipeline:
         if self.compressor is not None and not isinstance(self.index, AcceptsCompressor):
             return float(self.compressor.bytes_per_vector)
         return self.index.memory_bytes / max(len(self.index), 1)
+
+
+def _fit_context(encoder: Encoder, corpus: Corpus, train: Split | None) -> str:
+    """What a fitted encoder's vectors depend on besides its config: the corpus it was fitted on
+    and, when trained on judged queries, that split's queries and qrels (part of the cache key)."""
+    if train is not None:
+        judgments = sorted(f"{q}\t{d}\t{g}" for q, docs in train.qrels.items() for d, g in docs.items())
+        return f"{corpus.content_hash}|{train.queries.content_hash}|{texts_hash(judgments)}"
+    return corpus.content_hash if isinstance(encoder, Trainable) else ""

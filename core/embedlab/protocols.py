@@ -14,6 +14,7 @@ import numpy as np
 from embedlab.dataset import Corpus, Qrels, Queries
 from embedlab.embeddings import EmbeddingKind, Embeddings
 from embedlab.ranking import Ranking, SearchResult
+from embedlab.training import TrainingData
 
 #: A filter is a boolean mask over corpus positions, or a predicate taking the attribute
 #: columns (``{name: array}``) and returning such a mask.
@@ -49,6 +50,18 @@ class Trainable(Protocol):
     """A component that must be fitted explicitly before use (never silently on the batch)."""
 
     def fit(self, *args: Any, **kwargs: Any) -> Any: ...
+
+
+@runtime_checkable
+class LearnsFromQueries(Protocol):
+    """Optional capability of an encoder, compressor or reranker trained on judged queries.
+
+    When the pipeline is given a training split, it calls ``fit_queries`` instead of the stage's
+    plain fit (an encoder's ``fit(documents)``, a compressor's ``fit(sample)``); a reranker is
+    trained after the index is built. See :class:`embedlab.training.TrainingData`.
+    """
+
+    def fit_queries(self, data: TrainingData) -> Any: ...
 
 
 @runtime_checkable

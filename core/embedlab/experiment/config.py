@@ -5,6 +5,7 @@
     [dataset]
     path = "../shared/data/scifact/beir"   # or: name = "python-stdlib", plus its parameters
     split = "test"
+    train_split = "train"   # optional: judged queries that learning components are trained on
 
     [experiment]
     metrics = ["nDCG@10", "RR@10", "R@100"]
@@ -61,6 +62,7 @@ class ExperimentConfig:
     k: int = attrs.field(default=100, validator=attrs.validators.gt(0))
     seed: int = 0
     base_dir: Path = attrs.field(default=Path("."), converter=Path)
+    train_split: str | None = None
     raw: Mapping[str, Any] = attrs.field(factory=dict, eq=False, repr=False)
 
     def __attrs_post_init__(self) -> None:
@@ -68,6 +70,9 @@ class ExperimentConfig:
         duplicates = sorted({n for n in names if names.count(n) > 1})
         if duplicates:
             raise ConfigError(f"pipeline names must be unique; repeated: {', '.join(duplicates)}")
+        if self.train_split is not None and self.train_split == self.split:
+            raise ConfigError(f"dataset.train_split = {self.train_split!r} is the evaluated split; "
+                              "train on another split (e.g. train or dev)")
         if self.baseline is not None and self.baseline not in names:
             raise ConfigError(f"experiment.baseline = {self.baseline!r} names no pipeline; "
                               f"pipelines: {', '.join(names)}")
@@ -148,6 +153,9 @@ def parse_config(text: str, *, source: str = "<string>", base_dir: str | Path = 
                             "dataset)", "dataset")
     dataset = dict(dataset)
     split = dataset.pop("split", "test")
+    train_split = dataset.pop("train_split", None)
+    if train_split is not None and not isinstance(train_split, str):
+        raise locator.error("must be a split name such as \"train\"", "dataset", key="train_split")
     experiment = raw.get("experiment", {})
     if not isinstance(experiment, dict):
         raise locator.error("must be a table", "experiment")
@@ -181,7 +189,8 @@ def parse_config(text: str, *, source: str = "<string>", base_dir: str | Path = 
     try:
         return ExperimentConfig(dataset=dataset, split=split, metrics=metrics, pipelines=pipelines,
                                 baseline=experiment.get("baseline"), k=experiment.get("k", 100),
-                                seed=experiment.get("seed", 0), base_dir=base_dir, raw=raw)
+                                seed=experiment.get("seed", 0), base_dir=base_dir,
+                                train_split=train_split, raw=raw)
     except ConfigError as error:
         raise ConfigError(f"{source}: {error}") from None
     except (TypeError, ValueError) as error:

@@ -47,7 +47,8 @@ def format_table(result: ExperimentResult) -> str:
     lines.insert(1, "  ".join("-" * w for w in widths))
     split = result.split
     title = (f"{result.dataset.name} / {split.name}: {len(result.dataset.corpus):,} documents, "
-             f"{len(split.queries):,} queries")
+             f"{len(split.queries):,} queries"
+             + (f"; learning components trained on {result.config.train_split!r}" if result.config.train_split else ""))
     notes = []
     if baseline:
         notes.append(f"+/- after a value: significantly better/worse than {baseline} (paired t-test, "

@@ -68,7 +68,7 @@ class ExperimentResult:
         from embedlab import plugin_host
 
         return {
-            "dataset": {"name": self.dataset.name, "split": self.split.name,
+            "dataset": {"name": self.dataset.name, "split": self.split.name, "train_split": self.config.train_split,
                         "documents": len(self.dataset.corpus), "queries": len(self.split.queries),
                         "metadata": dict(self.dataset.metadata)},
             "metrics": self.metrics,
@@ -110,11 +110,12 @@ def load_experiment_dataset(config: ExperimentConfig) -> Dataset:
 
 
 def run_pipeline(spec: PipelineConfig, dataset: Dataset, split: Split, k: int, metrics: list[Any],
-                 cache: EmbeddingCache | None, seed: int) -> PipelineOutcome:
-    """Build one pipeline on the corpus, search the split's queries, evaluate."""
+                 cache: EmbeddingCache | None, seed: int, train: Split | None = None) -> PipelineOutcome:
+    """Build one pipeline on the corpus (training learning components on ``train``), search the
+    split's queries, evaluate."""
     pipeline = Pipeline.from_names(encoder=spec.encoder, index=spec.index, compressor=spec.compressor,
                                    reranker=spec.reranker, name=spec.name, cache=cache, seed=seed)
-    pipeline.build(dataset.corpus)
+    pipeline.build(dataset.corpus, train=train)
     ranking = pipeline.search(split.queries, k)
     evaluation = evaluate(ranking, split.qrels, metrics)
     return PipelineOutcome(spec.name, pipeline.fingerprints(), ranking, evaluation, pipeline.timings,
@@ -144,6 +145,7 @@ def run_experiment(config: ExperimentConfig, *, cache: EmbeddingCache | None = N
     start = time.perf_counter()
     dataset = load_experiment_dataset(config)
     split = dataset.split(config.split)
+    train = dataset.split(config.train_split) if config.train_split is not None else None
     metrics = [parse_metric(m) for m in config.metrics]
     names = [str(m) for m in metrics]
     cutoffs = [getattr(m, "cutoff", None) for m in metrics]
@@ -152,7 +154,7 @@ def run_experiment(config: ExperimentConfig, *, cache: EmbeddingCache | None = N
     bar = tqdm(config.pipelines, desc="pipelines", unit="pipeline", disable=not progress)
     for spec in bar:
         bar.set_postfix_str(spec.name)
-        outcomes.append(run_pipeline(spec, dataset, split, k, metrics, cache, config.seed))
+        outcomes.append(run_pipeline(spec, dataset, split, k, metrics, cache, config.seed, train))
     comparisons = compare_to_baseline(outcomes, config.baseline, names) if config.baseline else []
     return ExperimentResult(config, dataset, split, names, outcomes, comparisons,
                             time.perf_counter() - start)

@@ -1,0 +1,126 @@
+"""Training on judged queries: the pipeline hands each learning stage a TrainingData and never the
+evaluated split; without a training split every stage fits as before."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import embedlab
+from embedlab import Corpus, Queries, Split
+from embedlab.cache import EmbeddingCache
+from embedlab.errors import InvalidInputError
+from embedlab.pipeline import Pipeline
+from embedlab.protocols import LearnsFromQueries
+from embedlab.rerank import reorder
+from embedlab.training import TrainingData
+
+CORPUS = Corpus([f"d{i}" for i in range(6)],
+                ["red apples", "green apples", "blue sky", "grey sky", "red car", "fast car"])
+TRAIN = Split("train", Queries(["t1", "t2"], ["apples", "sky"]), {"t1": {"d0": 1, "d1": 2}, "t2": {"d3": 1, "d2": 0}})
+TEST = Queries(["q1"], ["car"])
+
+
+WORDS = sorted({w for text in CORPUS.texts for w in text.split()})
+
+
+class LearningEncoder(embedlab.Component):
+    """Normalised bag of words over the corpus vocabulary; records how it was fitted."""
+
+    kind = "encoder"
+    name = "learning-encoder"
+    output_kind = embedlab.EmbeddingKind.DENSE
+    dim = len(WORDS)
+
+    def encode_queries(self, texts):
+        out = np.array([[w in text.split() for w in WORDS] for text in texts], dtype=np.float32)
+        return out / np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-9)
+
+    encode_documents = encode_queries
+
+    def fit(self, documents):
+        self.plain_fit = True
+
+    def fit_queries(self, data: TrainingData):
+        self.data = data
+
+
+class LearningCompressor(embedlab.Component):
+    kind = "compressor"
+    name = "learning-compressor"
+    bytes_per_vector = 4 * len(WORDS)
+
+    def fit(self, vectors):
+        self.sample = vectors
+        return self
+
+    def fit_queries(self, data: TrainingData):
+        self.data = data
+        return self
+
+    def encode(self, vectors):
+        return vectors
+
+    def decode(self, codes):
+        return codes
+
+    def save(self, path):
+        raise NotImplementedError
+
+
+class LearningReranker(embedlab.Component):
+    """Reverses the first stage once trained; records what it was trained on."""
+
+    kind = "reranker"
+    name = "learning-reranker"
+
+    def fit_queries(self, data: TrainingData):
+        self.data = data
+
+    def rerank(self, ranking, queries, corpus):
+        return reorder(ranking, -ranking.scores)
+
+
+def test_each_learning_stage_gets_the_training_data_it_can_have() -> None:
+    encoder, compressor, reranker = LearningEncoder(), LearningCompressor(), LearningReranker()
+    assert all(isinstance(c, LearnsFromQueries) for c in (encoder, compressor, reranker))
+    pipeline = Pipeline(encoder=encoder, index=embedlab.create("index", "exact"), compressor=compressor,
+                        reranker=reranker, train_depth=3)
+    timings = pipeline.build(CORPUS, train=TRAIN)
+    assert encoder.data.split is TRAIN and encoder.data.query_vectors is None and not hasattr(encoder, "plain_fit")
+    assert not hasattr(compressor, "sample")
+    np.testing.assert_array_equal(compressor.data.query_vectors, encoder.encode_queries(["apples", "sky"]))
+    np.testing.assert_array_equal(compressor.data.document_vectors, encoder.encode_documents(CORPUS.documents()))
+    first = reranker.data.first_stage
+    assert first.query_ids.tolist() == ["t1", "t2"] and first.k == 3
+    assert set(first.doc_ids[0, :2]) == {"d0", "d1"}
+    assert timings.fit_reranker_s > 0 and timings.build_s >= timings.fit_reranker_s
+    ranking = pipeline.search(TEST, k=3)
+    assert ranking.doc_ids[0, -1] in {"d4", "d5"}  # the reranker reversed the first stage
+
+
+def test_without_a_training_split_the_plain_fits_run() -> None:
+    encoder, compressor = LearningEncoder(), LearningCompressor()
+    Pipeline(encoder=encoder, index=embedlab.create("index", "exact"), compressor=compressor).build(CORPUS)
+    assert encoder.plain_fit and not hasattr(encoder, "data")
+    assert compressor.sample.shape == (6, len(WORDS)) and not hasattr(compressor, "data")
+
+
+def test_a_split_without_judgments_is_rejected() -> None:
+    empty = Split("train", Queries(["t1"], ["apples"]), {})
+    with pytest.raises(InvalidInputError, match="training split 'train' has no judged queries"):
+        Pipeline(encoder=LearningEncoder(), index=embedlab.create("index", "exact")).build(CORPUS, train=empty)
+
+
+def test_relevant_positions_follow_query_order_and_grades() -> None:
+    data = TrainingData(CORPUS, TRAIN)
+    assert [p.tolist() for p in data.relevant_positions()] == [[0, 1], [3]]
+    assert [p.tolist() for p in data.relevant_positions(min_grade=2)] == [[1], []]
+
+
+def test_the_cache_keys_an_encoder_trained_on_queries_by_its_training_split(tmp_path) -> None:
+    cache = EmbeddingCache(tmp_path)
+    other = Split("train", TRAIN.queries, {"t1": {"d4": 1}})
+    for split, hits in ((TRAIN, 0), (TRAIN, 1), (other, 0)):
+        pipeline = Pipeline(encoder=LearningEncoder(), index=embedlab.create("index", "exact"), cache=cache)
+        assert pipeline.build(CORPUS, train=split).cache_hits == hits
