@@ -7,14 +7,16 @@ from embedlab.hookspecs import hookimpl
 from embedlab.index import ExactIndex
 from embedlab.metrics import BUILTIN_METRICS
 from embedlab.plugins import API_VERSION
+from embedlab.pq_compressor import PQCompressor
 
 EMBEDLAB_API_VERSION = API_VERSION
 
 
 @hookimpl
 def embedlab_register(registry) -> None:  # type: ignore[no-untyped-def]
-    """Exact index, metrics and built-in datasets."""
+    """Exact index, PQ compressor, metrics and built-in datasets."""
     registry.add("index", "exact", ExactIndex)
+    registry.add("compressor", "pq", PQCompressor)
     for name, cls in BUILTIN_METRICS.items():
         registry.add("metric", name, cls)
     for name, factory in BUILTIN_DATASETS.items():

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from embedlab_bidr import BiDRIndex, PQCompressor
+from embedlab_bidr import BiDRIndex
 
 import embedlab
 from embedlab.errors import ConfigError, InvalidInputError, NotFittedError
+from embedlab.pq_compressor import PQCompressor
 
 
 @pytest.mark.parametrize("params", [
@@ -22,7 +23,7 @@ def test_bad_parameters(params) -> None:
 
 def test_registered_under_its_names() -> None:
     assert isinstance(embedlab.create("index", "bidr", candidates=10), BiDRIndex)
-    assert isinstance(embedlab.create("compressor", "bidr-pq"), PQCompressor)
+    assert isinstance(embedlab.create("compressor", "pq"), PQCompressor)
 
 
 def test_m_must_divide_the_dimension(docs) -> None:

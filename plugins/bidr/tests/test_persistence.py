@@ -6,10 +6,11 @@ import json
 
 import numpy as np
 import pytest
-from embedlab_bidr import BiDRIndex, PQCompressor
+from embedlab_bidr import BiDRIndex
 
 import embedlab
 from embedlab.errors import StateError
+from embedlab.pq_compressor import PQCompressor
 
 
 def test_save_load_gives_identical_results_and_maps_the_vectors(built, docs, queries, tmp_path) -> None:
@@ -85,4 +86,4 @@ def test_saved_compressor_round_trips(docs, tmp_path) -> None:
     again = embedlab.load_component(tmp_path / "pq")
     np.testing.assert_array_equal(again.encode(docs), pq.encode(docs))
     manifest = json.loads((tmp_path / "pq" / "manifest.json").read_text())
-    assert manifest["name"] == "bidr-pq" and manifest["config"]["m"] == 8
+    assert manifest["name"] == "pq" and manifest["config"]["m"] == 8

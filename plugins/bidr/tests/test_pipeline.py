@@ -31,7 +31,7 @@ def test_pipeline_with_and_without_a_compressor(docs, queries) -> None:
     exact = Pipeline(encoder=TableEncoder(table), index=embedlab.create("index", "exact"))
     exact.build(corpus)
     truth = exact.search(asked, k=10)
-    for compressor in (None, embedlab.create("compressor", "bidr-pq", m=8, ksub=16)):
+    for compressor in (None, embedlab.create("compressor", "pq", m=8, ksub=16)):
         index = embedlab.create("index", "bidr", m=4, ksub=16, candidates=len(docs))
         pipeline = Pipeline(encoder=TableEncoder(table), index=index, compressor=compressor)
         pipeline.build(corpus)

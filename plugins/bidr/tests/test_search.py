@@ -5,10 +5,11 @@ from __future__ import annotations
 import faiss
 import numpy as np
 import pytest
-from embedlab_bidr import BiDRIndex, PQCompressor
+from embedlab_bidr import BiDRIndex
 
 from embedlab.errors import InvalidInputError
 from embedlab.index import ExactIndex
+from embedlab.pq_compressor import PQCompressor
 
 
 def recall(truth: np.ndarray, found: np.ndarray, k: int = 10) -> float:

@@ -14,9 +14,9 @@ from embedlab.embeddings import as_dense
 from embedlab.errors import InvalidInputError, StateError
 from embedlab.index import ExactIndex
 from embedlab.persistence import load_state, save_state
+from embedlab.pq_compressor import PQCompressor
 from embedlab.protocols import Compressor, Filter
 from embedlab.ranking import MISSING_SCORE, SearchResult
-from embedlab_bidr.pq import PQCompressor
 from embedlab_bidr.vectors import VectorFile
 
 _v = attrs.validators
@@ -49,7 +49,7 @@ def _normalise(x: np.ndarray) -> np.ndarray:
 class BiDRIndex(embedlab.Component):
     """Two-tier search as served by BiDR (Xiao et al., WWW 2022).
 
-    Tier 1, in memory: compact codes (default ``bidr-pq``, plain PQ with ``m`` x ``ksub``
+    Tier 1, in memory: compact codes (default ``pq` (core)`, plain PQ with ``m`` x ``ksub``
     centroids; or any compressor given to :meth:`use_compressor`) held by a core
     :class:`~embedlab.index.ExactIndex`, which finds each query's top-``candidates`` by ADC (or
     decoded) scores, filters included. Tier 2, on disk: the float32 vectors in a ``.npy`` file,

@@ -1,4 +1,7 @@
-"""``bidr-pq``: plain product quantisation (core :mod:`embedlab.pq`) as a compressor with ADC scoring."""
+"""``pq``: plain product quantisation (:mod:`embedlab.pq`) as a compressor with ADC scoring.
+
+The baseline every learned quantiser (JPQ, Distill-VQ) starts from, and the default in-memory
+codes of two-tier indexes (embedlab-bidr)."""
 
 from __future__ import annotations
 
@@ -8,7 +11,7 @@ from typing import Any
 import attrs
 import numpy as np
 
-import embedlab
+from embedlab.components import Component
 from embedlab.errors import InvalidInputError, NotFittedError, StateError
 from embedlab.persistence import load_state, save_state
 from embedlab.pq import Codebooks, train_codebooks
@@ -17,7 +20,7 @@ _v = attrs.validators
 _int = _v.instance_of(int)
 
 
-class PQCompressor(embedlab.Component):
+class PQCompressor(Component):
     """k-means PQ: ``m`` sub-vectors, each replaced by the id of one of ``ksub`` centroids.
 
     A :class:`embedlab.CodeScorer`: ``score`` sums per-query lookup tables (inner product with the
@@ -29,7 +32,7 @@ class PQCompressor(embedlab.Component):
     """
 
     kind = "compressor"
-    name = "bidr-pq"
+    name = "pq"
 
     @attrs.frozen
     class Config:
@@ -54,7 +57,7 @@ class PQCompressor(embedlab.Component):
     @property
     def codebooks(self) -> Codebooks:
         if self._books is None:
-            raise NotFittedError("bidr-pq: call fit(vectors) first")
+            raise NotFittedError("pq: call fit(vectors) first")
         return self._books
 
     @property
@@ -84,7 +87,7 @@ class PQCompressor(embedlab.Component):
         state = load_state(path, kind=cls.kind, name=cls.name)
         pq = cls(**state.config)
         if "centroids" not in state.arrays:
-            raise StateError(f"{path}: saved bidr-pq lacks centroids.npy")
+            raise StateError(f"{path}: saved pq state lacks centroids.npy")
         try:
             pq._books = Codebooks(state.arrays["centroids"])
         except InvalidInputError as error:

@@ -1,0 +1,43 @@
+"""The core ``pq`` compressor: registered, scores codes like its decoded vectors, saves and reloads."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import embedlab
+from embedlab.errors import NotFittedError, StateError
+from embedlab.index import ExactIndex
+from embedlab.pq_compressor import PQCompressor
+
+
+@pytest.fixture(scope="module")
+def vectors() -> np.ndarray:
+    return np.random.default_rng(1).normal(size=(600, 16)).astype(np.float32)
+
+
+def test_registered_and_searchable_through_the_exact_index(vectors: np.ndarray) -> None:
+    pq = embedlab.create("compressor", "pq", m=4, ksub=16)
+    assert isinstance(pq, PQCompressor) and isinstance(pq, embedlab.CodeScorer)
+    pq.fit(vectors)
+    assert pq.bytes_per_vector == 4 and pq.encode(vectors).shape == (600, 4)
+    index = ExactIndex(metric="ip")
+    index.use_compressor(pq)
+    index.build(vectors)
+    result = index.search(vectors[:5], 10)
+    expected = np.argsort(-(vectors[:5] @ pq.decode(pq.encode(vectors)).T), axis=1, kind="stable")[:, :10]
+    np.testing.assert_array_equal(np.sort(result.indices, axis=1), np.sort(expected, axis=1))
+
+
+def test_save_and_load_reproduce_the_codes(vectors: np.ndarray, tmp_path) -> None:
+    pq = PQCompressor(m=4, ksub=16, seed=3).fit(vectors)
+    pq.save(tmp_path / "pq")
+    again = embedlab.load_component(tmp_path / "pq")
+    np.testing.assert_array_equal(again.encode(vectors), pq.encode(vectors))
+    with pytest.raises(StateError):
+        ExactIndex.load(tmp_path / "pq")  # another component's state is rejected
+
+
+def test_use_before_fit_is_a_clear_error(vectors: np.ndarray) -> None:
+    with pytest.raises(NotFittedError, match="pq: call fit"):
+        PQCompressor().encode(vectors)
