@@ -4,8 +4,6 @@ that name the config key to change."""
 from __future__ import annotations
 
 import re
-from contextlib import contextmanager
-from typing import Iterator
 
 import faiss
 import numpy as np
@@ -80,17 +78,3 @@ def set_runtime_parameters(index: faiss.Index, factory: str, values: dict[str, i
         except RuntimeError as error:
             raise ConfigError(f"faiss: config key `{key}`={value} does not apply to factory "
                               f"{factory!r} ({index_type(index)}); remove it. FAISS says: {error}") from None
-
-
-@contextmanager
-def omp_threads(n: int | None) -> Iterator[None]:
-    """Run FAISS with ``n`` OpenMP threads, restoring the previous setting afterwards."""
-    if n is None:
-        yield
-        return
-    previous = faiss.omp_get_max_threads()
-    faiss.omp_set_num_threads(n)
-    try:
-        yield
-    finally:
-        faiss.omp_set_num_threads(previous)

@@ -19,7 +19,8 @@ from embedlab.filters import resolve_filter
 from embedlab.persistence import load_state, save_state
 from embedlab.protocols import Filter
 from embedlab.ranking import MISSING_SCORE, SearchResult
-from embedlab_faiss.factory import METRICS, RUNTIME_PARAMETERS, create, omp_threads, set_runtime_parameters, train
+from embedlab.threads import faiss_threads
+from embedlab_faiss.factory import METRICS, RUNTIME_PARAMETERS, create, set_runtime_parameters, train
 from embedlab_faiss.selectors import search_masked
 
 INDEX_FILE = "index.faiss"
@@ -108,7 +109,7 @@ class FaissIndex(Component):
         c = self.config
         index = create(c.factory, vectors.shape[1], c.metric)
         set_runtime_parameters(index, c.factory, self._runtime_values())
-        with omp_threads(c.num_threads):
+        with faiss_threads(c.num_threads):
             self.trained_on = train(index, vectors, c.factory, c.train_size, c.seed)
             _add(index, vectors, c.factory)
         self._index, self._attributes, self._serialized_bytes = index, columns, None
@@ -120,7 +121,7 @@ class FaissIndex(Component):
             return
         vectors = self._vectors(embeddings, self.dim, "documents")
         columns = check_columns(attributes, vectors.shape[0], self._attributes, owner=OWNER)
-        with omp_threads(self.config.num_threads):
+        with faiss_threads(self.config.num_threads):
             _add(self._index, vectors, self.config.factory)
         self._attributes = append_columns(self._attributes, columns)
         self._serialized_bytes = None
@@ -133,7 +134,7 @@ class FaissIndex(Component):
             raise InvalidInputError(f"faiss: k must be an integer >= 1, got {k!r}")
         vectors = self._vectors(queries, self.dim, "queries")
         mask = resolve_filter(filter, self._attributes, len(self), vectors.shape[0])
-        with omp_threads(self.config.num_threads):
+        with faiss_threads(self.config.num_threads):
             if mask is None or mask.all():
                 distances, labels = index.search(vectors, int(k))
             else:
