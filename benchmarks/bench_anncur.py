@@ -272,11 +272,10 @@ def end_to_end(dataset: embedlab.Dataset, test: embedlab.Queries, documents: lis
                exact_test: np.ndarray, seed: int, expected: float, k_q: int = 100, k_i: int = 50,
                k_r: int = 150) -> None:
     """One configuration through embedlab.Pipeline with the real (token-vector) MaxSim scorer."""
-    anncur = Anncur(k_q=k_q, k_i=k_i, seed=seed, scorer={"name": TokenMaxSim.name}, queries_per_call=64,
-                    anchor_dataset=str(common.SHARED_DATA / "scifact" / "beir"), anchor_split="train")
+    anncur = Anncur(k_q=k_q, k_i=k_i, seed=seed, scorer={"name": TokenMaxSim.name}, queries_per_call=64)
     reranker = embedlab.create("reranker", TokenMaxSim.name, k=k_r)
     pipeline = Pipeline(encoder=anncur, index=ExactIndex(metric="ip"), reranker=reranker, name="anncur")
-    fit_s = pipeline.build(dataset.corpus).fit_encoder_s
+    fit_s = pipeline.build(dataset.corpus, train=dataset.split("train")).fit_encoder_s
     calls_before = anncur.scorer_calls
     ranking = pipeline.search(test, k=k_r)
     query_calls = (anncur.scorer_calls - calls_before) / len(test)

@@ -108,7 +108,7 @@ def test_fit_is_deterministic_given_a_seed(items, pool, table):
     assert not np.array_equal(a.anchor_items, c.anchor_items)
 
 
-def test_pipeline_fits_from_anchor_dataset_and_reranks(tmp_path, items, table, matrix):
+def test_pipeline_draws_anchors_from_its_training_split_and_reranks(tmp_path, items, table, matrix):
     folder = tmp_path / "beir"
     (folder / "qrels").mkdir(parents=True)
     (folder / "corpus.jsonl").write_text("".join(f'{{"_id": "{d}", "text": "{d}"}}\n' for d in items))
@@ -119,9 +119,10 @@ def test_pipeline_fits_from_anchor_dataset_and_reranks(tmp_path, items, table, m
     dataset = embedlab.datasets.load_dataset_spec(path=folder)
     spec = table(rank=4, noise=0.05)
     pipeline = embedlab.Pipeline.from_names(
-        encoder={"name": "anncur", "k_q": 20, "k_i": 10, "scorer": spec, "anchor_dataset": str(folder), **QUIET},
+        encoder={"name": "anncur", "k_q": 20, "k_i": 10, "scorer": spec, **QUIET},
         index={"name": "exact", "metric": "ip"}, reranker={**spec, "k": 40})
-    pipeline.build(dataset.corpus)
+    pipeline.build(dataset.corpus, train=dataset.split("train"))
+    assert set(pipeline.encoder._texts["anchor_query_texts"]) <= {f"q{i}" for i in range(60)}
     ranking = pipeline.search(dataset.split("test").queries, k=40).truncate(10)
     exact = matrix(spec)[60:]
     truth = [set(np.asarray(items)[np.argsort(-row)[:10]]) for row in exact]
@@ -136,7 +137,7 @@ def test_bad_inputs_and_configs(items, pool, table):
         fitted(items, pool, table(), k_q=61, k_i=5)
     with pytest.raises(NotFittedError):
         Anncur(scorer=table()).encode_queries(["q1"])
-    with pytest.raises(ConfigError, match="anchor_dataset"):
+    with pytest.raises(ConfigError, match="train_split"):
         Anncur(scorer=table(), **QUIET).fit(items)
     for bad in ({"k_q": 0}, {"k_i": 2.5}, {"scorer": {"k": 3}}, {"rcond": -1.0}, {"unknown": 1}):
         with pytest.raises(ConfigError):

@@ -22,6 +22,7 @@ from embedlab.errors import ConfigError, InvalidInputError, NotFittedError, Stat
 from embedlab.persistence import load_state, save_state
 from embedlab.pipeline import create_component
 from embedlab.texts import check_texts
+from embedlab.training import TrainingData
 from embedlab_anncur.cur import cur_factors
 from embedlab_anncur.scoring import score_all
 from embedlab_anncur.texts import pack_texts, unpack_texts
@@ -48,7 +49,7 @@ class Anncur(Component):
     """ANNCUR (Yadav et al., EMNLP 2022) as a trainable dense encoder of dimension ``k_i``.
 
     ``fit(documents)`` scores ``k_q`` anchor queries (drawn uniformly with ``seed`` from
-    ``anchor_queries`` or from the ``anchor_split`` queries of the dataset ``anchor_dataset``)
+    ``anchor_queries``, or in a pipeline from its training split through :meth:`fit_queries`)
     against every document: ``k_q * N`` scorer calls. ``encode_queries`` costs ``k_i`` calls per
     query. ``scorer_calls`` counts every pair scored by this instance.
     """
@@ -58,8 +59,7 @@ class Anncur(Component):
 
     @attrs.frozen(kw_only=True)
     class Config:
-        """``k_q``/``k_i``: anchor queries/items; ``scorer``: reranker table; ``anchor_dataset``:
-        registered dataset name or BEIR folder whose ``anchor_split`` queries are the anchor pool;
+        """``k_q``/``k_i``: anchor queries/items; ``scorer``: reranker table;
         ``rcond``: cut-off of the pseudo-inverse; ``queries_per_call``: queries per rerank call."""
 
         k_q: int = attrs.field(default=100, validator=_at_least_one)
@@ -67,9 +67,6 @@ class Anncur(Component):
         seed: int = attrs.field(default=0, validator=attrs.validators.instance_of(int))
         scorer: Mapping[str, Any] = attrs.field(factory=lambda: dict(DEFAULT_SCORER), converter=dict,
                                                 validator=_scorer_spec)
-        anchor_dataset: str | None = attrs.field(
-            default=None, validator=attrs.validators.optional(attrs.validators.instance_of(str)))
-        anchor_split: str = attrs.field(default="train", validator=attrs.validators.instance_of(str))
         rcond: float = attrs.field(default=1e-15, converter=float, validator=attrs.validators.ge(0.0))
         queries_per_call: int = attrs.field(default=32, validator=_at_least_one, metadata=NOT_IDENTITY)
         show_progress: bool = attrs.field(default=True, validator=attrs.validators.instance_of(bool),
@@ -105,11 +102,15 @@ class Anncur(Component):
         """Positions of the anchor items among the fitted documents (sorted)."""
         return self._state()["anchor_items"]
 
+    def fit_queries(self, data: TrainingData) -> Anncur:
+        """Pipeline training (``[dataset] train_split`` in an experiment file): the training
+        split's queries are the pool the anchor queries are drawn from."""
+        return self.fit(data.corpus, data.split.queries)
+
     def fit(self, documents: Sequence[str] | Corpus, anchor_queries: Sequence[str] | Queries | None = None) -> Anncur:
         """Score ``k_q`` anchor queries against every document and compute the CUR factors.
 
-        ``anchor_queries`` (texts or ``Queries``) is the pool the anchors are drawn from; without
-        it the pool is the ``anchor_split`` queries of ``anchor_dataset``.
+        ``anchor_queries`` (texts or ``Queries``) is the pool the anchors are drawn from.
         """
         texts = documents.documents() if isinstance(documents, Corpus) else check_texts(documents, "anncur documents")
         pool = self._anchor_pool(anchor_queries)
@@ -196,16 +197,10 @@ class Anncur(Component):
     def _anchor_pool(self, anchor_queries: Sequence[str] | Queries | None) -> list[str]:
         if isinstance(anchor_queries, Queries):
             return list(anchor_queries.texts)
-        if anchor_queries is not None:
-            return check_texts(anchor_queries, "anncur anchor queries")
-        if self.config.anchor_dataset is None:
-            raise ConfigError("anncur: no anchor queries; pass fit(documents, anchor_queries=...) or set "
-                              "anchor_dataset (a dataset name or BEIR folder) and anchor_split")
-        from embedlab.datasets import load_dataset_spec
-
-        source = self.config.anchor_dataset
-        dataset = load_dataset_spec(path=source) if Path(source).is_dir() else load_dataset_spec(source)
-        return list(dataset.split(self.config.anchor_split).queries.texts)
+        if anchor_queries is None:
+            raise ConfigError("anncur: no anchor queries; pass fit(documents, anchor_queries=...), or give the "
+                              "pipeline a training split ([dataset] train_split = \"train\" in an experiment file)")
+        return check_texts(anchor_queries, "anncur anchor queries")
 
     def _set_state(self, arrays: dict[str, np.ndarray], texts: dict[str, list[str]], documents_hash: str) -> None:
         k_i, k_q = self.config.k_i, self.config.k_q
