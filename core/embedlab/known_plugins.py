@@ -24,4 +24,9 @@ KNOWN_PROVIDERS: dict[tuple[str, str], str] = {
     ("reranker", "cosine-adapter"): "embedlab-cosine-adapter",
     ("reranker", "dime"): "embedlab-dime",
     ("dataset", "limit-small"): "embedlab-limit",
+    ("dataset", "limit-generated"): "embedlab-limit",
+    ("metric", "SetP"): "embedlab-cosine-adapter",
+    ("metric", "SetR"): "embedlab-cosine-adapter",
+    ("metric", "SetF1"): "embedlab-cosine-adapter",
+    ("metric", "SetSize"): "embedlab-cosine-adapter",
 }
