@@ -77,7 +77,7 @@ def recall_table(title: str, field: str, curves: list[tuple[str, object]]) -> li
               for label, c in curves]]
 
 
-def run_dataset(name: str, args: argparse.Namespace, axes) -> list[str]:
+def run_dataset(name: str, args: argparse.Namespace, axes) -> tuple[list[str], list[dict]]:
     dataset = common.load(name)
     train, test = common.encode_split(dataset, "train"), common.encode_split(dataset, "test")
     train_ranking, test_ranking = first_stage(train, args.candidates), first_stage(test, args.candidates)
@@ -91,6 +91,7 @@ def run_dataset(name: str, args: argparse.Namespace, axes) -> list[str]:
              "| method | tuned on | cut | SetP | pooled P | SetR | SetF1 | SetSize | SetP / SetP(a) |",
              "|---|---|---|---|---|---|---|---|---|"]
     curves = [("global cosine", cosine_curve), ("top-K", topk_curve)]
+    records: list[dict] = []
     for family in args.families:
         adapter = CosineAdapter(family=family, seed=0, num_threads=args.threads)
         start = time.perf_counter()
@@ -108,6 +109,8 @@ def run_dataset(name: str, args: argparse.Namespace, axes) -> list[str]:
                  measured(cosine_threshold(test_ranking, fair_cosine), test.qrels)),
                 ("(c) top-K cutoff", "test, R >= R(a)", f"K={k}", measured(top_k_cutoff(test_ranking, k), test.qrels))]
         for label, tuned, cut_text, m in rows:
+            records.append({"dataset": name, "family": family, "method": label, "tuned_on": tuned, "cut": cut_text,
+                            "fit_s": seconds, **m})
             lines.append(f"| {label} | {tuned} | {cut_text} | {m['SetP']:.3f} | {m['pooled']:.3f} | {m['SetR']:.3f} "
                          f"| {m['SetF1']:.3f} | {m['SetSize']:.2f} | {m['SetP'] / a['SetP']:.2f} |")
         epochs = len(adapter.history["held_out"])
@@ -126,7 +129,7 @@ def run_dataset(name: str, args: argparse.Namespace, axes) -> list[str]:
         axis.legend(fontsize=7)
     lines += recall_table("Best test SetP at matched mean recall (sweeps on test):", "precision", curves)
     lines += recall_table("Best test pooled precision at matched mean recall (sweeps on test):", "pooled", curves)
-    return lines
+    return lines, records
 
 
 def main() -> None:
@@ -136,12 +139,17 @@ def main() -> None:
     parser.add_argument("--families", nargs="+", default=["linear", "sqrt", "power"])
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--plot", type=Path, default=Path("docs/benchmarks/cosine-adapter.png"))
+    parser.add_argument("--json", type=Path, default=Path("results/bench_cosine_adapter.json"))
     args = parser.parse_args()
     figure, axes = plt.subplots(2, len(args.datasets), figsize=(6 * len(args.datasets), 10), squeeze=False)
     lines: list[str] = []
+    records: list[dict] = []
     for name, column in zip(args.datasets, axes.T):
-        lines += run_dataset(name, args, column)
+        dataset_lines, dataset_records = run_dataset(name, args, column)
+        lines += dataset_lines
+        records += dataset_records
     print("\n".join(lines))
+    common.write_json(args.json, args, records)
     figure.tight_layout()
     args.plot.parent.mkdir(parents=True, exist_ok=True)
     figure.savefig(args.plot, dpi=110)

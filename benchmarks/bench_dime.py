@@ -131,9 +131,11 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--plot", type=Path, default=Path("docs/benchmarks/dime.png"))
+    parser.add_argument("--json", type=Path, default=Path("results/bench_dime.json"))
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     results = {name: run_dataset(name, args) for name in args.datasets}
+    common.write_json(args.json, args, results)
     if args.plot:
         plot(results, args.plot)
 

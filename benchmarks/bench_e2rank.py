@@ -239,10 +239,12 @@ def main() -> None:
     parser.add_argument("--maxsim-doc-tokens", default=None,
                         help="embedding-cache entry holding the corpus's MiniLM token vectors")
     parser.add_argument("--plot", type=Path, default=Path("docs/benchmarks/e2rank.png"))
+    parser.add_argument("--json", type=Path, default=Path("results/bench_e2rank.json"))
     args = parser.parse_args()
     args.train_queries = args.train_queries or None
     torch.set_num_threads(args.threads)
     results = {name: run_dataset(name, args) for name in args.datasets}
+    common.write_json(args.json, args, results)
     if args.plot:
         plot(results, args.plot)
 

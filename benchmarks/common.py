@@ -73,3 +73,35 @@ def best_time(run: Callable[[], T], repeats: int) -> tuple[float, T]:
 def recall_at_k(truth: np.ndarray, found: np.ndarray, k: int) -> float:
     """Mean overlap of each query's top-k positions with the exact top-k (``truth``), over k."""
     return float(np.mean([len(set(t[:k]) & set(f[:k]) - {-1}) / k for t, f in zip(truth, found)]))
+
+
+def write_json(path: str | Path, args: object, results: object) -> Path:
+    """Write a benchmark's results with its arguments, the command line and the machine's thread
+    settings (numpy values become plain numbers); returns the path."""
+    import json
+    import os
+    import platform
+    import sys
+
+    def plain(value: object) -> object:
+        if isinstance(value, dict):
+            return {str(k): plain(v) for k, v in value.items()}
+        if isinstance(value, (list, tuple)):
+            return [plain(v) for v in value]
+        if isinstance(value, np.ndarray):
+            return plain(value.tolist())
+        if isinstance(value, np.generic):
+            return value.item()
+        if isinstance(value, Path):
+            return str(value)
+        return value
+
+    record = {"command": " ".join(["python", *sys.argv]), "arguments": plain(vars(args)),
+              "python": sys.version.split()[0], "platform": platform.platform(),
+              "environment": {k: os.environ.get(k) for k in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")},
+              "results": plain(results)}
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(json.dumps(record, indent=2, allow_nan=True) + "\n", encoding="utf-8")
+    print(f"json: {target}")
+    return target
