@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import QUIET
 
 import embedlab
 from embedlab.errors import ConfigError, InvalidInputError, NotFittedError
@@ -62,8 +61,8 @@ def test_oracle_at_half_the_dimensions_beats_full_dimensions(make, dataset, test
     assert masked > full + 0.05
 
 
-def test_without_a_cache_only_the_candidates_are_encoded(dataset, test_ranking, make):
-    reranker = embedlab.create("reranker", "dime", encoder_params=QUIET, keep_fraction=0.4, depth=8)
+def test_without_a_cache_only_the_candidates_are_encoded(dataset, test_ranking, make, quiet):
+    reranker = embedlab.create("reranker", "dime", encoder_params=quiet, keep_fraction=0.4, depth=8)
     encoded: list[int] = []
     method = reranker.encoder.encode_documents
     reranker.encoder.encode_documents = lambda texts: encoded.append(len(texts)) or method(texts)
@@ -77,19 +76,19 @@ def test_without_a_cache_only_the_candidates_are_encoded(dataset, test_ranking, 
     np.testing.assert_allclose(out.scores, cached.scores, rtol=1e-4, atol=1e-5)
 
 
-def test_pipeline_with_keep_one_equals_the_pipeline_without_reranker(cache, dataset):
+def test_pipeline_with_keep_one_equals_the_pipeline_without_reranker(cache, dataset, quiet):
     queries = dataset.split("test").queries
     queries = queries.select(queries.ids[:8].tolist())
     rankings = []
-    for reranker in (None, {"name": "dime", "keep_fraction": 1.0, "depth": 20, "encoder_params": QUIET}):
-        pipeline = embedlab.Pipeline.from_names(encoder={"name": "minilm", **QUIET}, index="exact",
+    for reranker in (None, {"name": "dime", "keep_fraction": 1.0, "depth": 20, "encoder_params": quiet}):
+        pipeline = embedlab.Pipeline.from_names(encoder={"name": "minilm", **quiet}, index="exact",
                                                 reranker=reranker, cache=cache)
         pipeline.build(dataset.corpus)
         rankings.append(pipeline.search(queries, k=20))
     np.testing.assert_array_equal(rankings[0].doc_ids, rankings[1].doc_ids)
-    masked = embedlab.Pipeline.from_names(encoder={"name": "minilm", **QUIET}, index="exact", cache=cache,
+    masked = embedlab.Pipeline.from_names(encoder={"name": "minilm", **quiet}, index="exact", cache=cache,
                                           reranker={"name": "dime", "keep_fraction": 0.2, "depth": 20,
-                                                    "encoder_params": QUIET})
+                                                    "encoder_params": quiet})
     masked.build(dataset.corpus)
     assert not np.array_equal(masked.search(queries, k=20).doc_ids, rankings[0].doc_ids)
 

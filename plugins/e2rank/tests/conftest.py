@@ -78,3 +78,9 @@ def make(cache):
         reranker.use_cache(cache)
         return reranker
     return build
+
+
+@pytest.fixture(scope="session")
+def quiet() -> dict:
+    """The quiet encoder parameters (``QUIET``) for tests that build their own components."""
+    return dict(QUIET)

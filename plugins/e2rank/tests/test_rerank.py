@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import QUIET
 from embedlab_e2rank import E2Rank, listwise_prompt
 
 import embedlab
@@ -74,12 +73,12 @@ def count_calls(reranker: E2Rank) -> dict[str, int]:
     return calls
 
 
-def test_pipeline_reuses_the_first_stage_document_embeddings(cache, dataset):
+def test_pipeline_reuses_the_first_stage_document_embeddings(cache, dataset, quiet):
     """The pipeline's document embeddings (here already in the session cache: its build is a hit)
     are the reranker's: it encodes one batch of prompts and no documents."""
-    pipeline = embedlab.Pipeline.from_names(encoder={"name": "minilm", **QUIET}, index="exact",
+    pipeline = embedlab.Pipeline.from_names(encoder={"name": "minilm", **quiet}, index="exact",
                                             reranker={"name": "e2rank", "k": 10, "doc_words": 15,
-                                                      "encoder_params": QUIET}, cache=cache)
+                                                      "encoder_params": quiet}, cache=cache)
     calls = count_calls(pipeline.reranker)
     pipeline.build(dataset.corpus)
     queries = dataset.split("test").queries
@@ -90,8 +89,8 @@ def test_pipeline_reuses_the_first_stage_document_embeddings(cache, dataset):
     assert len(ranking) == 6 and ranking.k == 20
 
 
-def test_without_a_cache_each_document_is_encoded_once(dataset, test_ranking):
-    reranker = embedlab.create("reranker", "e2rank", k=5, doc_words=15, encoder_params=QUIET)
+def test_without_a_cache_each_document_is_encoded_once(dataset, test_ranking, quiet):
+    reranker = embedlab.create("reranker", "e2rank", k=5, doc_words=15, encoder_params=quiet)
     calls = count_calls(reranker)
     encoded: list[int] = []
     method = reranker.encoder.encode_documents
