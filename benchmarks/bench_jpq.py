@@ -1,0 +1,167 @@
+"""JPQ (embedlab-jpq) against FAISS PQ and OPQ at equal bytes per vector, MiniLM embeddings.
+
+For each dataset the centroids are trained on the *train* split's queries and qrels and everything
+is evaluated on the *test* split's queries over the same corpus. Rows per code size (m bytes):
+
+* exact float search (embedlab ExactIndex, inner product) - the reference for recall@10;
+* FAISS ``PQ{m}`` and ``OPQ{m},PQ{m}`` (index_factory, inner product), trained on the corpus;
+* ours, plain: OPQ rotation (FAISS OPQMatrix) + k-means PQ (embedlab.pq), no labels;
+* ours, JPQ: the same, then centroids trained with JPQ's ranking loss on the train queries.
+
+Ours are searched through the core ExactIndex with ``use_compressor`` (ADC over the codes).
+All run in one process with the same thread count. ``unseen nDCG@10`` only counts test queries
+none of whose relevant documents is relevant to any train query (no label overlap).
+
+    python benchmarks/bench_jpq.py --datasets scifact python-stdlib --m 16 32 48 --plot docs/benchmarks/jpq.png
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import time
+
+import attrs
+import common
+import faiss
+import numpy as np
+import torch
+from embedlab_jpq import JPQCompressor, relevant_positions
+
+from embedlab import Ranking, SearchResult
+from embedlab.index import ExactIndex
+from embedlab.metrics import evaluate
+
+
+def faiss_row(kind: str, factory: str, docs: np.ndarray, queries: np.ndarray, repeats: int) -> dict:
+    start = time.perf_counter()
+    index = faiss.index_factory(docs.shape[1], factory, faiss.METRIC_INNER_PRODUCT)
+    index.train(docs)
+    index.add(docs)
+    fit = time.perf_counter() - start
+    seconds, (scores, found) = common.best_time(lambda: index.search(queries, 10), repeats)
+    return {"method": kind, "bytes": index.sa_code_size(), "fit": fit, "search": seconds,
+            "result": SearchResult(scores, found)}
+
+
+def ours_row(kind: str, compressor: JPQCompressor, fit: float, docs: np.ndarray, queries: np.ndarray,
+             repeats: int) -> dict:
+    index = ExactIndex(metric="ip")
+    index.use_compressor(compressor)
+    index.build(docs)
+    seconds, result = common.best_time(lambda: index.search(queries, 10), repeats)
+    return {"method": kind, "bytes": compressor.bytes_per_vector, "fit": fit, "search": seconds, "result": result}
+
+
+def unseen_qrels(train: common.EncodedSplit, test: common.EncodedSplit) -> dict:
+    """Test qrels of the queries whose relevant documents are never relevant to a train query."""
+    seen = {d for judged in train.qrels.values() for d, grade in judged.items() if grade > 0}
+    return {q: judged for q, judged in test.qrels.items()
+            if not {d for d, grade in judged.items() if grade > 0} & seen}
+
+
+def run_dataset(name: str, sizes: list[int], args: argparse.Namespace) -> list[dict]:
+    dataset = common.load(name)
+    train, test = common.encode_split(dataset, "train"), common.encode_split(dataset, "test")
+    docs, queries = test.docs, test.queries
+    relevant = relevant_positions(train.query_ids, train.qrels, train.doc_ids)
+    unseen = unseen_qrels(train, test)
+    print(f"\n## {name}: {len(docs)} documents x {docs.shape[1]} dims; {len(train.queries)} train queries "
+          f"({sum(bool(r) for r in relevant)} with qrels), {len(queries)} test queries "
+          f"({len(unseen)} with unseen relevant documents)")
+    exact_index = ExactIndex(metric="ip")
+    exact_index.build(docs)
+    exact_s, exact = common.best_time(lambda: exact_index.search(queries, 10), args.repeats)
+    rows = [{"m": 0, "method": "exact float32", "bytes": docs.shape[1] * 4, "fit": 0.0, "search": exact_s,
+             "result": exact}]
+    for m in sizes:
+        rows.append({"m": m, "family": "FAISS PQ", **faiss_row(f"FAISS PQ{m}", f"PQ{m}", docs, queries,
+                                                                args.repeats)})
+        rows.append({"m": m, "family": "FAISS OPQ+PQ", **faiss_row(f"FAISS OPQ{m},PQ{m}", f"OPQ{m},PQ{m}", docs,
+                                                                    queries, args.repeats)})
+        start = time.perf_counter()
+        plain = JPQCompressor(m=m, opq=True, seed=args.seed, num_threads=args.threads, lr=args.lr).fit(docs)
+        init_fit = time.perf_counter() - start
+        rows.append({"m": m, "family": "ours OPQ+PQ (init)",
+                     **ours_row("ours OPQ+PQ (init)", plain, init_fit, docs, queries, args.repeats)})
+        for holdout in args.holdout:
+            start = time.perf_counter()
+            jpq = copy.deepcopy(plain)
+            jpq.config = attrs.evolve(plain.config, holdout=holdout)
+            jpq.train(train.docs, train.queries, relevant)
+            trained_fit = init_fit + time.perf_counter() - start
+            record = jpq.training_record
+            note = f"holdout={holdout}, best epoch {record['best_epoch']}/{len(record['losses'])}"
+            rows.append({"m": m, "family": f"ours JPQ (holdout={holdout})", "note": note,
+                         **ours_row("ours JPQ", jpq, trained_fit, docs, queries, args.repeats)})
+    for row in rows:
+        ranking = Ranking.from_search(test.query_ids, row["result"], test.doc_ids)
+        row["ndcg"] = test.ndcg(row["result"])
+        row["unseen"] = float(evaluate(ranking, unseen, ["nDCG@10"]).aggregates["nDCG@10"]) if unseen else float("nan")
+        row["recall"] = common.recall_at_k(exact.indices, row["result"].indices, 10)
+        row["dataset"] = name
+    print_table(rows, docs.shape[1] * 4, len(queries))
+    return rows
+
+
+def print_table(rows: list[dict], float_bytes: int, n_queries: int) -> None:
+    print("| method | bytes/vector | compression | recall@10 vs exact | nDCG@10 | unseen nDCG@10 | fit s | "
+          "ms/query | nDCG@10 margin vs best FAISS |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    for row in rows:
+        same = [r["ndcg"] for r in rows if r["m"] == row["m"] and r["method"].startswith("FAISS")]
+        margin = f"{row['ndcg'] - max(same):+.4f}" if same and not row["method"].startswith("FAISS") else ""
+        name = row["method"] + (f" ({row['note']})" if "note" in row else "")
+        print(f"| {name} | {row['bytes']:g} | {float_bytes / row['bytes']:.0f}x | {row['recall']:.3f} | "
+              f"{row['ndcg']:.4f} | {row['unseen']:.4f} | {row['fit']:.1f} | "
+              f"{1000 * row['search'] / n_queries:.3f} | {margin} |")
+
+
+def plot(rows: list[dict], path: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = sorted({r["dataset"] for r in rows})
+    figure, axes = plt.subplots(1, len(names), figsize=(5.5 * len(names), 4), squeeze=False)
+    for axis, name in zip(axes[0], names):
+        part = [r for r in rows if r["dataset"] == name]
+        for family in dict.fromkeys(r["family"] for r in part if r["m"]):
+            points = sorted((r["bytes"], r["ndcg"]) for r in part if r.get("family") == family)
+            axis.plot(*zip(*points), marker="o", label=family)
+        exact = next(r for r in part if r["m"] == 0)
+        axis.axhline(exact["ndcg"], color="grey", linestyle="--", label="exact float32")
+        axis.set(title=f"{name} (test)", xlabel="bytes per vector", ylabel="nDCG@10")
+        axis.legend()
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+    print(f"\nplot written to {path}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--datasets", nargs="+", default=["scifact", "python-stdlib"])
+    parser.add_argument("--m", nargs="+", type=int, default=[16, 32, 48], help="subspaces = bytes per vector")
+    parser.add_argument("--threads", type=int, default=1, help="torch and FAISS threads (all methods)")
+    parser.add_argument("--lr", type=float, default=3e-4)
+    parser.add_argument("--holdout", nargs="+", default=["queries", "documents"], choices=["queries", "documents"],
+                        help="JPQ early-stopping validation: random train queries, or queries with unseen documents")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--repeats", type=int, default=3, help="search timings: best of N")
+    parser.add_argument("--plot", default=None, help="write an nDCG@10 vs bytes plot (png)")
+    parser.add_argument("--json", default=None, help="also write the table rows as JSON")
+    args = parser.parse_args()
+    faiss.omp_set_num_threads(args.threads)
+    torch.set_num_threads(args.threads)
+    rows = [row for name in args.datasets for row in run_dataset(name, args.m, args)]
+    if args.plot:
+        plot(rows, args.plot)
+    if args.json:
+        with open(args.json, "w", encoding="utf-8") as handle:
+            json.dump([{k: v for k, v in row.items() if k != "result"} for row in rows], handle, indent=1)
+
+
+if __name__ == "__main__":
+    main()
