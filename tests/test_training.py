@@ -124,3 +124,34 @@ def test_the_cache_keys_an_encoder_trained_on_queries_by_its_training_split(tmp_
     for split, hits in ((TRAIN, 0), (TRAIN, 1), (other, 0)):
         pipeline = Pipeline(encoder=LearningEncoder(), index=embedlab.create("index", "exact"), cache=cache)
         assert pipeline.build(CORPUS, train=split).cache_hits == hits
+
+
+def test_an_experiment_file_trains_on_its_train_split_and_evaluates_on_split(tmp_path, monkeypatch) -> None:
+    from embedlab.experiment import parse_config
+    from embedlab.experiment.runner import run_experiment
+    from embedlab.registry import ComponentSpec
+
+    folder = tmp_path / "beir"
+    (folder / "qrels").mkdir(parents=True)
+    (folder / "corpus.jsonl").write_text("".join(f'{{"_id": "{d}", "text": "{t}"}}\n'
+                                                 for d, t in zip(CORPUS.ids, CORPUS.texts)))
+    (folder / "queries.jsonl").write_text('{"_id": "t1", "text": "apples"}\n{"_id": "q1", "text": "car"}\n')
+    (folder / "qrels" / "train.tsv").write_text("query-id\tcorpus-id\tscore\nt1\td0\t1\n")
+    (folder / "qrels" / "test.tsv").write_text("query-id\tcorpus-id\tscore\nq1\td4\t1\n")
+    trained: list[TrainingData] = []
+
+    class Recording(LearningReranker):
+        def fit_queries(self, data):
+            trained.append(data)
+
+    registry = embedlab.registry()
+    for kind, name, factory in (("encoder", "learning-encoder", LearningEncoder),
+                                ("reranker", "learning-reranker", Recording)):
+        monkeypatch.setitem(registry._specs, (kind, name), ComponentSpec(kind, name, factory, "tests", "tests", "0"))
+    config = parse_config(f'[dataset]\npath = "{folder}"\nsplit = "test"\ntrain_split = "train"\n\n'
+                          '[experiment]\nmetrics = ["nDCG@10"]\n\n[[pipeline]]\nname = "p"\n'
+                          'encoder = "learning-encoder"\nreranker = "learning-reranker"\n')
+    result = run_experiment(config, progress=False)
+    assert [d.split.name for d in trained] == ["train"] and trained[0].first_stage.query_ids.tolist() == ["t1"]
+    assert result.outcomes[0].ranking.query_ids.tolist() == ["q1"]
+    assert result.to_json()["dataset"]["train_split"] == "train"
