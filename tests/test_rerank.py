@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+import embedlab
 from embedlab import Corpus, Queries, Ranking
 from embedlab.cache import EmbeddingCache
 from embedlab.errors import InvalidInputError
@@ -72,3 +73,28 @@ def test_encode_cached_hits_the_disk_cache_on_the_second_call(tmp_path) -> None:
     np.testing.assert_array_equal(encode_cached(encoder, "queries", ["ab"], None), [[2.0, 1.0]])
     with pytest.raises(ValueError, match="role"):
         encode_cached(encoder, "docs", ["x"], None)
+
+
+def test_dense_encoder_builds_registered_encoders_and_refuses_other_kinds(monkeypatch) -> None:
+    from embedlab.errors import ConfigError
+    from embedlab.registry import ComponentSpec
+    from embedlab.rerank import dense_encoder, encoder_params
+
+    class Sparse(CountingEncoder):
+        output_kind = embedlab.EmbeddingKind.SPARSE
+
+    class Dense(CountingEncoder):
+        output_kind = embedlab.EmbeddingKind.DENSE
+
+        def __init__(self, scale: int = 1) -> None:
+            self.scale = scale
+
+    registry = embedlab.registry()
+    for name, factory in (("sparse-test", Sparse), ("dense-test", Dense)):
+        monkeypatch.setitem(registry._specs, ("encoder", name), ComponentSpec("encoder", name, factory, "t", "t", "0"))
+    assert dense_encoder("r", "dense-test", {"scale": 3}).scale == 3
+    with pytest.raises(ConfigError, match="r: encoder 'sparse-test' gives sparse embeddings; r needs a dense encoder"):
+        dense_encoder("r", "sparse-test", {})
+    assert encoder_params({"a": 1}) == {"a": 1}
+    with pytest.raises(ValueError, match="string keys"):
+        encoder_params({1: 2})

@@ -10,15 +10,34 @@ A reranker plugin writes only its scoring; for example::
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 
 from embedlab.cache import EmbeddingCache, texts_hash
 from embedlab.dataset import Corpus, Queries
-from embedlab.embeddings import Embeddings
-from embedlab.errors import InvalidInputError
+from embedlab.embeddings import EmbeddingKind, Embeddings
+from embedlab.errors import ConfigError, InvalidInputError
 from embedlab.ranking import Ranking
+
+
+def encoder_params(value: Any) -> dict[str, Any]:
+    """attrs converter for a reranker's ``encoder_params`` table: a mapping with string keys."""
+    if not isinstance(value, Mapping) or not all(isinstance(k, str) for k in value):
+        raise ValueError(f"encoder_params must be a mapping with string keys, got {value!r}")
+    return dict(value)
+
+
+def dense_encoder(owner: str, name: str, params: Mapping[str, Any]) -> Any:
+    """The installed encoder ``name`` built with ``params``, for a reranker that embeds texts itself;
+    a ``ConfigError`` unless it produces dense vectors."""
+    import embedlab
+
+    encoder = embedlab.create("encoder", name, **params)
+    if encoder.output_kind != EmbeddingKind.DENSE:
+        raise ConfigError(f"{owner}: encoder {name!r} gives {encoder.output_kind.value} embeddings; "
+                          f"{owner} needs a dense encoder")
+    return encoder
 
 
 def query_texts(ranking: Ranking, queries: Queries, owner: str) -> list[str]:

@@ -4,7 +4,7 @@ and cut every result list at one global probability threshold."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import attrs
 import numpy as np
@@ -14,11 +14,11 @@ import embedlab
 from embedlab.cache import EmbeddingCache
 from embedlab.components import NOT_IDENTITY, Component
 from embedlab.dataset import Corpus, Dataset, Queries, Split
-from embedlab.embeddings import EmbeddingKind, as_dense
-from embedlab.errors import ConfigError, InvalidInputError, NotFittedError, StateError
+from embedlab.embeddings import as_dense
+from embedlab.errors import InvalidInputError, NotFittedError, StateError
 from embedlab.persistence import load_state, save_state
 from embedlab.ranking import Ranking
-from embedlab.rerank import document_positions, encode_cached, query_texts
+from embedlab.rerank import dense_encoder, document_positions, encode_cached, encoder_params, query_texts
 from embedlab.threads import torch_threads
 from embedlab_cosine_adapter.cutoffs import choose_threshold, cut, judge
 from embedlab_cosine_adapter.mapping import FAMILIES, WEIGHT_NAMES, logits, outputs
@@ -31,12 +31,6 @@ _number = _v.instance_of((int, float))
 _probability = [_number, _v.gt(0), _v.lt(1)]
 #: Slack on the cosine range [-1, 1] for float rounding of unit vectors.
 COSINE_SLACK = 1e-3
-
-
-def _params(value: Any) -> dict[str, Any]:
-    if not isinstance(value, Mapping) or not all(isinstance(k, str) for k in value):
-        raise ValueError(f"encoder_params must be a mapping with string keys, got {value!r}")
-    return dict(value)
 
 
 def _unit(vectors: np.ndarray) -> np.ndarray:
@@ -66,7 +60,7 @@ class CosineAdapter(Component):
         ``patience``, ``tol``, ``seed``."""
 
         encoder: str = attrs.field(default="minilm", validator=_v.instance_of(str))
-        encoder_params: dict = attrs.field(factory=dict, converter=_params)
+        encoder_params: dict = attrs.field(factory=dict, converter=encoder_params)
         threshold: float | None = attrs.field(default=None, validator=_v.optional(_probability))
         family: str = attrs.field(default="linear", validator=_v.in_(FAMILIES))
         hidden: int = attrs.field(default=64, validator=_positive)
@@ -87,10 +81,7 @@ class CosineAdapter(Component):
 
     def __init__(self, config: Any = None, /, **params: Any) -> None:
         super().__init__(config, **params)
-        self.encoder = embedlab.create("encoder", self.config.encoder, **self.config.encoder_params)
-        if self.encoder.output_kind != EmbeddingKind.DENSE:
-            raise ConfigError(f"{self.name}: encoder {self.config.encoder!r} gives "
-                              f"{self.encoder.output_kind.value} embeddings; the adapter needs a dense encoder")
+        self.encoder = dense_encoder(self.name, self.config.encoder, self.config.encoder_params)
         self.weights: dict[str, np.ndarray] | None = None
         self.cosine_mean = self.cosine_std = float("nan")
         self.fitted_threshold = float("nan")

@@ -8,15 +8,14 @@ from typing import Any, Mapping
 import attrs
 import numpy as np
 
-import embedlab
 from embedlab.cache import EmbeddingCache
 from embedlab.components import NOT_IDENTITY, Component
 from embedlab.dataset import Corpus, Qrels, Queries, Split
-from embedlab.embeddings import EmbeddingKind, as_dense
-from embedlab.errors import ConfigError, InvalidInputError, NotFittedError
+from embedlab.embeddings import as_dense
+from embedlab.errors import InvalidInputError, NotFittedError
 from embedlab.persistence import load_state, save_state
 from embedlab.ranking import Ranking
-from embedlab.rerank import document_positions, encode_cached, query_texts, reorder
+from embedlab.rerank import dense_encoder, document_positions, encode_cached, encoder_params, query_texts, reorder
 from embedlab.threads import torch_threads
 from embedlab.training import TrainingData
 from embedlab_dime.importance import masked_scores, oracle_importance, prf_importance, top_mask
@@ -27,12 +26,6 @@ _int = [_v.instance_of(int), _v.not_(_v.instance_of(bool), msg="must be an integ
 _positive = [*_int, _v.ge(1)]
 _number = [_v.instance_of((int, float)), _v.not_(_v.instance_of(bool), msg="must be a number, not a bool")]
 ESTIMATORS = ("prf", "oracle", "learned")
-
-
-def _params(value: Any) -> dict[str, Any]:
-    if not isinstance(value, Mapping) or not all(isinstance(k, str) for k in value):
-        raise ValueError(f"encoder_params must be a mapping with string keys, got {value!r}")
-    return dict(value)
 
 
 class Dime(Component):
@@ -62,7 +55,7 @@ class Dime(Component):
         prf_docs: int = attrs.field(default=5, validator=_positive)
         depth: int = attrs.field(default=100, validator=_positive)
         encoder: str = attrs.field(default="minilm", validator=_v.instance_of(str))
-        encoder_params: dict = attrs.field(factory=dict, converter=_params)
+        encoder_params: dict = attrs.field(factory=dict, converter=encoder_params)
         keep_tail: bool = attrs.field(default=True, validator=_v.instance_of(bool))
         hidden: int = attrs.field(default=512, validator=_positive)
         temperature: float = attrs.field(default=0.05, validator=[*_number, _v.gt(0)])
@@ -79,10 +72,7 @@ class Dime(Component):
 
     def __init__(self, config: Any = None, /, **params: Any) -> None:
         super().__init__(config, **params)
-        self.encoder = embedlab.create("encoder", self.config.encoder, **self.config.encoder_params)
-        if self.encoder.output_kind != EmbeddingKind.DENSE:
-            raise ConfigError(f"{self.name}: encoder {self.config.encoder!r} gives "
-                              f"{self.encoder.output_kind.value} embeddings; dime needs a dense encoder")
+        self.encoder = dense_encoder(self.name, self.config.encoder, self.config.encoder_params)
         self.weights: dict[str, np.ndarray] | None = None
         self.history: dict[str, list[float]] = {}
         self.qrels: Qrels | None = None

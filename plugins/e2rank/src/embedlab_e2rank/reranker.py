@@ -3,20 +3,19 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import attrs
 import numpy as np
 
-import embedlab
 from embedlab.cache import EmbeddingCache
 from embedlab.components import NOT_IDENTITY, Component
 from embedlab.dataset import Corpus, Queries, Split
-from embedlab.embeddings import EmbeddingKind, as_dense
-from embedlab.errors import ConfigError, InvalidInputError
+from embedlab.embeddings import as_dense
+from embedlab.errors import InvalidInputError
 from embedlab.persistence import load_state, save_state
 from embedlab.ranking import Ranking
-from embedlab.rerank import document_positions, encode_cached, query_texts, reorder
+from embedlab.rerank import dense_encoder, document_positions, encode_cached, encoder_params, query_texts, reorder
 from embedlab.threads import torch_threads
 from embedlab.training import TrainingData
 from embedlab_e2rank.lists import training_lists
@@ -28,12 +27,6 @@ _v = attrs.validators
 _int = [_v.instance_of(int), _v.not_(_v.instance_of(bool), msg="must be an integer, not a bool")]
 _positive = [*_int, _v.ge(1)]
 _number = _v.instance_of((int, float))
-
-
-def _params(value: Any) -> dict[str, Any]:
-    if not isinstance(value, Mapping) or not all(isinstance(k, str) for k in value):
-        raise ValueError(f"encoder_params must be a mapping with string keys, got {value!r}")
-    return dict(value)
 
 
 class E2Rank(Component):
@@ -60,7 +53,7 @@ class E2Rank(Component):
         ``ranknet_weight``, ``validation_fraction``, ``patience``, ``tol``, ``seed``."""
 
         encoder: str = attrs.field(default="minilm", validator=_v.instance_of(str))
-        encoder_params: dict = attrs.field(factory=dict, converter=_params)
+        encoder_params: dict = attrs.field(factory=dict, converter=encoder_params)
         k: int = attrs.field(default=100, validator=_positive)
         prompt_docs: int = attrs.field(default=5, validator=_positive)
         doc_words: int | None = attrs.field(default=40, validator=_v.optional(_positive))
@@ -85,10 +78,7 @@ class E2Rank(Component):
 
     def __init__(self, config: Any = None, /, **params: Any) -> None:
         super().__init__(config, **params)
-        self.encoder = embedlab.create("encoder", self.config.encoder, **self.config.encoder_params)
-        if self.encoder.output_kind != EmbeddingKind.DENSE:
-            raise ConfigError(f"{self.name}: encoder {self.config.encoder!r} gives "
-                              f"{self.encoder.output_kind.value} embeddings; e2rank needs a dense encoder")
+        self.encoder = dense_encoder(self.name, self.config.encoder, self.config.encoder_params)
         self.adapter: np.ndarray | None = None
         self.history: dict[str, list[float]] = {}
         self._disk_cache: EmbeddingCache | None = None
