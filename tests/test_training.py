@@ -155,3 +155,13 @@ def test_an_experiment_file_trains_on_its_train_split_and_evaluates_on_split(tmp
     assert [d.split.name for d in trained] == ["train"] and trained[0].first_stage.query_ids.tolist() == ["t1"]
     assert result.outcomes[0].ranking.query_ids.tolist() == ["q1"]
     assert result.to_json()["dataset"]["train_split"] == "train"
+
+
+def test_holdout_split_takes_the_first_rows_of_a_shuffled_order() -> None:
+    from embedlab.training import holdout_split
+
+    train, held = holdout_split(np.array([4, 2, 0, 1, 3]), 0.4)
+    assert held.tolist() == [4, 2] and train.tolist() == [0, 1, 3]
+    for fraction in (0.0, 0.05, 0.99):  # none or all held out: every row serves as both
+        train, held = holdout_split(np.arange(5), fraction)
+        assert train.tolist() == held.tolist() == [0, 1, 2, 3, 4]

@@ -10,6 +10,8 @@ documents and training queries; a reranker also the first stage's ranking of the
 
 from __future__ import annotations
 
+from typing import Sequence, TypeVar
+
 import attrs
 import numpy as np
 
@@ -17,6 +19,8 @@ from embedlab.dataset import Corpus, Split
 from embedlab.embeddings import Embeddings
 from embedlab.errors import InvalidInputError
 from embedlab.ranking import Ranking
+
+T = TypeVar("T", bound=Sequence)
 
 
 @attrs.frozen(eq=False)
@@ -44,3 +48,13 @@ class TrainingData:
         return [np.asarray(sorted(position[d] for d, grade in self.split.qrels.get(q, {}).items()
                                   if grade >= min_grade and d in position), dtype=np.int64)
                 for q in self.split.queries.ids.tolist()]
+
+
+def holdout_split(order: T, fraction: float) -> tuple[T, T]:
+    """Split rows that are already shuffled (a seeded permutation, numpy or torch) into (train,
+    held-out): the first ``round(n * fraction)`` rows are held out. When that is none or all of
+    them, every row serves as both, so training and early stopping still see data."""
+    held = int(round(len(order) * fraction))
+    if held == 0 or held == len(order):
+        return order, order
+    return order[held:], order[:held]

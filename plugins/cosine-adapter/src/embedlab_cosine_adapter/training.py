@@ -12,6 +12,7 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
+from embedlab.training import holdout_split
 from embedlab_cosine_adapter.mapping import WEIGHT_NAMES, init_weights, logits
 
 
@@ -47,15 +48,6 @@ def bce(weights: dict[str, torch.Tensor], data: TrainingData, family: str, mean:
     return F.binary_cross_entropy_with_logits(h[data.mask], data.labels[data.mask])
 
 
-def split_queries(n: int, fraction: float, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
-    """Seeded (train, held-out) query rows; all rows for both when ``fraction`` holds none out."""
-    order = torch.randperm(n, generator=generator)
-    held = int(round(n * fraction))
-    if held == 0 or held == n:
-        return order, order
-    return order[held:], order[:held]
-
-
 def train(data: TrainingData, config: Any, mean: float, std: float, prior: float,
           desc: str = "cosine-adapter") -> TrainingResult:
     """Fit the network from a seeded start; Ctrl-C propagates (the caller keeps its old state).
@@ -65,7 +57,7 @@ def train(data: TrainingData, config: Any, mean: float, std: float, prior: float
     without a held-out loss improvement of ``tol``.
     """
     generator = torch.Generator().manual_seed(config.seed)
-    train_rows, held_rows = split_queries(len(data), config.validation_fraction, generator)
+    train_rows, held_rows = holdout_split(torch.randperm(len(data), generator=generator), config.validation_fraction)
     fitting, held = data.take(train_rows), data.take(held_rows)
     weights = init_weights(data.queries.shape[1], config.hidden, config.family, prior, generator)
     for tensor in weights.values():

@@ -20,6 +20,8 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
+from embedlab.training import holdout_split
+
 #: Names of the weight arrays, in :func:`predict` order.
 WEIGHTS = ("w1", "b1", "w2", "b2")
 
@@ -39,14 +41,6 @@ def _loss(network: torch.nn.Module, queries: torch.Tensor, targets: torch.Tensor
     return F.kl_div(F.log_softmax(network(queries), dim=1), targets, reduction="batchmean")
 
 
-def _split(n: int, fraction: float, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
-    order = torch.randperm(n, generator=generator)
-    held = int(round(n * fraction))
-    if held == 0 or held == n:
-        return order, order
-    return order[held:], order[:held]
-
-
 def train_predictor(queries: np.ndarray, oracle: np.ndarray, config: Any,
                     desc: str = "dime predictor") -> tuple[dict[str, np.ndarray], dict[str, list[float]]]:
     """Fit the MLP on ``(n, D)`` query vectors and their ``(n, D)`` oracle importances.
@@ -59,7 +53,7 @@ def train_predictor(queries: np.ndarray, oracle: np.ndarray, config: Any,
     generator = torch.Generator().manual_seed(config.seed)
     x = torch.from_numpy(np.ascontiguousarray(queries, dtype=np.float32))
     targets = torch.softmax(torch.from_numpy(np.asarray(oracle, dtype=np.float32)) / config.temperature, dim=1)
-    train_rows, held_rows = _split(len(x), config.validation_fraction, generator)
+    train_rows, held_rows = holdout_split(torch.randperm(len(x), generator=generator), config.validation_fraction)
     network = _network(x.shape[1], config.hidden)
     optimiser = torch.optim.Adam(network.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     history: dict[str, list[float]] = {"train": [], "held_out": []}

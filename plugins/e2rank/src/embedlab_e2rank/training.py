@@ -24,6 +24,8 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
+from embedlab.training import holdout_split
+
 
 @attrs.frozen(eq=False)
 class TrainingLists:
@@ -62,14 +64,6 @@ def e2rank_loss(weight: torch.Tensor, lists: TrainingLists, config: Any) -> torc
     return info_nce + config.ranknet_weight * ranknet
 
 
-def _split(n: int, fraction: float, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
-    order = torch.randperm(n, generator=generator)
-    held = int(round(n * fraction))
-    if held == 0 or held == n:
-        return order, order
-    return order[held:], order[:held]
-
-
 def train_adapter(lists: TrainingLists, config: Any, desc: str = "e2rank adapter") -> tuple[torch.Tensor, dict]:
     """Fit ``W`` from the identity; returns the best adapter and the loss history.
 
@@ -77,7 +71,7 @@ def train_adapter(lists: TrainingLists, config: Any, desc: str = "e2rank adapter
     Ctrl-C propagates; the caller keeps its previous adapter.
     """
     generator = torch.Generator().manual_seed(config.seed)
-    train_rows, held_rows = _split(len(lists), config.validation_fraction, generator)
+    train_rows, held_rows = holdout_split(torch.randperm(len(lists), generator=generator), config.validation_fraction)
     train, held = lists.take(train_rows), lists.take(held_rows)
     weight = torch.eye(lists.queries.shape[1], requires_grad=True)
     optimiser = torch.optim.Adam([weight], lr=config.lr)
