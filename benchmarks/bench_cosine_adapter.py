@@ -50,13 +50,6 @@ MEASURES = ["SetP", "SetR", "SetF1", "SetSize"]
 RECALLS = (0.5, 0.6, 0.7, 0.8, 0.9)
 
 
-def first_stage(split: common.EncodedSplit, k: int) -> Ranking:
-    """Exact cosine top-k (MiniLM vectors are unit-norm, so inner product = cosine)."""
-    sims = split.queries @ split.docs.T
-    top = np.argsort(-sims, axis=1, kind="stable")[:, :k]
-    return Ranking(split.query_ids, np.asarray(split.doc_ids)[top], np.take_along_axis(sims, top, axis=1))
-
-
 def measured(ranking: Ranking, qrels: object) -> dict[str, float]:
     values = {m: float(v) for m, v in evaluate(ranking, qrels, MEASURES).aggregates.items()}
     kept = ranking.doc_ids != ""
@@ -80,7 +73,7 @@ def recall_table(title: str, field: str, curves: list[tuple[str, object]]) -> li
 def run_dataset(name: str, args: argparse.Namespace, axes) -> tuple[list[str], list[dict]]:
     dataset = common.load(name)
     train, test = common.encode_split(dataset, "train"), common.encode_split(dataset, "test")
-    train_ranking, test_ranking = first_stage(train, args.candidates), first_stage(test, args.candidates)
+    train_ranking, test_ranking = train.exact_ranking(args.candidates), test.exact_ranking(args.candidates)
     test_judged = judge(test_ranking, test.qrels)
     train_judged = judge(train_ranking, train.qrels)
     fair_cosine = choose_threshold(train_ranking.scores, train_judged)

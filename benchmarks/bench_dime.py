@@ -16,7 +16,6 @@ import time
 from pathlib import Path
 
 import common
-import numpy as np
 import torch
 
 import embedlab
@@ -28,13 +27,11 @@ METRIC = "nDCG@10"
 QUIET = {"num_threads": 1, "show_progress": False}
 
 
-def first_stage(encoded: common.EncodedSplit, corpus_ids: np.ndarray, depth: int) -> tuple[Ranking, float]:
+def first_stage(encoded: common.EncodedSplit, depth: int) -> tuple[Ranking, float]:
     """Exact inner-product top-``depth`` and its search time per query."""
     start = time.perf_counter()
-    sims = encoded.queries @ encoded.docs.T
-    top = np.argsort(-sims, axis=1, kind="stable")[:, :depth]
-    seconds = (time.perf_counter() - start) / len(encoded.query_ids)
-    return Ranking(encoded.query_ids, corpus_ids[top], np.take_along_axis(sims, top, axis=1)), seconds
+    ranking = encoded.exact_ranking(depth)
+    return ranking, (time.perf_counter() - start) / len(encoded.query_ids)
 
 
 def ndcg(ranking: Ranking, qrels) -> float:
@@ -45,8 +42,8 @@ def run_dataset(name: str, args: argparse.Namespace) -> dict:
     dataset = common.load(name)
     corpus = dataset.corpus
     test, train = common.encode_split(dataset, "test"), common.encode_split(dataset, args.train_split)
-    ranking, search_s = first_stage(test, corpus.ids, args.depth)
-    train_ranking, _ = first_stage(train, corpus.ids, args.depth)
+    ranking, search_s = first_stage(test, args.depth)
+    train_ranking, _ = first_stage(train, args.depth)
     queries = dataset.split("test").queries
     cache = EmbeddingCache()
 

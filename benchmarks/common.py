@@ -35,6 +35,12 @@ class EncodedSplit:
     qrels: object
     query_texts: list[str]
 
+    def exact_ranking(self, k: int) -> Ranking:
+        """Exact inner-product top-``k`` of every query (stable order on ties)."""
+        sims = self.queries @ self.docs.T
+        top = np.argsort(-sims, axis=1, kind="stable")[:, :k]
+        return Ranking(self.query_ids, np.asarray(self.doc_ids)[top], np.take_along_axis(sims, top, axis=1))
+
     def ndcg(self, result: SearchResult, metric: str = "nDCG@10") -> float:
         """A metric of a search result over these queries (positions index ``doc_ids``)."""
         ranking = Ranking.from_search(self.query_ids, result, self.doc_ids)
