@@ -165,3 +165,22 @@ def test_holdout_split_takes_the_first_rows_of_a_shuffled_order() -> None:
     for fraction in (0.0, 0.05, 0.99):  # none or all held out: every row serves as both
         train, held = holdout_split(np.arange(5), fraction)
         assert train.tolist() == held.tolist() == [0, 1, 2, 3, 4]
+
+
+def test_training_queries_are_encoded_once_and_rerankers_get_the_encoder_document_vectors() -> None:
+    class Halving(LearningCompressor):
+        def decode(self, codes):
+            return codes / 2
+
+    class CountingEncoder(LearningEncoder):
+        calls = 0
+
+        def encode_queries(self, texts):
+            type(self).calls += 1
+            return super().encode_queries(texts)
+
+    encoder, reranker = CountingEncoder(), LearningReranker()
+    Pipeline(encoder=encoder, index=embedlab.create("index", "exact"), compressor=Halving(),
+             reranker=reranker).build(CORPUS, train=TRAIN)
+    assert CountingEncoder.calls == 1
+    np.testing.assert_array_equal(reranker.data.document_vectors, encoder.encode_documents(CORPUS.documents()))

@@ -134,19 +134,24 @@ class Pipeline:
             self.encoder.fit(documents)
         self.timings.fit_encoder_s = time.perf_counter() - start
         self._context = _fit_context(self.encoder, corpus, train if learns else None)
-        vectors, self.timings.encode_documents_s = self._encode("documents", corpus.content_hash, documents)
+        encoded, self.timings.encode_documents_s = self._encode("documents", corpus.content_hash, documents)
+        learners = [c for c in (self.compressor, self.reranker) if isinstance(c, LearnsFromQueries)]
+        train_queries = None  # the training queries' vectors, encoded once for every learning stage
+        if train is not None and learners:
+            train_queries, _ = self._encode("queries", train.queries.content_hash, list(train.queries.texts))
+        vectors = encoded
         if self.compressor is not None:
-            vectors = self._apply_compressor(vectors, corpus, train)
+            data = TrainingData(corpus, train, train_queries, encoded) if train_queries is not None else None
+            vectors = self._apply_compressor(encoded, data)
         start = time.perf_counter()
         self.index.build(vectors, corpus.attributes or None)
         self.timings.index_s = time.perf_counter() - start
         self.corpus = corpus
-        if train is not None and isinstance(self.reranker, LearnsFromQueries):
-            query_vectors, _ = self._encode("queries", train.queries.content_hash, list(train.queries.texts))
-            result = self.index.search(query_vectors, min(self.train_depth, len(corpus)))
+        if train_queries is not None and isinstance(self.reranker, LearnsFromQueries):
+            result = self.index.search(train_queries, min(self.train_depth, len(corpus)))
             first_stage = Ranking.from_search(train.queries.ids, result, corpus.ids)
             start = time.perf_counter()
-            self.reranker.fit_queries(TrainingData(corpus, train, query_vectors, vectors, first_stage))
+            self.reranker.fit_queries(TrainingData(corpus, train, train_queries, encoded, first_stage))
             self.timings.fit_reranker_s = time.perf_counter() - start
         return self.timings
 
@@ -180,13 +185,14 @@ class Pipeline:
         self.timings.cache_hits += int(cached.hit)
         return cached.embeddings, cached.seconds
 
-    def _apply_compressor(self, vectors: emb.Embeddings, corpus: Corpus, train: Split | None) -> emb.Embeddings:
+    def _apply_compressor(self, vectors: emb.Embeddings, train: TrainingData | None) -> emb.Embeddings:
+        """Fit the compressor (on ``train`` when it learns from queries and one is given) and return
+        what the index is built on."""
         assert self.compressor is not None
         dense = emb.as_dense(vectors, name=f"pipeline {self.name!r} compressor input")
         if train is not None and isinstance(self.compressor, LearnsFromQueries):
-            query_vectors, _ = self._encode("queries", train.queries.content_hash, list(train.queries.texts))
             start = time.perf_counter()
-            self.compressor.fit_queries(TrainingData(corpus, train, query_vectors, dense))
+            self.compressor.fit_queries(attrs.evolve(train, document_vectors=dense))
         else:
             rng = np.random.default_rng(self.seed)
             sample = dense if len(dense) <= self.fit_sample else \
