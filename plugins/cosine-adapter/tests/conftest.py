@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import torch
 
 import embedlab
 from embedlab.cache import EmbeddingCache
 from embedlab.datasets import python_stdlib
 from embedlab.ranking import Ranking
+from embedlab.threads import torch_threads
 
 #: One intra-op thread, no progress bars, 128 tokens (half the encoding time): the test encoder.
 QUIET = {"num_threads": 1, "show_progress": False, "max_length": 128}
@@ -19,10 +19,8 @@ FAST = {"candidates": 20, "epochs": 40, "patience": 5, "num_threads": 1, "encode
 
 @pytest.fixture(scope="session", autouse=True)
 def one_thread():
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+    with torch_threads(1):
+        yield
 
 
 @pytest.fixture(scope="session")

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import torch
 
 import embedlab
 from embedlab.cache import EmbeddingCache
 from embedlab.datasets import python_stdlib
 from embedlab.ranking import Ranking
+from embedlab.testing import cached_documents, exact_first_stage, seeded_cache
+from embedlab.threads import torch_threads
 
 #: One intra-op thread, no progress bars: the encoder parameters every test reranker takes.
 QUIET = {"num_threads": 1, "show_progress": False}
@@ -22,10 +23,8 @@ def pytest_configure(config):
 
 @pytest.fixture(scope="session", autouse=True)
 def one_thread():
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+    with torch_threads(1):
+        yield
 
 
 @pytest.fixture(scope="session")
@@ -41,31 +40,22 @@ def encoder():
 @pytest.fixture(scope="session")
 def cache(tmp_path_factory, dataset, encoder) -> EmbeddingCache:
     """A fresh cache holding the corpus embeddings under the key a pipeline's first stage writes."""
-    cache = EmbeddingCache(tmp_path_factory.mktemp("e2rank-cache"))
-    corpus = dataset.corpus
-    cache.get_or_compute(cache.key(encoder, "documents", corpus.content_hash),
-                         lambda: encoder.encode_documents(corpus.documents()))
-    return cache
-
-
-def first_stage(dataset, encoder, cache, split: str, k: int = 30, limit: int | None = None) -> Ranking:
-    """Exact MiniLM top-``k`` of the split's queries (the first ``limit`` of them)."""
-    corpus, queries = dataset.corpus, dataset.split(split).queries
-    docs = cache.get_or_compute(cache.key(encoder, "documents", corpus.content_hash), lambda: None).embeddings
-    ids = queries.ids[:limit]
-    sims = encoder.encode_queries(list(queries.texts[:limit])) @ docs.T
-    top = np.argsort(-sims, axis=1, kind="stable")[:, :k]
-    return Ranking(ids, corpus.ids[top], np.take_along_axis(sims, top, axis=1))
+    return seeded_cache(tmp_path_factory.mktemp("e2rank-cache"), encoder, dataset.corpus)
 
 
 @pytest.fixture(scope="session")
-def test_ranking(dataset, encoder, cache) -> Ranking:
-    return first_stage(dataset, encoder, cache, "test", limit=12)
+def doc_vectors(cache, encoder, dataset) -> np.ndarray:
+    return cached_documents(cache, encoder, dataset.corpus)
 
 
 @pytest.fixture(scope="session")
-def train_ranking(dataset, encoder, cache) -> Ranking:
-    return first_stage(dataset, encoder, cache, "train", limit=60)
+def test_ranking(dataset, encoder, doc_vectors) -> Ranking:
+    return exact_first_stage(encoder, doc_vectors, dataset.corpus, dataset.split("test").queries, k=30, limit=12)
+
+
+@pytest.fixture(scope="session")
+def train_ranking(dataset, encoder, doc_vectors) -> Ranking:
+    return exact_first_stage(encoder, doc_vectors, dataset.corpus, dataset.split("train").queries, k=30, limit=60)
 
 
 @pytest.fixture(scope="session")

@@ -1,0 +1,45 @@
+"""Helpers for plugin test suites: an embedding cache seeded as a pipeline would seed it, and an
+exact first stage to rerank.
+
+Plain functions (no pytest, no torch import), so every plugin's ``conftest.py`` wraps them in its
+own fixtures instead of carrying a copy.
+
+>>> cache = seeded_cache(tmp_path, encoder, dataset.corpus)               # doctest: +SKIP
+>>> docs = cached_documents(cache, encoder, dataset.corpus)               # doctest: +SKIP
+>>> ranking = exact_first_stage(encoder, docs, dataset.corpus, dataset.split("test").queries, k=30)  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from embedlab.cache import EmbeddingCache
+from embedlab.dataset import Corpus, Queries
+from embedlab.ranking import Ranking
+
+
+def cached_documents(cache: EmbeddingCache, encoder: object, corpus: Corpus) -> np.ndarray:
+    """``corpus``'s document embeddings under the key a pipeline with an untrained ``encoder``
+    uses, computed and stored on a miss (so a pipeline built later on ``cache`` is a hit)."""
+    key = cache.key(encoder, "documents", corpus.content_hash)
+    return cache.get_or_compute(key, lambda: encoder.encode_documents(corpus.documents())).embeddings
+
+
+def seeded_cache(directory: str | Path, encoder: object, corpus: Corpus) -> EmbeddingCache:
+    """A cache in ``directory`` already holding ``corpus``'s document embeddings (see
+    :func:`cached_documents`)."""
+    cache = EmbeddingCache(Path(directory))
+    cached_documents(cache, encoder, corpus)
+    return cache
+
+
+def exact_first_stage(encoder: object, doc_vectors: np.ndarray, corpus: Corpus, queries: Queries, k: int,
+                      limit: int | None = None) -> Ranking:
+    """Exact inner-product top-``k`` of the first ``limit`` queries (all when None) over
+    ``doc_vectors`` (``corpus`` order); ties keep corpus order."""
+    ids = queries.ids[:limit]
+    sims = np.asarray(encoder.encode_queries(list(queries.texts[:limit]))) @ doc_vectors.T
+    top = np.argsort(-sims, axis=1, kind="stable")[:, :k]
+    return Ranking(ids, corpus.ids[top], np.take_along_axis(sims, top, axis=1))
