@@ -12,6 +12,7 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
+from embedlab.early_stopping import EarlyStopping
 from embedlab.training import holdout_split
 from embedlab_cosine_adapter.mapping import WEIGHT_NAMES, init_weights, logits
 
@@ -68,9 +69,12 @@ def train(data: TrainingData, config: Any, mean: float, std: float, prior: float
         with torch.no_grad():
             return float(bce(weights, held, config.family, mean, std))
 
-    best_loss = held_loss()
-    history: dict[str, list[float]] = {"initial_held_out": [best_loss], "train": [], "held_out": []}
-    best, stale = {k: v.detach().clone() for k, v in weights.items()}, 0
+    def snapshot() -> dict[str, torch.Tensor]:
+        return {k: v.detach().clone() for k, v in weights.items()}
+
+    initial = held_loss()
+    history: dict[str, list[float]] = {"initial_held_out": [initial], "train": [], "held_out": []}
+    stopper = EarlyStopping(initial, snapshot(), config.patience, config.tol)
     with tqdm(total=config.epochs, desc=desc, unit="epoch", disable=None) as bar:
         for _ in range(config.epochs):
             order = torch.randperm(len(fitting), generator=generator)
@@ -86,11 +90,7 @@ def train(data: TrainingData, config: Any, mean: float, std: float, prior: float
             history["held_out"].append(held_loss())
             bar.update()
             bar.set_postfix(train=f"{history['train'][-1]:.4f}", held_out=f"{history['held_out'][-1]:.4f}")
-            if history["held_out"][-1] < best_loss - config.tol:
-                best_loss, stale = history["held_out"][-1], 0
-                best = {k: v.detach().clone() for k, v in weights.items()}
-            else:
-                stale += 1
-                if stale >= config.patience:
-                    break
+            if stopper.update(history["held_out"][-1], snapshot):
+                break
+    best = stopper.best_state
     return TrainingResult({k: best[k].numpy().copy() for k in WEIGHT_NAMES}, history, held_rows.numpy())

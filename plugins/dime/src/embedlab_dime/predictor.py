@@ -20,6 +20,7 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
+from embedlab.early_stopping import EarlyStopping
 from embedlab.training import holdout_split
 
 #: Names of the weight arrays, in :func:`predict` order.
@@ -58,9 +59,9 @@ def train_predictor(queries: np.ndarray, oracle: np.ndarray, config: Any,
     optimiser = torch.optim.Adam(network.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     history: dict[str, list[float]] = {"train": [], "held_out": []}
     with torch.no_grad():
-        best_loss = float(_loss(network, x[held_rows], targets[held_rows]))
-    history["initial_held_out"] = [best_loss]
-    best, stale = copy.deepcopy(network.state_dict()), 0
+        initial = float(_loss(network, x[held_rows], targets[held_rows]))
+    history["initial_held_out"] = [initial]
+    stopper = EarlyStopping(initial, copy.deepcopy(network.state_dict()), config.patience, config.tol)
     with tqdm(total=config.epochs, desc=desc, unit="epoch", disable=None) as bar:
         for _ in range(config.epochs):
             network.train()
@@ -79,11 +80,8 @@ def train_predictor(queries: np.ndarray, oracle: np.ndarray, config: Any,
             history["held_out"].append(held_loss)
             bar.update()
             bar.set_postfix(train=f"{history['train'][-1]:.4f}", held_out=f"{held_loss:.4f}")
-            if held_loss < best_loss - config.tol:
-                best_loss, best, stale = held_loss, copy.deepcopy(network.state_dict()), 0
-            else:
-                stale += 1
-                if stale >= config.patience:
-                    break
+            if stopper.update(held_loss, lambda: copy.deepcopy(network.state_dict())):
+                break
+    best = stopper.best_state
     layers = {"w1": best["0.weight"], "b1": best["0.bias"], "w2": best["2.weight"], "b2": best["2.bias"]}
     return {k: v.numpy().astype(np.float32) for k, v in layers.items()}, history

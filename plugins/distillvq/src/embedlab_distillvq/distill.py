@@ -18,6 +18,8 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from embedlab.early_stopping import EarlyStopping
+
 
 def teacher_neighbours(queries: np.ndarray, docs: np.ndarray, k: int) -> np.ndarray:
     """Exact top-``k`` documents of every query by inner product, best first, int64 ``(n, k)``."""
@@ -111,8 +113,7 @@ def distill(docs: np.ndarray, lists: np.ndarray, queries: np.ndarray, centroids:
             return sum(losses) / max(1, len(val))
 
     history = [validation_loss()]
-    best = (history[0], centroids.copy(), codebooks.copy())
-    stale = 0
+    stopper = EarlyStopping(history[0], (centroids.copy(), codebooks.copy()), cfg.patience, tol=1e-6)
     steps = -(-len(train) // cfg.batch_size)
     with tqdm(total=cfg.epochs * steps, desc="distillvq", unit="batch", disable=not cfg.show_progress) as bar:
         for _ in range(cfg.epochs):
@@ -124,15 +125,11 @@ def distill(docs: np.ndarray, lists: np.ndarray, queries: np.ndarray, centroids:
                 loss.backward()
                 optimiser.step()
                 bar.update(1)
-                bar.set_postfix(loss=f"{loss.item():.4f}", val=f"{best[0]:.4f}")
+                bar.set_postfix(loss=f"{loss.item():.4f}", val=f"{stopper.best_value:.4f}")
             history.append(validation_loss())
-            if history[-1] < best[0] - 1e-6:
-                best, stale = (history[-1], _numpy(student.centroids), _numpy(student.codebooks)), 0
-            else:
-                stale += 1
-                if stale >= cfg.patience:
-                    break
-    return best[1], best[2], history
+            if stopper.update(history[-1], lambda: (_numpy(student.centroids), _numpy(student.codebooks))):
+                break
+    return *stopper.best_state, history
 
 
 def _numpy(parameter: torch.Tensor) -> np.ndarray:

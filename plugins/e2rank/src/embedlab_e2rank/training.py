@@ -24,6 +24,7 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
+from embedlab.early_stopping import EarlyStopping
 from embedlab.training import holdout_split
 
 
@@ -77,9 +78,9 @@ def train_adapter(lists: TrainingLists, config: Any, desc: str = "e2rank adapter
     optimiser = torch.optim.Adam([weight], lr=config.lr)
     history: dict[str, list[float]] = {"train": [], "held_out": []}
     with torch.no_grad():
-        best_loss = float(e2rank_loss(weight, held, config))
-    history["initial_held_out"] = [best_loss]
-    best, stale = copy.deepcopy(weight.detach()), 0
+        initial = float(e2rank_loss(weight, held, config))
+    history["initial_held_out"] = [initial]
+    stopper = EarlyStopping(initial, copy.deepcopy(weight.detach()), config.patience, config.tol)
     with tqdm(total=config.epochs, desc=desc, unit="epoch", disable=None) as bar:
         for _ in range(config.epochs):
             order = torch.randperm(len(train), generator=generator)
@@ -96,10 +97,6 @@ def train_adapter(lists: TrainingLists, config: Any, desc: str = "e2rank adapter
             history["held_out"].append(held_loss)
             bar.update()
             bar.set_postfix(train=f"{history['train'][-1]:.4f}", held_out=f"{held_loss:.4f}")
-            if held_loss < best_loss - config.tol:
-                best_loss, best, stale = held_loss, copy.deepcopy(weight.detach()), 0
-            else:
-                stale += 1
-                if stale >= config.patience:
-                    break
-    return best, history
+            if stopper.update(held_loss, lambda: copy.deepcopy(weight.detach())):
+                break
+    return stopper.best_state, history
