@@ -9,7 +9,7 @@ import pytest
 from embedlab_jpq import JPQCompressor
 
 #: 8 subspaces x 32 centroids on 32-d vectors: coarse enough that training has room to help.
-FAST = {"m": 8, "ksub": 32, "epochs": 10, "lr": 3e-3, "validation_fraction": 0.0, "temperature": 0.05,
+FAST = {"m": 8, "ksub": 32, "epochs": 10, "lr": 3e-3, "query_lr": 3e-3, "validation_fraction": 0.0, "temperature": 0.05,
         "lambda_cut": 10, "top_k": 50, "batch_size": 16, "num_threads": 1,
         "show_progress": False, "kmeans_iterations": 10}
 

@@ -27,6 +27,8 @@ def test_codes_bytes_and_score_equals_scoring_the_decoded_codes(trained: JPQComp
     codes = trained.encode(docs)
     assert codes.dtype == np.uint8 and codes.shape == (400, 8) and trained.bytes_per_vector == 8.0
     queries = docs[:7] + 0.01
+    adapter = trained.query_adapter
+    assert adapter is not None and not np.allclose(adapter, np.eye(32), atol=1e-3)  # a real query map
     np.testing.assert_allclose(trained.score(queries, codes), queries @ trained.decode(codes).T, rtol=1e-4, atol=1e-5)
     rotated = JPQCompressor(**{**fast, "opq": True}).fit(docs)
     np.testing.assert_allclose(rotated.score(queries, codes), queries @ rotated.decode(codes).T, rtol=1e-4, atol=1e-5)
@@ -52,6 +54,23 @@ def test_plain_pq_matches_faiss_pq_quality(docs: np.ndarray, fast: dict) -> None
     pq.train(docs)
     faiss_error = np.mean(np.sum((pq.decode(pq.compute_codes(docs)) - docs) ** 2, axis=1))
     assert ours_error < 1.1 * faiss_error
+
+
+def test_opq_initialisation_is_faiss_opq_pq(docs: np.ndarray, fast: dict, make_vectors) -> None:  # type: ignore[no-untyped-def]
+    """opq=True starts from FAISS OPQ8,PQ8x5 trained with the same iterations and seed: same search."""
+    ours = JPQCompressor(**{**fast, "opq": True, "seed": 7}).fit(docs)
+    index = faiss.index_factory(32, "OPQ8,PQ8x5", faiss.METRIC_INNER_PRODUCT)
+    pq = faiss.downcast_index(index.index).pq
+    pq.cp.niter, pq.cp.seed = fast["kmeans_iterations"], 7
+    index.train(docs)
+    index.add(docs)
+    queries = make_vectors(20, seed=5)
+    faiss_scores, faiss_found = index.search(queries, 10)
+    scores = ours.score(queries, ours.encode(docs))
+    np.testing.assert_allclose(np.take_along_axis(scores, faiss_found, 1), faiss_scores, rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(-np.sort(-scores, axis=1)[:, :10], faiss_scores, rtol=1e-4, atol=1e-5)
+    with pytest.raises(ConfigError, match="ksub a power of two.*got 48"):
+        JPQCompressor(**{**fast, "opq": True, "ksub": 48}).fit(docs)
 
 
 def test_opq_rotation_is_orthonormal_and_lowers_the_error(fast: dict, make_vectors) -> None:  # type: ignore[no-untyped-def]
@@ -101,7 +120,8 @@ def test_nan_rows_are_rejected_with_their_index(docs: np.ndarray, fast: dict) ->
 
 def test_config_validation_and_not_fitted(fast: dict) -> None:
     for params in ({"m": 0}, {"ksub": 1}, {"lr": 0.0}, {"validation_fraction": 1.0}, {"opq": "yes"},
-                   {"temperature": -1.0}, {"unknown": 1}):
+                   {"temperature": -1.0}, {"query_lr": 0}, {"query_adapter": 1}, {"holdout": "docs"},
+                   {"unknown": 1}):
         with pytest.raises(ConfigError):
             JPQCompressor(**params)
     with pytest.raises(NotFittedError, match="call fit"):
@@ -142,3 +162,10 @@ def test_loading_another_components_state_is_rejected(trained: JPQCompressor, tm
     (tmp_path / "jpq" / "manifest.json").write_text(json.dumps(manifest))
     with pytest.raises(StateError, match="do not match m=4"):
         JPQCompressor.load(tmp_path / "jpq")
+
+    trained.save(tmp_path / "adapter")
+    manifest = json.loads((tmp_path / "adapter" / "manifest.json").read_text())
+    manifest["config"]["query_adapter"] = False
+    (tmp_path / "adapter" / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(StateError, match="query_adapter.npy .* does not match query_adapter=False"):
+        JPQCompressor.load(tmp_path / "adapter")

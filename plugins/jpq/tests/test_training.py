@@ -59,6 +59,7 @@ def test_frozen_pq_scores_match_core_codebooks_and_gradients_reach_only_used_cen
 
 def test_training_lowers_the_loss_and_improves_train_ranking(docs: np.ndarray, labelled: tuple, fast: dict) -> None:
     queries, relevant = labelled
+    fast = {**fast, "query_adapter": False}  # the centroids alone
     plain = JPQCompressor(**fast).fit(docs)
     books = plain.codebooks
     codes = plain.encode(docs)
@@ -74,6 +75,30 @@ def test_training_lowers_the_loss_and_improves_train_ranking(docs: np.ndarray, l
     assert fixed_list_loss(jpq.codebooks.centroids) < 0.8 * fixed_list_loss(books.centroids)
     assert train_ndcg(jpq, docs, queries, relevant) > before + 0.05
     np.testing.assert_array_equal(jpq.encode(docs), codes)  # assignments stay frozen
+    assert jpq.query_adapter is None
+
+
+def test_the_query_adapter_generalises_to_unseen_documents(fast: dict, make_vectors) -> None:  # type: ignore[no-untyped-def]
+    """Queries are a fixed linear distortion of their document: training on queries about the first
+    half of the corpus must improve queries about the other half (documents training never saw)
+    with the query map, which centroid training alone cannot do."""
+    docs = make_vectors(1000)
+    rng = np.random.default_rng(3)
+    distortion = np.eye(32) + 1.5 * rng.standard_normal((32, 32)) / np.sqrt(32)
+
+    def queries_for(targets: np.ndarray) -> np.ndarray:
+        q = docs[targets] @ distortion.T + 0.05 * rng.standard_normal((len(targets), 32)) / np.sqrt(32)
+        return (q / np.linalg.norm(q, axis=1, keepdims=True)).astype(np.float32)
+
+    seen, unseen = np.arange(0, 500), np.arange(500, 1000)
+    train_q, test_q = queries_for(seen), queries_for(unseen)
+    train_rel, test_rel = [[int(t)] for t in seen], [[int(t)] for t in unseen]
+    plain = JPQCompressor(**fast).fit(docs)
+    joint = JPQCompressor(**fast).fit(docs).train(docs, train_q, train_rel)
+    centroids_only = JPQCompressor(**{**fast, "query_adapter": False}).fit(docs).train(docs, train_q, train_rel)
+    after = train_ndcg(joint, docs, test_q, test_rel)
+    assert after > train_ndcg(plain, docs, test_q, test_rel) + 0.05
+    assert after > train_ndcg(centroids_only, docs, test_q, test_rel) + 0.05
 
 
 def test_training_record_without_held_out_queries(trained: JPQCompressor) -> None:
@@ -118,7 +143,7 @@ def test_ctrl_c_leaves_the_compressor_unchanged(docs: np.ndarray, labelled: tupl
     with pytest.raises(KeyboardInterrupt):
         fitted.train(docs, queries, relevant)
     np.testing.assert_array_equal(fitted.codebooks.centroids, centroids)
-    assert fitted.training_record == {"trained": False}
+    assert fitted.training_record == {"trained": False} and fitted.query_adapter is None
 
 
 def test_training_is_deterministic_and_leaves_global_rng_alone(docs: np.ndarray, labelled: tuple,
@@ -131,6 +156,7 @@ def test_training_is_deterministic_and_leaves_global_rng_alone(docs: np.ndarray,
     second = JPQCompressor(**fast).train(docs, queries, relevant)
     other = JPQCompressor(**{**fast, "seed": 3}).train(docs, queries, relevant)
     np.testing.assert_array_equal(first.codebooks.centroids, second.codebooks.centroids)
+    np.testing.assert_array_equal(first.query_adapter, second.query_adapter)
     np.testing.assert_array_equal(first.encode(docs), second.encode(docs))
     assert not np.array_equal(first.codebooks.centroids, other.codebooks.centroids)
 
@@ -162,6 +188,7 @@ def test_a_pipeline_with_a_training_split_trains_the_centroids(docs, labelled, f
     ours = JPQCompressor(**fast).fit_queries(data)
     by_hand = JPQCompressor(**fast).fit(docs).train(docs, queries, relevant)
     np.testing.assert_array_equal(ours.codebooks.centroids, by_hand.codebooks.centroids)
+    np.testing.assert_array_equal(ours.query_adapter, by_hand.query_adapter)
     assert ours.training_record["trained"]
 
 

@@ -1,4 +1,4 @@
-"""The ``jpq`` compressor: PQ codes from k-means, centroids trained for ranking (JPQ)."""
+"""The ``jpq`` compressor: PQ codes from k-means, centroids and a query map trained for ranking (JPQ)."""
 
 from __future__ import annotations
 
@@ -17,8 +17,9 @@ from embedlab.persistence import load_state, save_state
 from embedlab.pq import Codebooks, check_subspaces, check_training_size, code_dtype, train_codebooks
 from embedlab.threads import faiss_threads, torch_threads
 from embedlab.training import TrainingData
+from embedlab_jpq.query_map import LinearQueryMap
 from embedlab_jpq.torch_pq import FrozenPQ
-from embedlab_jpq.training import check_relevant, train_centroids
+from embedlab_jpq.training import check_relevant, train_jpq
 
 _v = attrs.validators
 _int = _v.instance_of(int)
@@ -30,11 +31,19 @@ class _Fitted:
     rotation: np.ndarray | None  # (d, d) orthonormal OPQ rotation applied before PQ, or None
     assign: Codebooks  # k-means centroids: encode() assigns codes with these (frozen assignments)
     books: Codebooks  # scoring centroids: decode() and score() use these (trained by JPQ)
+    adapter: np.ndarray | None  # (d, d) trained query map W applied before the rotation, or None
     record: dict[str, Any]  # training record: losses, validation nDCG@10, best epoch
 
     @property
     def dim(self) -> int:
         return self.books.dim
+
+    @property
+    def query_matrix(self) -> np.ndarray | None:
+        """``P = R W``: scoring maps a query ``q`` to ``P q`` (None: the identity)."""
+        if self.adapter is None:
+            return self.rotation
+        return self.adapter if self.rotation is None else self.rotation @ self.adapter
 
 
 def _faiss() -> Any:
@@ -45,14 +54,21 @@ def _faiss() -> Any:
     return faiss
 
 
-class JPQCompressor(embedlab.Component):
-    """JPQ (Zhan et al., CIKM 2021): product quantisation whose centroids are trained with a
-    pairwise ranking loss against the live PQ index, the document assignments staying frozen.
+def _apply(x: np.ndarray, matrix: np.ndarray | None) -> np.ndarray:
+    """Rows of ``x`` multiplied by ``matrix`` (``x @ matrix.T``); ``x`` itself for None."""
+    return x if matrix is None else np.ascontiguousarray(x @ matrix.T)
 
-    ``fit(doc_vectors)`` gives plain PQ (k-means per subspace, optionally after a fixed OPQ
-    rotation). ``train(doc_vectors, query_vectors, relevant)`` then trains the centroids on
-    labelled queries. Codes are ``m`` centroid ids (uint8 for ``ksub <= 256``); scoring is inner
-    product by lookup tables (ADC), so the core ``ExactIndex`` searches the codes directly.
+
+class JPQCompressor(embedlab.Component):
+    """JPQ (Zhan et al., CIKM 2021): product quantisation whose centroids, together with a linear
+    map of the query vectors, are trained with a pairwise ranking loss against the live PQ index,
+    the document assignments staying frozen.
+
+    ``fit(doc_vectors)`` gives plain PQ (k-means per subspace; with ``opq=True`` FAISS's own
+    ``OPQ{m},PQ{m}`` training, JPQ's initialisation). ``train(doc_vectors, query_vectors,
+    relevant)`` then trains on labelled queries. Codes are ``m`` centroid ids (uint8 for
+    ``ksub <= 256``); scoring is inner product by lookup tables (ADC), so the core ``ExactIndex``
+    searches the codes directly.
 
     >>> jpq = JPQCompressor(m=32).fit(doc_vectors)                         # doctest: +SKIP
     >>> jpq.train(doc_vectors, train_query_vectors, relevant_positions)    # doctest: +SKIP
@@ -66,29 +82,33 @@ class JPQCompressor(embedlab.Component):
     @attrs.frozen
     class Config:
         """``m``: subspaces (bytes per vector for ``ksub <= 256``); ``ksub``: centroids per
-        subspace; ``opq``: learn a FAISS OPQ rotation first (kept fixed, as JPQ does);
-        ``kmeans_iterations``: Lloyd iterations of the initial k-means; ``lr``, ``epochs``,
-        ``batch_size``: Adam on the centroids; ``top_k``: live-index negatives per query (200 in
-        the paper); ``lambda_cut``: ranks beyond it get weight 0 (0: no cut); ``temperature``:
+        subspace; ``opq``: initialise from FAISS ``OPQ{m},PQ{m}`` (rotation kept fixed, as JPQ
+        does; ``ksub`` a power of two); ``kmeans_iterations``: Lloyd iterations of the initial
+        k-means; ``lr``: Adam on the centroids; ``query_adapter``: also train a linear map of the
+        query vectors (:mod:`embedlab_jpq.query_map`), at ``query_lr``; ``epochs``,
+        ``batch_size``: passes and queries per step; ``top_k``: live-index negatives per query (200
+        in the paper); ``lambda_cut``: ranks beyond it get weight 0 (0: no cut); ``temperature``:
         scores are divided by it inside the loss (see :mod:`embedlab_jpq.loss`);
         ``validation_fraction``, ``patience``: held-out training queries and early stopping;
-        ``holdout``: "queries" (random queries) or "documents" (also keep their relevant documents
-        out of training, so early stopping measures generalisation to unseen documents);
-        ``seed``; ``num_threads``: torch/FAISS threads (None: leave alone); ``show_progress``:
-        tqdm bar (None: only on a terminal)."""
+        ``holdout``: "documents" (held-out queries and their relevant documents stay out of
+        training, so early stopping measures generalisation to unseen documents) or "queries"
+        (random queries only); ``seed``; ``num_threads``: torch/FAISS threads (None: leave
+        alone); ``show_progress``: tqdm bar (None: only on a terminal)."""
 
         m: int = attrs.field(default=16, validator=[_int, _v.ge(1)])
         ksub: int = attrs.field(default=256, validator=[_int, _v.ge(2), _v.le(65536)])
         opq: bool = attrs.field(default=False, validator=_v.instance_of(bool))
         kmeans_iterations: int = attrs.field(default=25, validator=[_int, _v.ge(1)])
-        lr: float = attrs.field(default=3e-4, validator=[_number, _v.gt(0)])
+        lr: float = attrs.field(default=2e-5, validator=[_number, _v.gt(0)])
+        query_adapter: bool = attrs.field(default=True, validator=_v.instance_of(bool))
+        query_lr: float = attrs.field(default=3e-4, validator=[_number, _v.gt(0)])
         epochs: int = attrs.field(default=30, validator=[_int, _v.ge(1)])
         batch_size: int = attrs.field(default=32, validator=[_int, _v.ge(1)])
         top_k: int = attrs.field(default=200, validator=[_int, _v.ge(1)])
         lambda_cut: int = attrs.field(default=10, validator=[_int, _v.ge(0)])
         temperature: float = attrs.field(default=0.05, validator=[_number, _v.gt(0)])
         validation_fraction: float = attrs.field(default=0.1, validator=[_number, _v.ge(0), _v.lt(1)])
-        holdout: str = attrs.field(default="queries", validator=_v.in_(("queries", "documents")))
+        holdout: str = attrs.field(default="documents", validator=_v.in_(("queries", "documents")))
         patience: int = attrs.field(default=3, validator=[_int, _v.ge(1)])
         seed: int = attrs.field(default=0, validator=[_int, _v.ge(0)])
         num_threads: int | None = attrs.field(default=None, validator=_v.optional([_int, _v.ge(1)]),
@@ -103,8 +123,8 @@ class JPQCompressor(embedlab.Component):
     # -- fitting --------------------------------------------------------------------------
 
     def fit(self, vectors: np.ndarray) -> JPQCompressor:
-        """Plain PQ on document ``vectors``: optional OPQ rotation, then k-means in each subspace.
-        Replaces any previous state (including trained centroids)."""
+        """Plain PQ on document ``vectors``: k-means in each subspace, or FAISS OPQ + PQ with
+        ``opq=True``. Replaces any previous state (including trained centroids and query map)."""
         self._fitted = self._plain(vectors)
         return self
 
@@ -116,23 +136,37 @@ class JPQCompressor(embedlab.Component):
         needed = max(config.ksub, dim)
         check_training_size(n, needed, "jpq", f"centroid per subspace (ksub={config.ksub}) and at least "
                                               f"one per dimension (d={dim})")
-        rotation = self._opq_rotation(x) if config.opq else None
-        rotated = x if rotation is None else x @ rotation.T
-        books = train_codebooks(rotated, m=config.m, ksub=config.ksub, seed=config.seed,
-                                iterations=config.kmeans_iterations)
-        return _Fitted(rotation, books, books, {"trained": False})
+        if config.opq:
+            rotation, books = self._faiss_opq(x)
+        else:
+            rotation, books = None, train_codebooks(x, m=config.m, ksub=config.ksub, seed=config.seed,
+                                                    iterations=config.kmeans_iterations)
+        return _Fitted(rotation, books, books, None, {"trained": False})
 
-    def _opq_rotation(self, x: np.ndarray) -> np.ndarray:
-        faiss = _faiss()
-        with faiss_threads(self.config.num_threads):
-            opq = faiss.OPQMatrix(x.shape[1], self.config.m)
+    def _faiss_opq(self, x: np.ndarray) -> tuple[np.ndarray, Codebooks]:
+        """The rotation and codebooks of a FAISS ``OPQ{m},PQ{m}`` index trained on ``x`` (what
+        JPQ's official code starts from), with our ``kmeans_iterations`` and ``seed``."""
+        faiss, config = _faiss(), self.config
+        bits = config.ksub.bit_length() - 1
+        if 1 << bits != config.ksub:
+            raise ConfigError(f"jpq: opq=True trains FAISS PQ, which needs ksub a power of two (got "
+                              f"{config.ksub}); use ksub={1 << bits} or {2 << bits}, or opq=False")
+        dim = x.shape[1]
+        with faiss_threads(config.num_threads):
+            opq = faiss.OPQMatrix(dim, config.m)
             opq.verbose = False
-            opq.train(x)
-            return faiss.vector_to_array(opq.A).reshape(opq.d_out, opq.d_in).astype(np.float32)
+            pq = faiss.IndexPQ(dim, config.m, bits, faiss.METRIC_INNER_PRODUCT)
+            pq.pq.cp.niter = config.kmeans_iterations
+            pq.pq.cp.seed = config.seed
+            faiss.IndexPreTransform(opq, pq).train(x)
+        rotation = faiss.vector_to_array(opq.A).reshape(dim, dim).astype(np.float32)
+        centroids = faiss.vector_to_array(pq.pq.centroids).reshape(config.m, config.ksub, dim // config.m)
+        return rotation, Codebooks(centroids.astype(np.float32))
 
     def train(self, doc_vectors: np.ndarray, query_vectors: np.ndarray,
               relevant: Sequence[Sequence[int]]) -> JPQCompressor:
-        """Train the centroids with JPQ's ranking loss (see :mod:`embedlab_jpq.training`).
+        """Train the centroids, and the query map with ``query_adapter=True``, with JPQ's ranking
+        loss (see :mod:`embedlab_jpq.training`).
 
         ``doc_vectors``: the corpus searched during training; ``query_vectors``: training queries;
         ``relevant[i]``: positions in ``doc_vectors`` relevant to query ``i`` (queries without any
@@ -151,17 +185,20 @@ class JPQCompressor(embedlab.Component):
         if not keep:
             raise InvalidInputError("jpq: no training query has a relevant document; pass relevance "
                                     "judgements (positions in doc_vectors) for the query vectors")
-        codes = start.assign.encode(self._rotate(docs, start))
-        rotated = torch.from_numpy(self._rotate(queries[keep], start))
+        codes = start.assign.encode(_apply(docs, start.rotation))
         with torch.random.fork_rng(devices=[]), torch_threads(config.num_threads):
             torch.manual_seed(config.seed)
             generator = torch.Generator().manual_seed(config.seed)
             pq = FrozenPQ(start.books.centroids, codes)
-            result = train_centroids(pq, rotated, [lists[i] for i in keep], config, generator,
-                                     desc=f"jpq m={config.m}")
+            query_map = LinearQueryMap(start.dim, start.rotation, config.query_adapter)
+            if config.query_adapter and start.adapter is not None:
+                with torch.no_grad():
+                    query_map.weight.copy_(torch.from_numpy(start.adapter))
+            result = train_jpq(pq, query_map, torch.from_numpy(queries[keep]), [lists[i] for i in keep], config,
+                               generator, desc=f"jpq m={config.m}")
         record = {"trained": True, "losses": result.losses, "validation_ndcg10": result.validation,
                   "best_epoch": result.best_epoch, "queries": len(keep), "train_queries": result.train_queries}
-        self._fitted = _Fitted(start.rotation, start.assign, Codebooks(result.centroids), record)
+        self._fitted = _Fitted(start.rotation, start.assign, Codebooks(result.centroids), result.adapter, record)
         return self
 
     def fit_queries(self, data: TrainingData) -> JPQCompressor:
@@ -182,9 +219,12 @@ class JPQCompressor(embedlab.Component):
             raise NotFittedError("jpq: call fit(doc_vectors) (and optionally train(...)) first")
         return self._fitted
 
-    @staticmethod
-    def _rotate(x: np.ndarray, state: _Fitted) -> np.ndarray:
-        return x if state.rotation is None else np.ascontiguousarray(x @ state.rotation.T)
+    @property
+    def query_adapter(self) -> np.ndarray | None:
+        """The trained ``(d, d)`` query map ``W`` (queries are scored as ``R W q``), or None before
+        training or with ``query_adapter=False``."""
+        adapter = self._state().adapter
+        return None if adapter is None else adapter.copy()
 
     @property
     def codebooks(self) -> Codebooks:
@@ -208,19 +248,22 @@ class JPQCompressor(embedlab.Component):
         """``(n, m)`` centroid ids (uint8 for ``ksub <= 256``), assigned with the k-means centroids."""
         state = self._state()
         x = as_dense(vectors, dim=state.dim, name="jpq vectors", allow_empty=True)
-        return state.assign.encode(self._rotate(x, state))
+        return state.assign.encode(_apply(x, state.rotation))
 
     def decode(self, codes: np.ndarray) -> np.ndarray:
-        """``(n, d)`` float32 reconstructions from the scoring centroids (rotated back)."""
+        """``(n, d)`` float32 vectors whose inner product with a query equals :meth:`score`: the
+        scoring centroids mapped back through the rotation and the query map (``P^T c``). After
+        training they serve ranking, not reconstruction."""
         state = self._state()
         decoded = state.books.decode(self._check(codes))
-        return decoded if state.rotation is None else np.ascontiguousarray(decoded @ state.rotation)
+        matrix = state.query_matrix
+        return decoded if matrix is None else np.ascontiguousarray(decoded @ matrix)
 
     def score(self, queries: np.ndarray, codes: np.ndarray) -> np.ndarray:
         """``(n_queries, n_codes)`` inner products with the decoded codes, by lookup tables (ADC)."""
         state = self._state()
         q = as_dense(queries, dim=state.dim, name="jpq queries", allow_empty=True)
-        return state.books.scores(self._rotate(q, state), self._check(codes), "ip")
+        return state.books.scores(_apply(q, state.query_matrix), self._check(codes), "ip")
 
     def _check(self, codes: object) -> np.ndarray:
         state = self._state()
@@ -235,11 +278,13 @@ class JPQCompressor(embedlab.Component):
     # -- persistence ----------------------------------------------------------------------
 
     def save(self, path: str | Path) -> None:
-        """Config, both centroid sets and the rotation as .npy files (embedlab.persistence)."""
+        """Config, both centroid sets, the rotation and the query map as .npy files (embedlab.persistence)."""
         state = self._state()
         arrays = {"assign_centroids": state.assign.centroids, "centroids": state.books.centroids}
         if state.rotation is not None:
             arrays["rotation"] = state.rotation
+        if state.adapter is not None:
+            arrays["query_adapter"] = state.adapter
         save_state(path, self, arrays=arrays, meta={"dim": state.dim, "record": state.record,
                                                     "bytes_per_vector": self.bytes_per_vector})
 
@@ -265,10 +310,15 @@ class JPQCompressor(embedlab.Component):
         rotation = arrays.get("rotation")
         if config.opq != (rotation is not None) or (rotation is not None and rotation.shape != (dim, dim)):
             raise StateError(f"{path}: rotation.npy does not match opq={config.opq} and dim={dim}")
+        adapter = arrays.get("query_adapter")
+        if adapter is not None and (not config.query_adapter or adapter.shape != (dim, dim)):
+            raise StateError(f"{path}: query_adapter.npy {adapter.shape} does not match "
+                             f"query_adapter={config.query_adapter} and dim={dim}")
         try:
             compressor._fitted = _Fitted(None if rotation is None else np.array(rotation, np.float32),
                                          Codebooks(np.array(arrays["assign_centroids"])),
                                          Codebooks(np.array(arrays["centroids"])),
+                                         None if adapter is None else np.array(adapter, np.float32),
                                          dict(state.meta.get("record", {})))
         except InvalidInputError as error:
             raise StateError(f"{path}: invalid centroids: {error}") from None

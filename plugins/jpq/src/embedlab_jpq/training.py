@@ -1,15 +1,17 @@
-"""The JPQ training loop: centroids trained with the pairwise ranking loss against the live index.
+"""The JPQ training loop: centroids and the query map trained jointly with the pairwise ranking
+loss against the live index.
 
-Each step takes a batch of training queries, searches the *current* centroids for each query's
-``top_k`` documents (the live index: end-to-end negatives, refreshed every step), appends the
-relevant documents that were not retrieved, and takes one Adam step on the centroids with
-:func:`embedlab_jpq.loss.pairwise_lambda_loss`. Assignments stay frozen (:class:`FrozenPQ`).
+Each step maps a batch of training queries (:class:`LinearQueryMap`), searches the *current*
+centroids for each query's ``top_k`` documents (the live index: end-to-end negatives, refreshed
+every step), appends the relevant documents that were not retrieved, and takes one Adam step with
+:func:`embedlab_jpq.loss.pairwise_lambda_loss` on the centroids (learning rate ``lr``) and, when
+it is trainable, the query map (``query_lr``). Assignments stay frozen (:class:`FrozenPQ`).
 
 A seeded share of the training queries is held out (with ``holdout="documents"``, training also
 drops the queries that share a relevant document with them); after every epoch their nDCG@10 on the live
 index decides early stopping (``patience`` epochs without improvement), and the best centroids
-seen (the initial ones included) are returned, so training never ends worse on held-out queries
-than it started.
+seen (the initial ones included) are returned with the query map of the same epoch, so training
+never ends worse on held-out queries than it started.
 """
 
 from __future__ import annotations
@@ -22,17 +24,21 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from embedlab.early_stopping import EarlyStopping
 from embedlab.errors import InvalidInputError
 from embedlab_jpq.loss import candidate_lists, pairwise_lambda_loss
+from embedlab_jpq.query_map import LinearQueryMap
 from embedlab_jpq.torch_pq import FrozenPQ
 
 
 @attrs.frozen
 class TrainingResult:
-    """Best centroids; mean training loss of every epoch run; held-out nDCG@10 before training and
-    after every epoch (empty when nothing is held out); the epoch whose centroids were kept."""
+    """Best centroids and query adapter (None when it is not trained); mean training loss of every
+    epoch run; held-out nDCG@10 before training and after every epoch (empty when nothing is held
+    out); the epoch whose state was kept."""
 
     centroids: np.ndarray
+    adapter: np.ndarray | None
     losses: list[float]
     validation: list[float]
     best_epoch: int
@@ -95,13 +101,14 @@ def split_queries(relevant: Sequence[Sequence[int]], fraction: float, holdout: s
     return train, kept
 
 
-def train_centroids(pq: FrozenPQ, queries: torch.Tensor, relevant: list[list[int]], config: Any,
-                    generator: torch.Generator, *, desc: str = "jpq") -> TrainingResult:
-    """Train ``pq.centroids`` in place (ends holding the best centroids) and return the record.
+def train_jpq(pq: FrozenPQ, query_map: LinearQueryMap, queries: torch.Tensor, relevant: list[list[int]],
+              config: Any, generator: torch.Generator, *, desc: str = "jpq") -> TrainingResult:
+    """Train ``pq.centroids`` (and ``query_map`` when trainable) in place, ending with the best
+    epoch's state, and return the record. ``queries`` are the encoder's (unmapped) vectors.
 
-    ``config`` supplies ``lr``, ``epochs``, ``batch_size``, ``top_k``, ``lambda_cut``, ``temperature``,
-    ``validation_fraction``, ``holdout``, ``patience`` and ``show_progress``. Ctrl-C propagates; the caller
-    owns ``pq`` and discards it.
+    ``config`` supplies ``lr``, ``query_lr``, ``epochs``, ``batch_size``, ``top_k``, ``lambda_cut``,
+    ``temperature``, ``validation_fraction``, ``holdout``, ``patience`` and ``show_progress``. Ctrl-C
+    propagates; the caller owns ``pq`` and ``query_map`` and discards them.
     """
     train_rows, held_rows = split_queries(relevant, config.validation_fraction, config.holdout, generator)
     held_relevant = [relevant[i] for i in held_rows]
@@ -109,22 +116,29 @@ def train_centroids(pq: FrozenPQ, queries: torch.Tensor, relevant: list[list[int
     def validate() -> list[float]:
         if not len(held_rows):
             return []
-        return [ndcg_at_10(pq.search(queries[held_rows], 10).numpy(), held_relevant)]
+        with torch.no_grad():
+            return [ndcg_at_10(pq.search(query_map(queries[held_rows]), 10).numpy(), held_relevant)]
 
-    optimiser = torch.optim.Adam([pq.centroids], lr=config.lr)
+    def snapshot() -> tuple[torch.Tensor, torch.Tensor]:
+        return pq.centroids.detach().clone(), query_map.weight.detach().clone()
+
+    groups = [{"params": [pq.centroids], "lr": config.lr}]
+    if query_map.trainable:
+        groups.append({"params": [query_map.weight], "lr": config.query_lr})
+    optimiser = torch.optim.Adam(groups)
     batches = math.ceil(len(train_rows) / config.batch_size)
     losses: list[float] = []
     validation = validate()
-    best, best_epoch, stale = pq.centroids.detach().clone(), 0, 0
+    stopper = EarlyStopping(validation[0] if validation else None, snapshot(), config.patience, mode="max")
     disable = None if config.show_progress is None else not config.show_progress
     with tqdm(total=config.epochs * batches, desc=desc, unit="batch", disable=disable) as bar:
-        for epoch in range(1, config.epochs + 1):
+        for _ in range(config.epochs):
             order = train_rows[torch.randperm(len(train_rows), generator=generator).numpy()]
             total = 0.0
             for start in range(0, len(order), config.batch_size):
                 rows = order[start:start + config.batch_size]
-                batch = queries[rows]
-                retrieved = pq.search(batch, config.top_k)
+                batch = query_map(queries[rows])
+                retrieved = pq.search(batch.detach(), config.top_k)
                 positions, labels, valid = candidate_lists(retrieved, [relevant[i] for i in rows])
                 scores = pq.candidate_scores(batch, positions) / config.temperature
                 loss = pairwise_lambda_loss(scores, labels, valid, config.lambda_cut)
@@ -137,12 +151,11 @@ def train_centroids(pq: FrozenPQ, queries: torch.Tensor, relevant: list[list[int
             validation += validate()
             bar.set_postfix(loss=f"{losses[-1]:.4f}", **({"held_out_ndcg10": f"{validation[-1]:.4f}"}
                                                          if validation else {}))
-            if not validation or validation[-1] > validation[best_epoch]:
-                best, best_epoch, stale = pq.centroids.detach().clone(), epoch, 0
-            else:
-                stale += 1
-                if stale >= config.patience:
-                    break
+            if stopper.update(validation[-1] if validation else None, snapshot):
+                break
+    best, best_epoch = stopper.best_state, stopper.best_epoch
     with torch.no_grad():
-        pq.centroids.copy_(best)
-    return TrainingResult(best.numpy().copy(), losses, validation, best_epoch, len(train_rows))
+        pq.centroids.copy_(best[0])
+        query_map.weight.copy_(best[1])
+    return TrainingResult(best[0].numpy().copy(), query_map.adapter(), losses, validation, best_epoch,
+                          len(train_rows))
