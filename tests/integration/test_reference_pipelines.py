@@ -51,10 +51,17 @@ reranker = { name = "maxsim", k = 5, num_threads = 1, show_progress = false }
 def test_quickstart_config_builds_every_component():
     config = load_config(REPO / "examples" / "quickstart.toml")
     assert config.baseline == "bm25" and len(config.pipelines) == 4
+
+
+@pytest.mark.parametrize("example", sorted(p.name for p in (REPO / "examples").glob("*.toml")))
+def test_every_example_config_builds_every_component(example):
+    """Every shipped experiment file parses and names components that exist with valid settings."""
+    config = load_config(REPO / "examples" / example)
     for spec in config.pipelines:
         pipeline = Pipeline.from_names(encoder=spec.encoder, index=spec.index, compressor=spec.compressor,
                                        reranker=spec.reranker)
-        assert set(pipeline.fingerprints()) >= {"encoder", "index"}
+        stages = {"encoder", "index"} | {stage for stage in ("compressor", "reranker") if getattr(spec, stage)}
+        assert set(pipeline.fingerprints()) >= stages
 
 
 @pytest.fixture(scope="module")
