@@ -17,7 +17,9 @@ PQ's k-means seed alone moves nDCG@10 by about 0.02 here, so every number is a m
 ``--seeds``; the margins are paired (JPQ minus the FAISS row of the same seed, which is also
 JPQ's own starting point). Ours are searched through the core ExactIndex with ``use_compressor``
 (ADC over the codes). All run in one process with the same thread count. ``unseen nDCG@10``
-only counts test queries none of whose relevant documents is relevant to any train query.
+only counts test queries none of whose relevant documents is relevant to any train query. A second
+table tests each JPQ variant against FAISS OPQ over queries (paired t-test and Wilcoxon on the
+per-query nDCG@10 averaged over the seeds, Holm-corrected across the table).
 
     python benchmarks/bench_jpq.py --datasets scifact python-stdlib --m 16 32 48 --seeds 0 1 2 --threads 2 \
         --plot docs/benchmarks/jpq.png --json results/bench_jpq.json
@@ -41,6 +43,7 @@ from embedlab_jpq import JPQCompressor, relevant_positions
 from embedlab import Ranking, SearchResult
 from embedlab.index import ExactIndex
 from embedlab.metrics import evaluate
+from embedlab.stats import holm, paired_tests
 
 
 def faiss_row(kind: str, factory: str, docs: np.ndarray, queries: np.ndarray, repeats: int, seed: int) -> dict:
@@ -107,7 +110,8 @@ def run_dataset(name: str, args: argparse.Namespace) -> list[dict]:
                              **ours_row(f"ours JPQ {label}", jpq, fit, docs, queries, args.repeats)})
     for row in rows:
         ranking = Ranking.from_search(test.query_ids, row["result"], test.doc_ids)
-        row["ndcg"] = test.ndcg(row["result"])
+        row["per_query"] = evaluate(ranking, test.qrels, ["nDCG@10"]).per_query["nDCG@10"]
+        row["ndcg"] = float(np.mean(row["per_query"]))
         row["unseen"] = float(evaluate(ranking, unseen, ["nDCG@10"]).aggregates["nDCG@10"]) if unseen else float("nan")
         row["recall"] = common.recall_at_k(exact.indices, row["result"].indices, 10)
         row["dataset"] = name
@@ -116,7 +120,27 @@ def run_dataset(name: str, args: argparse.Namespace) -> list[dict]:
                 and r["method"].startswith("FAISS")]
         row["margin"] = row["ndcg"] - max(same) if same and not row["method"].startswith("FAISS") else None
     print_table(rows, docs.shape[1] * 4, len(queries))
+    print_tests(rows, args.m)
     return rows
+
+
+def print_tests(rows: list[dict], sizes: list[int]) -> None:
+    """Paired tests over queries of each JPQ variant vs FAISS OPQ: per-query nDCG@10 averaged over
+    the seeds first (each seed paired with its own FAISS index), Holm-corrected across the table."""
+    tests = []
+    for m in sizes:
+        baseline = np.mean([r["per_query"] for r in rows if r["m"] == m and r["method"].startswith("FAISS OPQ")], 0)
+        for label in ("ours JPQ centroids only", "ours JPQ joint"):
+            system = np.mean([r["per_query"] for r in rows if r["m"] == m and r["method"] == label], 0)
+            tests.append((m, label, paired_tests(system, baseline)))
+    corrected = holm([t.p_ttest for _, _, t in tests])
+    corrected_w = holm([t.p_wilcoxon for _, _, t in tests])
+    print("\n| bytes | vs FAISS OPQ (per-query nDCG@10, mean over seeds) | difference | p t-test (Holm) | "
+          "p Wilcoxon (Holm) | queries better / worse |")
+    print("|---|---|---|---|---|---|")
+    for (m, label, test), p_t, p_w in zip(tests, corrected, corrected_w):
+        print(f"| {m} | {label} | {test.mean_difference:+.4f} | {p_t:.2g} | {p_w:.2g} | "
+              f"{test.improved} / {test.degraded} |")
 
 
 def print_table(rows: list[dict], float_bytes: int, n_queries: int) -> None:
@@ -182,7 +206,8 @@ def main() -> None:
         plot(rows, args.plot)
     if args.json:
         with open(args.json, "w", encoding="utf-8") as handle:
-            json.dump([{k: v for k, v in row.items() if k != "result"} for row in rows], handle, indent=1)
+            json.dump([{k: v for k, v in row.items() if k not in ("result", "per_query")} for row in rows],
+                      handle, indent=1)
 
 
 if __name__ == "__main__":
