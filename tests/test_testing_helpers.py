@@ -7,7 +7,7 @@ import numpy as np
 import embedlab
 from embedlab import Corpus, Queries
 from embedlab.pipeline import Pipeline
-from embedlab.testing import cached_documents, exact_first_stage, seeded_cache
+from embedlab.testing import cached_documents, clustered_unit_vectors, exact_first_stage, seeded_cache
 
 WORDS = ["red", "green", "blue", "apple", "pie", "sky"]
 
@@ -58,3 +58,13 @@ def test_exact_first_stage_equals_the_pipelines_exact_search(tmp_path) -> None: 
     assert ranking.doc_ids[0, 0] == "d0" and ranking.doc_ids[1, 0] == "d2"
     limited = exact_first_stage(encoder, docs, CORPUS, QUERIES, k=2, limit=1)
     assert limited.doc_ids.shape == (1, 2) and list(limited.query_ids) == ["q0"]
+
+
+def test_clustered_unit_vectors_are_seeded_unit_rows_around_few_centres() -> None:
+    x = clustered_unit_vectors(300, 16, clusters=3, seed=4, noise=0.1)
+    assert x.shape == (300, 16) and x.dtype == np.float32
+    np.testing.assert_allclose(np.linalg.norm(x, axis=1), 1.0, rtol=1e-5)
+    np.testing.assert_array_equal(x, clustered_unit_vectors(300, 16, clusters=3, seed=4, noise=0.1))
+    assert not np.array_equal(x, clustered_unit_vectors(300, 16, clusters=3, seed=5, noise=0.1))
+    # little noise around 3 centres: every row has dozens of near-parallel cluster mates
+    assert (x @ x.T > 0.9).sum(axis=1).min() >= 30

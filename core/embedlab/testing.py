@@ -1,5 +1,5 @@
-"""Helpers for plugin test suites: an embedding cache seeded as a pipeline would seed it, and an
-exact first stage to rerank.
+"""Helpers for plugin test suites: an embedding cache seeded as a pipeline would seed it, an
+exact first stage to rerank, and seeded clustered unit vectors.
 
 Plain functions (no pytest, no torch import), so every plugin's ``conftest.py`` wraps them in its
 own fixtures instead of carrying a copy.
@@ -43,3 +43,12 @@ def exact_first_stage(encoder: object, doc_vectors: np.ndarray, corpus: Corpus, 
     sims = np.asarray(encoder.encode_queries(list(queries.texts[:limit]))) @ doc_vectors.T
     top = np.argsort(-sims, axis=1, kind="stable")[:, :k]
     return Ranking(ids, corpus.ids[top], np.take_along_axis(sims, top, axis=1))
+
+
+def clustered_unit_vectors(n: int, dim: int, clusters: int, seed: int, noise: float = 0.6) -> np.ndarray:
+    """``(n, dim)`` float32 unit vectors around ``clusters`` random centres (Gaussian spread
+    ``noise``): seeded data with the geometry of sentence embeddings."""
+    rng = np.random.default_rng(seed)
+    centres = rng.standard_normal((clusters, dim))
+    x = centres[rng.integers(0, clusters, n)] + noise * rng.standard_normal((n, dim))
+    return (x / np.linalg.norm(x, axis=1, keepdims=True)).astype(np.float32)

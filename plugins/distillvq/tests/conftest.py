@@ -2,35 +2,24 @@
 
 from __future__ import annotations
 
-import faiss
-import numpy as np
 import pytest
-import torch
 from embedlab_distillvq import DistillVQIndex
 
-
-def clustered(n: int, dim: int, clusters: int, seed: int) -> np.ndarray:
-    rng = np.random.default_rng(seed)
-    centres = rng.standard_normal((clusters, dim))
-    x = centres[rng.integers(0, clusters, n)] + 0.8 * rng.standard_normal((n, dim))
-    return (x / np.linalg.norm(x, axis=1, keepdims=True)).astype(np.float32)
+from embedlab.testing import clustered_unit_vectors
+from embedlab.threads import faiss_threads, torch_threads
 
 
 @pytest.fixture(autouse=True)
 def one_thread():
     """One FAISS and torch thread per test, restored afterwards."""
-    previous = faiss.omp_get_max_threads(), torch.get_num_threads()
-    faiss.omp_set_num_threads(1)
-    torch.set_num_threads(1)
-    yield
-    faiss.omp_set_num_threads(previous[0])
-    torch.set_num_threads(previous[1])
+    with faiss_threads(1), torch_threads(1):
+        yield
 
 
 @pytest.fixture(scope="session")
 def data():
     """1,500 documents and 60 queries, 32-d, from 20 clusters."""
-    x = clustered(1560, 32, 20, seed=3)
+    x = clustered_unit_vectors(1560, 32, 20, seed=3, noise=0.8)
     return x[:1500], x[1500:]
 
 

@@ -5,9 +5,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import faiss
 import numpy as np
 import pytest
+
+from embedlab.testing import clustered_unit_vectors
+from embedlab.threads import faiss_threads
 
 DATA = Path(__file__).resolve().parents[3] / ".." / "shared" / "data"
 
@@ -21,22 +23,12 @@ def read_vecs(path: Path, dtype: str) -> np.ndarray:
     return np.ascontiguousarray(rows).view(dtype).reshape(-1, dim)
 
 
-def clustered_unit_vectors(n: int, dim: int, clusters: int, seed: int) -> np.ndarray:
-    """Unit vectors around random cluster centres: the geometry of sentence embeddings."""
-    rng = np.random.default_rng(seed)
-    centres = rng.standard_normal((clusters, dim))
-    x = centres[rng.integers(0, clusters, n)] + 0.6 * rng.standard_normal((n, dim))
-    return (x / np.linalg.norm(x, axis=1, keepdims=True)).astype(np.float32)
-
-
 @pytest.fixture(autouse=True)
 def one_faiss_thread():
     """One OpenMP thread per test (restored after it): on a busy 2-core CI machine FAISS's
     spinning worker threads cost several times more wall time than they save."""
-    previous = faiss.omp_get_max_threads()
-    faiss.omp_set_num_threads(1)
-    yield
-    faiss.omp_set_num_threads(previous)
+    with faiss_threads(1):
+        yield
 
 
 @pytest.fixture(scope="session")
