@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -38,9 +39,10 @@ class _Fitted:
     def dim(self) -> int:
         return self.books.dim
 
-    @property
+    @functools.cached_property
     def query_matrix(self) -> np.ndarray | None:
-        """``P = R W``: scoring maps a query ``q`` to ``P q`` (None: the identity)."""
+        """``P = R W``: scoring maps a query ``q`` to ``P q`` (None: the identity). Computed once
+        per state, not on every ``score``/``decode`` call."""
         if self.adapter is None:
             return self.rotation
         return self.adapter if self.rotation is None else self.rotation @ self.adapter
