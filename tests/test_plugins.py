@@ -215,3 +215,77 @@ def test_plugins_add_cli_commands_and_a_failing_one_is_reported(plugin_dir, fake
                           capture_output=True, text=True)
     assert done.returncode == 0 and done.stdout.strip() == "hello world"
     assert "plugin 'sadplug' failed to add its commands: no commands today" in done.stderr
+
+
+DECLARES_KIND = """
+import embedlab
+EMBEDLAB_API_VERSION = "1.1"
+
+def square(x=2):
+    return x * x
+
+@embedlab.hookimpl
+def embedlab_register(registry):
+    registry.add_kind("gadget", description="things that compute")
+    registry.add("gadget", "square", square)
+"""
+
+USES_KIND = """
+import embedlab
+EMBEDLAB_API_VERSION = "1.1"
+
+def cube(x=2):
+    return x ** 3
+
+@embedlab.hookimpl
+def embedlab_register(registry):
+    registry.add("gadget", "cube", cube)
+"""
+
+
+@pytest.mark.parametrize("order", [("adeclares", "zuses"), ("zdeclares", "auses")])
+def test_plugin_declared_kind_is_extended_by_another_plugin_in_any_load_order(plugin_dir, fake_plugin,
+                                                                              order):
+    declarer, user = order
+    fake_plugin(declarer, DECLARES_KIND)
+    fake_plugin(user, USES_KIND)
+    host = load(plugin_dir)
+    plugins = by_name(host)
+    assert plugins[declarer].status == plugins[user].status == "loaded"
+    assert plugins[declarer].kinds == ["gadget"]
+    assert "gadget" in host.registry.kinds()
+    assert host.registry.names("gadget") == ["cube", "square"]
+    assert host.registry.create("gadget", "cube", x=3) == 27
+
+
+def test_components_of_an_undeclared_kind_fail_their_plugin_only(plugin_dir, fake_plugin):
+    fake_plugin("goodplug", GOOD)
+    fake_plugin("orphan", USES_KIND)
+    host = load(plugin_dir)
+    plugins = by_name(host)
+    assert plugins["goodplug"].status == "loaded"
+    assert plugins["orphan"].status == "failed"
+    assert "unknown kind(s) gadget" in plugins["orphan"].error
+    with pytest.raises(UnknownComponentError, match="unknown component kind 'gadget'"):
+        host.registry.spec("gadget", "cube")
+
+
+def test_a_failed_declarer_takes_down_the_plugins_that_need_its_kind(plugin_dir, fake_plugin):
+    fake_plugin("declarer", DECLARES_KIND.replace('registry.add("gadget", "square", square)',
+                                                  'registry.add("gadget", "square", 42)'))
+    fake_plugin("user", USES_KIND)
+    plugins = by_name(load(plugin_dir))
+    assert plugins["declarer"].status == "failed"
+    assert plugins["user"].status == "failed" and "unknown kind(s) gadget" in plugins["user"].error
+
+
+def test_a_kind_declared_twice_or_shadowing_a_core_kind_fails(plugin_dir, fake_plugin):
+    fake_plugin("first", DECLARES_KIND)
+    fake_plugin("second", DECLARES_KIND.replace('"square", square', '"sq2", square'))
+    fake_plugin("shadow", DECLARES_KIND.replace('add_kind("gadget"', 'add_kind("index"'))
+    plugins = by_name(load(plugin_dir))
+    statuses = sorted(plugins[p].status for p in ("first", "second"))
+    assert statuses == ["failed", "loaded"]
+    loser = next(plugins[p] for p in ("first", "second") if plugins[p].status == "failed")
+    assert "kind 'gadget' is already declared by plugin" in loser.error
+    assert plugins["shadow"].status == "failed" and "exists already" in plugins["shadow"].error

@@ -17,7 +17,8 @@ from embedlab.registry import PluginRegistrar, Registry
 
 #: Version of the plugin API this core provides. A plugin declares ``EMBEDLAB_API_VERSION``;
 #: it loads when the major versions match and its minor version is not newer than ours.
-API_VERSION = "1.0"
+#: 1.1 added plugin-declared component kinds (``registry.add_kind``).
+API_VERSION = "1.1"
 ENTRY_POINT_GROUP = hookspecs.PROJECT
 DISABLE_ENV = "EMBEDLAB_DISABLE_PLUGINS"
 
@@ -32,6 +33,7 @@ class PluginInfo:
     status: str  # "loaded", "failed", "incompatible" or "disabled"
     error: str = ""
     components: dict[str, list[str]] = attrs.field(factory=dict)
+    kinds: list[str] = attrs.field(factory=list)  # component kinds this plugin declares
 
     def to_json(self) -> dict[str, Any]:
         return attrs.asdict(self)
@@ -74,9 +76,14 @@ class PluginHost:
         self.plugins: list[PluginInfo] = []
 
     def load_entry_points(self, group: str = ENTRY_POINT_GROUP) -> None:
-        """Load every plugin installed under the entry-point ``group``."""
+        """Load every plugin installed under the entry-point ``group``.
+
+        Every plugin's hook runs first (each in isolation, its registrations staged); then the kinds
+        they declare are committed, then their components, so a plugin may register components of
+        a kind that a plugin loaded after it declares."""
         disabled = disabled_plugins()
         seen: set[str] = set()
+        staged: list[tuple[ModuleType, PluginRegistrar]] = []
         for ep in metadata.entry_points(group=group):
             dist = getattr(ep, "dist", None)
             dist_name = dist.metadata["Name"] if dist is not None else "unknown"
@@ -96,34 +103,90 @@ class PluginHost:
                 self.plugins.append(PluginInfo(ep.name, dist_name, version, "failed",
                                                _format(error, "import")))
                 continue
-            self.load_plugin(module, ep.name, dist_name, version)
+            registrar = self._stage(module, ep.name, dist_name, version)
+            if registrar is not None:
+                staged.append((module, registrar))
+        self._commit_all(staged)
 
     def load_plugin(self, module: ModuleType | object, name: str, distribution: str = "",
                     version: str = "") -> PluginInfo:
         """Register one plugin object and run its hook in isolation."""
+        registrar = self._stage(module, name, distribution, version)
+        if registrar is not None:
+            self._commit_all([(module, registrar)])
+        return self.plugins[-1]
+
+    def _stage(self, module: ModuleType | object, name: str, distribution: str,
+               version: str) -> PluginRegistrar | None:
+        """Run the plugin's hook against a staging registrar; None (and a record) when it fails."""
         try:
             check_api_version(name, getattr(module, "EMBEDLAB_API_VERSION", None))
         except PluginError as error:
-            return self._record(PluginInfo(name, distribution, version, "incompatible", str(error)))
+            self._record(PluginInfo(name, distribution, version, "incompatible", str(error)))
+            return None
         registrar = PluginRegistrar(name, distribution, version)
         try:
             self.manager.register(module, name=name)
         except Exception as error:  # noqa: BLE001
-            return self._record(PluginInfo(name, distribution, version, "failed",
-                                           _format(error, "registration")))
+            self._record(PluginInfo(name, distribution, version, "failed", _format(error, "registration")))
+            return None
         try:
             others = [p for p in self.manager.get_plugins() if p is not module]
             caller = self.manager.subset_hook_caller("embedlab_register", remove_plugins=others)
             caller(registry=registrar)
-            self._commit(registrar)
         except Exception as error:  # noqa: BLE001
             self.manager.unregister(module)
-            return self._record(PluginInfo(name, distribution, version, "failed",
-                                           _format(error, "registration")))
-        components: dict[str, list[str]] = {}
-        for spec in registrar.staged:
-            components.setdefault(spec.kind, []).append(spec.name)
-        return self._record(PluginInfo(name, distribution, version, "loaded", "", components))
+            self._record(PluginInfo(name, distribution, version, "failed", _format(error, "registration")))
+            return None
+        return registrar
+
+    def _commit_all(self, staged: list[tuple[ModuleType | object, PluginRegistrar]]) -> None:
+        """Commit staged plugins: declared kinds first, then components. A plugin whose kinds clash
+        or whose components name a kind nobody declared fails as a whole; so does, in turn, a plugin
+        that relied on a kind of a plugin that failed."""
+        alive = list(staged)
+        errors: dict[str, str] = {}
+        declared: dict[str, PluginRegistrar] = {}
+        for _, registrar in staged:
+            for kind in registrar.staged_kinds:
+                owner = declared[kind.name].plugin if kind.name in declared else None
+                if kind.name in self.registry.kinds():
+                    owner = self.registry.kind(kind.name).plugin
+                if owner is not None:
+                    errors[registrar.plugin] = (f"registration failed: kind {kind.name!r} is already "
+                                                f"declared by plugin {owner!r}")
+                else:
+                    declared[kind.name] = registrar
+        changed = True
+        while changed:  # drop plugins whose components need a kind no surviving plugin declares
+            changed = False
+            alive_names = {r.plugin for _, r in alive if r.plugin not in errors}
+            kinds = set(self.registry.kinds()) | {k for k, r in declared.items() if r.plugin in alive_names}
+            for _, registrar in alive:
+                if registrar.plugin in errors:
+                    continue
+                missing = sorted({s.kind for s in registrar.staged if s.kind not in kinds})
+                if missing:
+                    errors[registrar.plugin] = (f"registration failed: unknown kind(s) {', '.join(missing)}; "
+                                                f"kinds: {', '.join(sorted(kinds))} (a plugin-declared kind "
+                                                "needs its declaring plugin installed and loaded)")
+                    changed = True
+        for module, registrar in alive:
+            if registrar.plugin not in errors:
+                try:
+                    self._commit(registrar)
+                except PluginError as error:
+                    errors[registrar.plugin] = f"registration failed: PluginError: {error}"
+            info = (registrar.plugin, registrar.distribution, registrar.version)
+            if registrar.plugin in errors:
+                self.manager.unregister(module)
+                self._record(PluginInfo(*info, "failed", errors[registrar.plugin]))
+                continue
+            components: dict[str, list[str]] = {}
+            for spec in registrar.staged:
+                components.setdefault(spec.kind, []).append(spec.name)
+            self._record(PluginInfo(*info, "loaded", "", components,
+                                    [k.name for k in registrar.staged_kinds]))
 
     def _commit(self, registrar: PluginRegistrar) -> None:
         clashes = [s for s in registrar.staged
@@ -133,6 +196,8 @@ class PluginHost:
             owner = self.registry.spec(first.kind, first.name)
             raise PluginError(f"{first.kind} {first.name!r} is already registered by plugin "
                               f"{owner.plugin!r} ({owner.distribution})")
+        for kind in registrar.staged_kinds:
+            self.registry.add_kind(kind)
         for spec in registrar.staged:
             self.registry.add_spec(spec)
 

@@ -16,6 +16,20 @@ _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
 
 @attrs.frozen
+class KindSpec:
+    """A component kind: the core's six, or one a plugin declares for others to extend
+    (embedlab-train declares ``loss``, so a third party can publish a loss)."""
+
+    name: str
+    description: str
+    plugin: str
+    distribution: str
+
+
+CORE_KINDS = {kind: KindSpec(kind, f"core {kind} protocol", "embedlab", "embedlab") for kind in KINDS}
+
+
+@attrs.frozen
 class ComponentSpec:
     """One registered factory and the plugin that registered it."""
 
@@ -33,6 +47,26 @@ class Registry:
 
     def __init__(self) -> None:
         self._specs: dict[tuple[str, str], ComponentSpec] = {}
+        self._kinds: dict[str, KindSpec] = dict(CORE_KINDS)
+
+    def add_kind(self, kind: KindSpec) -> None:
+        existing = self._kinds.get(kind.name)
+        if existing is not None:
+            raise PluginError(f"kind {kind.name!r} is already declared by plugin {existing.plugin!r} "
+                              f"({existing.distribution})")
+        self._kinds[kind.name] = kind
+
+    def kinds(self) -> list[str]:
+        """Every declared kind: the core's first, then plugin-declared ones, sorted."""
+        return [*KINDS, *sorted(k for k in self._kinds if k not in KINDS)]
+
+    def kind(self, name: str) -> KindSpec:
+        """The declaration of kind ``name`` or an :class:`UnknownComponentError` listing the kinds."""
+        try:
+            return self._kinds[name]
+        except KeyError:
+            raise UnknownComponentError(f"unknown component kind {name!r}; kinds: "
+                                        f"{', '.join(self.kinds())}") from None
 
     def add_spec(self, spec: ComponentSpec) -> None:
         existing = self._specs.get((spec.kind, spec.name))
@@ -50,8 +84,7 @@ class Registry:
 
     def spec(self, kind: str, name: str) -> ComponentSpec:
         """The spec for ``(kind, name)`` or an :class:`UnknownComponentError` that helps."""
-        if kind not in KINDS:
-            raise UnknownComponentError(f"unknown component kind {kind!r}; kinds: {', '.join(KINDS)}")
+        self.kind(kind)
         try:
             return self._specs[(kind, name)]
         except KeyError:
@@ -84,12 +117,23 @@ class PluginRegistrar:
     distribution: str
     version: str
     staged: list[ComponentSpec] = attrs.field(factory=list)
+    staged_kinds: list[KindSpec] = attrs.field(factory=list)
+
+    def add_kind(self, kind: str, *, description: str) -> None:
+        """Declare a new component kind that this and other plugins can register components of
+        (plugin API 1.1). A plugin that registers a kind's components needs the declaring plugin."""
+        if not isinstance(kind, str) or not _NAME.match(kind):
+            raise PluginError(f"plugin {self.plugin!r} declared invalid kind {kind!r} "
+                              "(letters, digits, '-', '_', '.')")
+        if kind in KINDS or any(k.name == kind for k in self.staged_kinds):
+            raise PluginError(f"plugin {self.plugin!r} declared kind {kind!r}, which exists already")
+        self.staged_kinds.append(KindSpec(kind, description, self.plugin, self.distribution))
 
     def add(self, kind: str, name: str, factory: Callable[..., Any], *, description: str = "") -> None:
-        """Register ``factory`` as the component ``name`` of ``kind``."""
-        if kind not in KINDS:
-            raise PluginError(f"plugin {self.plugin!r} registered unknown kind {kind!r}; "
-                              f"kinds: {', '.join(KINDS)}")
+        """Register ``factory`` as the component ``name`` of ``kind`` (a core kind, or one declared
+        by a plugin with :meth:`add_kind`; unknown kinds fail the plugin once all plugins loaded)."""
+        if not isinstance(kind, str) or not _NAME.match(kind):
+            raise PluginError(f"plugin {self.plugin!r} registered a component of invalid kind {kind!r}")
         if not isinstance(name, str) or not _NAME.match(name):
             raise PluginError(f"plugin {self.plugin!r} registered invalid {kind} name {name!r} "
                               "(letters, digits, '-', '_', '.')")

@@ -21,6 +21,8 @@ def run(args: argparse.Namespace) -> int:
         return 0
     for plugin in host.plugins:
         print(f"{plugin.name:<16} {plugin.distribution} {plugin.version}  [{plugin.status}]")
+        if plugin.kinds:
+            print(f"    declares   kind(s) {', '.join(plugin.kinds)}")
         for kind, names in sorted(plugin.components.items()):
             print(f"    {kind:<11} {', '.join(names)}")
         if plugin.error:
