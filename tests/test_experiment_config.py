@@ -57,7 +57,7 @@ def test_index_defaults_to_exact():
     (('encoder = "minilm"', 'encoder = 7'), r"line 17: pipeline\[1\].encoder: must be a table"),
     (('index = { name = "faiss",', 'index = { name = 3,'), r"line 18: pipeline\[1\].index: .*string 'name'"),
     (('baseline = "bm25"', 'baseline = "bm25"\nthreads = 2'), r"experiment.threads: unknown key"),
-    (('path = "../shared/data/scifact/beir"', 'name = "x"\npath = "y"'), "exactly one of 'path'"),
+    (('path = "../shared/data/scifact/beir"', 'limit = 3'), "needs 'name'.*or 'path'"),
     (('split = "test"', 'split = "test"\ntrain_split = "test"'), "train_split = 'test' is the evaluated split"),
     (('split = "test"', 'split = "test"\ntrain_split = 1'), r"line 5: dataset.train_split: must be a split name"),
 ])

@@ -111,13 +111,20 @@ class Queries:
         return Queries(self.ids[rows], [self.texts[i] for i in rows])
 
 
+#: ``{query_id: doc_ids}``: documents a query's ranking must not contain (its own node and known
+#: neighbours in link prediction, items already seen in recommendation). Rankings of a split with
+#: exclusions are searched deeper and the excluded documents removed before evaluation.
+Exclusions = Mapping[str, Sequence[str]]
+
+
 @attrs.frozen(eq=False)
 class Split:
-    """The queries of one split and their qrels."""
+    """The queries of one split, their qrels and (optionally) per-query excluded documents."""
 
     name: str
     queries: Queries
     qrels: Qrels
+    exclude: Exclusions | None = None
 
 
 @attrs.frozen(eq=False)
@@ -129,6 +136,8 @@ class Dataset:
     queries: Queries
     qrels: Mapping[str, Qrels]
     metadata: Mapping[str, Any] = attrs.field(factory=dict)
+    #: Per split, the documents each query's ranking excludes (see :data:`Exclusions`).
+    exclude: Mapping[str, Exclusions] = attrs.field(factory=dict)
 
     @property
     def splits(self) -> list[str]:
@@ -159,4 +168,6 @@ class Dataset:
                           stacklevel=2)
         if not qrels:
             raise InvalidInputError(f"dataset {self.name!r} split {name!r}: no judged queries")
-        return Split(name, self.queries.select(list(qrels)), qrels)
+        excluded = self.exclude.get(name)
+        exclude = None if excluded is None else {q: excluded[q] for q in qrels if q in excluded}
+        return Split(name, self.queries.select(list(qrels)), qrels, exclude)

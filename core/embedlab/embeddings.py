@@ -188,6 +188,16 @@ def count(x: Embeddings) -> int:
     return len(x) if isinstance(x, (MultiVectorEmbeddings, BinaryCodes)) else int(x.shape[0])
 
 
+def take(x: Embeddings, positions: np.ndarray) -> Embeddings:
+    """The rows (items) at ``positions`` of any embedding container, in that order."""
+    positions = np.asarray(positions, dtype=np.int64)
+    if isinstance(x, MultiVectorEmbeddings):
+        return x.take(positions)
+    if isinstance(x, BinaryCodes):
+        return BinaryCodes(x.bits[positions], x.dim)
+    return x[positions]
+
+
 def to_arrays(x: Embeddings) -> dict[str, np.ndarray]:
     """Flatten a container into named arrays (for `.npy` persistence)."""
     kind = kind_of(x)

@@ -26,12 +26,13 @@ import numpy as np
 from embedlab import embeddings as emb
 from embedlab.cache import EmbeddingCache, texts_hash
 from embedlab.components import fingerprint
-from embedlab.dataset import Corpus, Queries, Split
+from embedlab.dataset import Corpus, Exclusions, Queries, Split
 from embedlab.errors import ConfigError, InvalidInputError
 from embedlab.protocols import (
     AcceptsCompressor,
     Compressor,
     Encoder,
+    GraphEncoder,
     Index,
     LearnsFromQueries,
     Reranker,
@@ -128,7 +129,10 @@ class Pipeline:
             self.reranker.use_cache(self.cache)
         learns = train is not None and isinstance(self.encoder, LearnsFromQueries)
         start = time.perf_counter()
-        if learns:
+        if isinstance(self.encoder, GraphEncoder):
+            self.encoder.fit_graph(_graph_of(corpus, self.encoder))
+            learns = False
+        elif learns:
             self.encoder.fit_queries(TrainingData(corpus, train))
         elif isinstance(self.encoder, Trainable):
             self.encoder.fit(documents)
@@ -155,23 +159,49 @@ class Pipeline:
             self.timings.fit_reranker_s = time.perf_counter() - start
         return self.timings
 
-    def search(self, queries: Queries, k: int = 100, filter: Any = None) -> Ranking:
-        """Top-k documents for each query (after reranking, when a reranker is configured)."""
+    def search(self, queries: Queries, k: int = 100, filter: Any = None,
+               exclude: Exclusions | None = None) -> Ranking:
+        """Top-k documents for each query (after reranking, when a reranker is configured);
+        ``exclude`` (``{query_id: doc_ids}``) removes documents from a query's ranking before its
+        top k is taken (the query's own node and its known neighbours in link prediction)."""
         if self.corpus is None:
             raise InvalidInputError(f"pipeline {self.name!r}: call build(corpus) before search")
         if len(queries) == 0:
             raise InvalidInputError(f"pipeline {self.name!r}: no queries to search")
         vectors, self.timings.encode_queries_s = self._encode("queries", queries.content_hash, list(queries.texts))
         start = time.perf_counter()
-        result = self.index.search(vectors, k, filter=filter)
+        if exclude:
+            ranking = self._search_excluding(vectors, queries, k, filter, exclude)
+        else:
+            result = self.index.search(vectors, k, filter=filter)
+            ranking = Ranking.from_search(queries.ids, result, self.corpus.ids)
         self.timings.search_s = time.perf_counter() - start
-        ranking = Ranking.from_search(queries.ids, result, self.corpus.ids)
         if self.reranker is not None:
             start = time.perf_counter()
             ranking = self.reranker.rerank(ranking, queries, self.corpus)
             self.timings.rerank_s = time.perf_counter() - start
         self.timings.n_queries = len(queries)
         return ranking
+
+    def _search_excluding(self, vectors: emb.Embeddings, queries: Queries, k: int, filter: Any,
+                          exclude: Exclusions) -> Ranking:
+        """Search each query ``k`` + (its number of exclusions, rounded up to a power of two) deep,
+        grouping queries of equal depth, then drop the excluded documents and keep the top k."""
+        assert self.corpus is not None
+        if isinstance(filter, (list, tuple)) or (isinstance(filter, np.ndarray) and filter.ndim == 2):
+            raise InvalidInputError(f"pipeline {self.name!r}: per-query filters cannot be combined with "
+                                    "excluded documents; fold the exclusions into the filter masks")
+        n_docs = len(self.corpus)
+        extra = np.array([len(exclude.get(q, ())) for q in queries.ids.tolist()])
+        depths = np.minimum(k + np.where(extra > 0, 2 ** np.ceil(np.log2(np.maximum(extra, 1))), 0), n_docs)
+        doc_ids = np.full((len(queries), k), "", dtype=self.corpus.ids.dtype)
+        scores = np.full((len(queries), k), -np.inf)
+        for depth in np.unique(depths).tolist():
+            rows = np.flatnonzero(depths == depth)
+            result = self.index.search(emb.take(vectors, rows), int(depth), filter=filter)
+            group = Ranking.from_search(queries.ids[rows], result, self.corpus.ids).without(exclude, k)
+            doc_ids[rows], scores[rows] = group.doc_ids, group.scores
+        return Ranking(queries.ids, doc_ids, scores)
 
     def _encode(self, role: str, content_hash: str, texts: list[str]) -> tuple[emb.Embeddings, float]:
         """Vectors of ``texts`` and the seconds their encoding took (read from the cache if enabled)."""
@@ -214,10 +244,22 @@ class Pipeline:
         return self.index.memory_bytes / max(len(self.index), 1)
 
 
+def _graph_of(corpus: Corpus, encoder: Encoder) -> Any:
+    """The graph a graph encoder is fitted on: the node corpus's (training) graph."""
+    graph = getattr(corpus, "graph", None)
+    if graph is None:
+        raise ConfigError(f"encoder {getattr(encoder, 'name', encoder)!r} embeds the nodes of a graph, but "
+                          "the corpus is text; use a graph dataset (`embedlab datasets` lists them, e.g. "
+                          "karate, blogcatalog) or a NodeCorpus")
+    return graph
+
+
 def _fit_context(encoder: Encoder, corpus: Corpus, train: Split | None) -> str:
     """What a fitted encoder's vectors depend on besides its config: the corpus it was fitted on
     and, when trained on judged queries, that split's queries and qrels (part of the cache key)."""
     if train is not None:
         judgments = sorted(f"{q}\t{d}\t{g}" for q, docs in train.qrels.items() for d, g in docs.items())
         return f"{corpus.content_hash}|{train.queries.content_hash}|{texts_hash(judgments)}"
+    if isinstance(encoder, GraphEncoder):
+        return f"{corpus.content_hash}|{_graph_of(corpus, encoder).content_hash}"
     return corpus.content_hash if isinstance(encoder, Trainable) else ""

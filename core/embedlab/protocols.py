@@ -13,6 +13,7 @@ import numpy as np
 
 from embedlab.dataset import Corpus, Qrels, Queries
 from embedlab.embeddings import EmbeddingKind, Embeddings
+from embedlab.graph.graph import Graph
 from embedlab.ranking import Ranking, SearchResult
 from embedlab.training import TrainingData
 
@@ -43,6 +44,18 @@ class Encoder(Protocol):
     def encode_queries(self, texts: Sequence[str]) -> Embeddings: ...
 
     def encode_documents(self, texts: Sequence[str]) -> Embeddings: ...
+
+
+@runtime_checkable
+class GraphEncoder(Protocol):
+    """Optional capability of an encoder that embeds the nodes of a graph (FastRP, node2vec...).
+
+    The pipeline fits it on the corpus's graph (a :class:`embedlab.graph.NodeCorpus`: the training
+    graph, held-out edges removed) instead of on document texts; afterwards ``encode_documents`` and
+    ``encode_queries`` take node ids. See :class:`embedlab.graph.NodeEncoder` for a base class.
+    """
+
+    def fit_graph(self, graph: Graph) -> Any: ...
 
 
 @runtime_checkable

@@ -106,6 +106,22 @@ class Ranking:
         """``{query_id: {doc_id: score}}`` (the shape pytrec_eval takes)."""
         return {qid: {str(d): float(s) for d, s in zip(docs, scores)} for qid, docs, scores in self}
 
+    def without(self, exclude: Mapping[str, Sequence[str]], k: int | None = None) -> Ranking:
+        """Drop each query's excluded documents (``{query_id: doc_ids}``), keep the order of the
+        others and the first ``k`` of them (default: this ranking's depth), padding short rows."""
+        width = self.k if k is None else k
+        doc_ids = np.full((len(self), width), "", dtype=self.doc_ids.dtype)
+        scores = np.full((len(self), width), MISSING_SCORE)
+        for i, qid in enumerate(self.query_ids.tolist()):
+            keep = self.doc_ids[i] != ""
+            banned = exclude.get(qid)
+            if banned:
+                keep &= ~np.isin(self.doc_ids[i], np.asarray(banned, dtype=str))
+            kept = np.flatnonzero(keep)[:width]
+            doc_ids[i, :kept.size] = self.doc_ids[i, kept]
+            scores[i, :kept.size] = self.scores[i, kept]
+        return Ranking(self.query_ids, doc_ids, scores)
+
     def truncate(self, k: int) -> Ranking:
         """Keep the first ``k`` documents of every query."""
         return Ranking(self.query_ids, self.doc_ids[:, :k], self.scores[:, :k])

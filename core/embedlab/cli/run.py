@@ -24,6 +24,14 @@ def run(args: argparse.Namespace) -> int:
     from embedlab.experiment.runner import run_experiment
 
     config = load_config(args.config)
+    if config.task == "node-classification":
+        from embedlab.experiment.runner import run_classification_experiment
+
+        outcome = run_classification_experiment(config, progress=not args.quiet)
+        print(outcome.format_table())
+        for path in outcome.write_outputs(args.output) if args.output else []:
+            print(f"wrote {path}")
+        return 0
     cache = None
     if not args.no_cache:
         cache = EmbeddingCache(args.cache_dir / "embeddings") if args.cache_dir else EmbeddingCache()

@@ -36,6 +36,10 @@ else:  # pragma: no cover
     import tomli as tomllib
 
 STAGES = ("encoder", "compressor", "index", "reranker")
+#: ``[experiment] task``: rank documents (the default) or classify graph nodes with their vectors.
+TASKS = ("retrieval", "node-classification")
+#: ``[experiment]`` keys of the node-classification task (:class:`embedlab.graph.ClassificationProtocol`).
+CLASSIFICATION_KEYS = ("train_ratios", "repeats", "C")
 
 
 @attrs.frozen
@@ -64,6 +68,9 @@ class ExperimentConfig:
     base_dir: Path = attrs.field(default=Path("."), converter=Path)
     train_split: str | None = None
     raw: Mapping[str, Any] = attrs.field(factory=dict, eq=False, repr=False)
+    task: str = attrs.field(default="retrieval", validator=attrs.validators.in_(TASKS))
+    #: Protocol settings of the node-classification task (train_ratios, repeats, C).
+    classification: Mapping[str, Any] = attrs.field(factory=dict)
 
     def __attrs_post_init__(self) -> None:
         names = [p.name for p in self.pipelines]
@@ -136,6 +143,22 @@ def _component(value: Any, locator: _Locator, index: int, stage: str) -> dict[st
     return dict(value)
 
 
+def _check_classification(experiment: Mapping[str, Any], settings: Mapping[str, Any], locator: _Locator) -> None:
+    """Validate the node-classification keys (and metrics) of ``[experiment]``."""
+    from embedlab.graph.classification import MEASURES, ClassificationProtocol
+
+    try:
+        ClassificationProtocol(**{k: ([v] if k == "C" and isinstance(v, (int, float)) else v)
+                                  for k, v in settings.items()})
+    except (TypeError, ValueError) as error:
+        key = next(iter(settings), "task")
+        raise locator.error(str(error), "experiment", key=key) from None
+    metrics = experiment.get("metrics", list(MEASURES))
+    if not isinstance(metrics, list) or any(m not in MEASURES for m in metrics):
+        raise locator.error(f"node classification measures are {', '.join(MEASURES)}; got {metrics!r}",
+                            "experiment", key="metrics")
+
+
 def parse_config(text: str, *, source: str = "<string>", base_dir: str | Path = ".") -> ExperimentConfig:
     """Parse experiment TOML text (see the module docstring for the shape)."""
     try:
@@ -148,9 +171,9 @@ def parse_config(text: str, *, source: str = "<string>", base_dir: str | Path = 
         raise locator.error(f"unknown table(s) {', '.join(unknown)}; expected dataset, experiment, "
                             "[[pipeline]]", unknown[0])
     dataset = raw.get("dataset")
-    if not isinstance(dataset, dict) or ("path" in dataset) == ("name" in dataset):
-        raise locator.error("needs exactly one of 'path' (a BEIR folder) or 'name' (a registered "
-                            "dataset)", "dataset")
+    if not isinstance(dataset, dict) or ("path" not in dataset and "name" not in dataset):
+        raise locator.error("needs 'name' (a registered dataset) or 'path' (a BEIR folder); 'path' "
+                            "with 'name' is that dataset's file or folder", "dataset")
     dataset = dict(dataset)
     split = dataset.pop("split", "test")
     train_split = dataset.pop("train_split", None)
@@ -159,12 +182,21 @@ def parse_config(text: str, *, source: str = "<string>", base_dir: str | Path = 
     experiment = raw.get("experiment", {})
     if not isinstance(experiment, dict):
         raise locator.error("must be a table", "experiment")
-    allowed = {"metrics", "baseline", "k", "seed"}
+    task = experiment.get("task", "retrieval")
+    if task not in TASKS:
+        raise locator.error(f"must be one of {', '.join(TASKS)}, got {task!r}", "experiment", key="task")
+    allowed = {"metrics", "baseline", "k", "seed", "task"}
+    if task == "node-classification":
+        allowed |= set(CLASSIFICATION_KEYS)
     extra = sorted(set(experiment) - allowed)
     if extra:
-        raise locator.error(f"unknown key(s) {', '.join(extra)}; allowed: {', '.join(sorted(allowed))}",
-                            "experiment", key=extra[0])
-    metrics = experiment.get("metrics", ["nDCG@10", "RR@10", "R@100"])
+        raise locator.error(f"unknown key(s) {', '.join(extra)}; allowed for task {task!r}: "
+                            f"{', '.join(sorted(allowed))}", "experiment", key=extra[0])
+    classification = {key: experiment[key] for key in CLASSIFICATION_KEYS if key in experiment}
+    if task == "node-classification":
+        _check_classification(experiment, classification, locator)
+    default_metrics = ["Micro-F1", "Macro-F1"] if task == "node-classification" else ["nDCG@10", "RR@10", "R@100"]
+    metrics = experiment.get("metrics", default_metrics)
     if not isinstance(metrics, list) or not all(isinstance(m, str) for m in metrics):
         raise locator.error("must be a list of measure strings such as \"nDCG@10\"", "experiment",
                             key="metrics")
@@ -190,7 +222,7 @@ def parse_config(text: str, *, source: str = "<string>", base_dir: str | Path = 
         return ExperimentConfig(dataset=dataset, split=split, metrics=metrics, pipelines=pipelines,
                                 baseline=experiment.get("baseline"), k=experiment.get("k", 100),
                                 seed=experiment.get("seed", 0), base_dir=base_dir,
-                                train_split=train_split, raw=raw)
+                                train_split=train_split, raw=raw, task=task, classification=classification)
     except ConfigError as error:
         raise ConfigError(f"{source}: {error}") from None
     except (TypeError, ValueError) as error:

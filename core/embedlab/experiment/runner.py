@@ -14,6 +14,7 @@ from tqdm.auto import tqdm
 from embedlab import stats
 from embedlab.cache import EmbeddingCache
 from embedlab.dataset import Dataset, Split
+from embedlab.errors import ConfigError
 from embedlab.experiment.config import ExperimentConfig, PipelineConfig
 from embedlab.metrics import EvaluationResult, evaluate, parse_metric
 from embedlab.pipeline import Pipeline, Timings
@@ -116,7 +117,7 @@ def run_pipeline(spec: PipelineConfig, dataset: Dataset, split: Split, k: int, m
     pipeline = Pipeline.from_names(encoder=spec.encoder, index=spec.index, compressor=spec.compressor,
                                    reranker=spec.reranker, name=spec.name, cache=cache, seed=seed)
     pipeline.build(dataset.corpus, train=train)
-    ranking = pipeline.search(split.queries, k)
+    ranking = pipeline.search(split.queries, k, exclude=split.exclude)
     evaluation = evaluate(ranking, split.qrels, metrics)
     return PipelineOutcome(spec.name, pipeline.fingerprints(), ranking, evaluation, pipeline.timings,
                            pipeline.bytes_per_document)
@@ -139,9 +140,20 @@ def compare_to_baseline(outcomes: list[PipelineOutcome], baseline: str, metrics:
     return comparisons
 
 
+def run_classification_experiment(config: ExperimentConfig, *, progress: bool = True) -> Any:
+    """A ``task = "node-classification"`` experiment (:mod:`embedlab.graph.experiment`)."""
+    from embedlab.graph.experiment import run_node_classification
+
+    return run_node_classification(config, load_experiment_dataset(config), progress=progress)
+
+
 def run_experiment(config: ExperimentConfig, *, cache: EmbeddingCache | None = None,
                    progress: bool = True) -> ExperimentResult:
-    """Run all pipelines of ``config``; see :mod:`embedlab.experiment.report` for the table."""
+    """Run all pipelines of ``config``; see :mod:`embedlab.experiment.report` for the table. A
+    ``node-classification`` experiment is run by :func:`run_classification_experiment` instead."""
+    if config.task != "retrieval":
+        raise ConfigError(f"run_experiment runs retrieval experiments; task {config.task!r} runs with "
+                          "run_classification_experiment (embedlab run picks it for you)")
     start = time.perf_counter()
     dataset = load_experiment_dataset(config)
     split = dataset.split(config.split)
