@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import embedlab
 from embedlab_node2vec.encoder import DeepWalk, Node2Vec
-from embedlab_node2vec.walks import Walker
 
 EMBEDLAB_API_VERSION = "1.1"
 
@@ -20,4 +19,4 @@ def embedlab_register(registry) -> None:  # type: ignore[no-untyped-def]
     registry.add("encoder", "deepwalk", DeepWalk)
 
 
-__all__ = ["EMBEDLAB_API_VERSION", "DeepWalk", "Node2Vec", "Walker", "embedlab_register"]
+__all__ = ["EMBEDLAB_API_VERSION", "DeepWalk", "Node2Vec", "embedlab_register"]

@@ -15,7 +15,7 @@ import numpy as np
 
 from embedlab.components import NOT_IDENTITY
 from embedlab.graph import Graph, NodeEncoder
-from embedlab_node2vec.walks import Walker
+from embedlab.graph.walks import Walker
 
 
 def _positive(instance: Any, attribute: attrs.Attribute, value: Any) -> None:

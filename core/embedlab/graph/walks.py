@@ -1,4 +1,5 @@
-"""Random walks on a CSR graph, all walks advanced together with numpy.
+"""Random walks on a CSR graph, all walks advanced together with numpy (node2vec, DeepWalk and IRWE
+sample their walks here).
 
 First-order walks (DeepWalk, node2vec with ``p = q = 1``) pick the next node in proportion to the
 edge weight: one ``searchsorted`` into the cumulative weights of the current rows. Second-order
