@@ -127,9 +127,14 @@ def describe(component: Any) -> dict[str, Any]:
 
 def fingerprint(component: Any) -> str:
     """sha256 of the canonical JSON of :func:`describe` without the fields marked
-    :data:`NOT_IDENTITY`: identity and cache key."""
+    :data:`NOT_IDENTITY`: identity and cache key. A component whose output depends on learned
+    state as well as its config (a fine-tuned encoder) exposes ``state_fingerprint`` (a string, or
+    None while it has no such state), which then joins the identity."""
     identity = describe(component)
     config = getattr(component, "config", None)
     identity["config"] = _jsonable(config, identity=True) if config is not None else {}
+    state = getattr(component, "state_fingerprint", None)
+    if state is not None:
+        identity["state"] = str(state)
     canonical = json.dumps(identity, sort_keys=True, separators=(",", ":"), default=str)
     return hashlib.sha256(canonical.encode()).hexdigest()

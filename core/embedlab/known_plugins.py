@@ -34,4 +34,9 @@ KNOWN_PROVIDERS: dict[tuple[str, str], str] = {
     ("metric", "SetR"): "embedlab-cosine-adapter",
     ("metric", "SetF1"): "embedlab-cosine-adapter",
     ("metric", "SetSize"): "embedlab-cosine-adapter",
+    ("encoder", "finetune"): "embedlab-train",
+    ("loss", "infonce"): "embedlab-train",
+    ("loss", "matryoshka"): "embedlab-train",
+    ("negatives", "in-batch"): "embedlab-train",
+    ("negatives", "mined"): "embedlab-train",
 }
