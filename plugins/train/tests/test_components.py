@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
-
 import numpy as np
 import pytest
 import torch
@@ -88,11 +84,9 @@ def test_a_filter_selects_the_examples_training_sees(fast, dataset, monkeypatch)
 
 
 def test_embedlab_plugins_lists_the_declared_kinds_and_their_components():
-    done = subprocess.run([sys.executable, "-m", "embedlab.cli", "plugins", "--json"], capture_output=True,
-                          text=True, check=True)
-    plugins = {p["name"]: p for p in json.loads(done.stdout)}
-    train = plugins["train"]
-    assert train["status"] == "loaded" and sorted(train["kinds"]) == ["loss", "negatives", "pair-filter"]
-    assert train["components"]["loss"] == ["infonce", "matryoshka"]
-    assert train["components"]["negatives"] == ["in-batch", "mined"]
-    assert train["components"]["encoder"] == ["finetune"]
+    info = {p.name: p for p in embedlab.plugin_host().plugins}["train"]
+    assert info.status == "loaded" and sorted(info.kinds) == ["loss", "negatives", "pair-filter"]
+    assert info.components["loss"] == ["infonce", "matryoshka"]
+    assert info.components["negatives"] == ["in-batch", "mined"]
+    assert info.components["encoder"] == ["finetune"]
+    assert embedlab.registry().kind("loss").distribution == "embedlab-train"
