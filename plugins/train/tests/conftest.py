@@ -6,7 +6,6 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 from embedlab.dataset import Corpus, Dataset, Queries
@@ -77,9 +76,3 @@ def dataset() -> Dataset:
 @pytest.fixture()
 def fast(tiny_model) -> dict:
     return {**FAST, "model_path": str(tiny_model)}
-
-
-def weights_of(encoder) -> dict[str, np.ndarray]:
-    from safetensors.numpy import load_file
-
-    return load_file(str(encoder.model_dir / "model.safetensors"))

@@ -9,7 +9,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import weights_of
 from embedlab_train import FineTunedEncoder, TrainingSet, make_soup
 
 import embedlab
@@ -18,6 +17,12 @@ from embedlab.pipeline import Pipeline
 from embedlab.training import TrainingData
 
 HERE = Path(__file__).resolve().parent
+
+
+def weights_of(encoder) -> dict[str, np.ndarray]:
+    from safetensors.numpy import load_file
+
+    return load_file(str(encoder.model_dir / "model.safetensors"))
 
 
 def train_set(dataset) -> TrainingSet:
