@@ -181,3 +181,16 @@ def test_large_inputs_are_added_in_batches(monkeypatch):
     batched.build(docs)
     assert len(batched) == 1000
     np.testing.assert_array_equal(batched.search(queries, 10).indices, whole.search(queries, 10).indices)
+
+
+@pytest.mark.parametrize("factory", ["HNSW16", "PCA8,HNSW16", "HNSW16,RFlat"])
+def test_hnsw_returns_k_documents_for_k_above_ef_search(factory):
+    """FAISS keeps the beam at efSearch even when k is larger, so a search of k = n returned
+    about half of a 300-document index (filtered: a third); the plugin widens the beam to k (filtered or not)."""
+    rng = np.random.default_rng(3)
+    docs = rng.standard_normal((300, 16)).astype(np.float32)
+    index = FaissIndex(factory=factory, efSearch=16)
+    index.build(docs, attributes={"even": np.arange(300) % 2 == 0})
+    assert (index.search(docs[:4], 300).indices >= 0).all()
+    filtered = index.search(docs[:4], 150, filter={"even": True}).indices
+    assert ((filtered >= 0).sum(axis=1) >= 130).all()  # a filtered beam may miss a few (was 63-83)

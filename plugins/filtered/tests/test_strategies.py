@@ -151,3 +151,21 @@ def test_registered_and_in_a_pipeline_config():
     assert {"prefilter", "postfilter", "acorn"} <= set(names)
     index = embedlab.create("index", "postfilter", index="prefilter", index_params={"metric": "l2"})
     assert isinstance(index.inner, PrefilterIndex) and index.inner.config.metric == "l2"
+
+
+@pytest.mark.parametrize("n", [10, 999, 1000, 1001])
+def test_acorn_unfiltered_search_around_exact_below(n, brute_force):
+    """Unfiltered queries on corpora of at most exact_below documents take the exact path; it
+    used to scan no document at all (an empty result for every unfiltered search)."""
+    rng = np.random.default_rng(n)
+    docs = rng.standard_normal((n, 8)).astype(np.float32)
+    queries = rng.standard_normal((5, 8)).astype(np.float32)
+    index = AcornIndex()
+    index.build(docs)
+    truth, scores = brute_force(docs, queries, 10, None)
+    result = index.search(queries, 10)
+    if n <= index.config.exact_below:
+        np.testing.assert_array_equal(result.indices, truth)
+        np.testing.assert_allclose(result.scores, scores, rtol=1e-4, atol=1e-4)
+    else:
+        assert (result.indices >= 0).all() and np.mean(result.indices == truth) > 0.9

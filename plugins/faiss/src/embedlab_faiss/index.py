@@ -21,7 +21,7 @@ from embedlab.protocols import Filter
 from embedlab.ranking import MISSING_SCORE, SearchResult
 from embedlab.threads import faiss_threads
 from embedlab_faiss.factory import METRICS, RUNTIME_PARAMETERS, create, set_runtime_parameters, train
-from embedlab_faiss.selectors import search_masked
+from embedlab_faiss.selectors import needs_parameters, search_masked, search_parameters
 
 INDEX_FILE = "index.faiss"
 #: Vectors per ``index.add`` call; larger inputs are added in batches under a progress bar.
@@ -135,7 +135,9 @@ class FaissIndex(Component):
         vectors = self._vectors(queries, self.dim, "queries")
         mask = resolve_filter(filter, self._attributes, len(self), vectors.shape[0])
         with faiss_threads(self.config.num_threads):
-            if mask is None or mask.all():
+            if (mask is None or mask.all()) and needs_parameters(index, int(k)):
+                distances, labels = index.search(vectors, int(k), params=search_parameters(index, None, int(k)))
+            elif mask is None or mask.all():
                 distances, labels = index.search(vectors, int(k))
             else:
                 distances, labels = search_masked(index, vectors, int(k), mask, self.config.factory)

@@ -10,23 +10,37 @@ from embedlab.errors import ConfigError
 from embedlab_faiss.factory import index_type
 
 
-def search_parameters(index: faiss.Index, selector: faiss.IDSelector) -> faiss.SearchParameters:
-    """Parameters restricting ``index`` to ``selector``; the index's nprobe/efSearch are kept
-    (FAISS would otherwise use the parameter objects' defaults)."""
+def search_parameters(index: faiss.Index, selector: faiss.IDSelector | None, k: int) -> faiss.SearchParameters:
+    """Parameters restricting ``index`` to ``selector`` (None: every document); the index's
+    nprobe/efSearch are kept (FAISS would otherwise use the parameter objects' defaults), except
+    that an HNSW beam is widened to ``k``: FAISS does not, and a beam narrower than ``k`` returns
+    fewer than ``k`` documents (half of a 300-document index for ``k = 300``, ``efSearch = 16``)."""
     index = faiss.downcast_index(index)
     if isinstance(index, faiss.IndexPreTransform):  # forwards the parameters to its sub-index
-        return search_parameters(index.index, selector)
+        return search_parameters(index.index, selector, k)
     if isinstance(index, faiss.IndexIVF):
         return faiss.SearchParametersIVF(sel=selector, nprobe=index.nprobe, max_codes=index.max_codes)
     if isinstance(index, faiss.IndexHNSW):
-        return faiss.SearchParametersHNSW(sel=selector, efSearch=index.hnsw.efSearch,
+        return faiss.SearchParametersHNSW(sel=selector, efSearch=max(index.hnsw.efSearch, k),
                                           check_relative_distance=index.hnsw.check_relative_distance,
                                           bounded_queue=index.hnsw.search_bounded_queue)
     if isinstance(index, faiss.IndexRefine):
+        depth = int(k * index.k_factor)
         return faiss.IndexRefineSearchParameters(
             sel=selector, k_factor=index.k_factor,
-            base_index_params=search_parameters(index.base_index, selector))
+            base_index_params=search_parameters(index.base_index, selector, depth))
     return faiss.SearchParameters(sel=selector)
+
+
+def needs_parameters(index: faiss.Index, k: int) -> bool:
+    """Whether an unfiltered search of ``k`` needs :func:`search_parameters`: an HNSW beam
+    (under any pre-transform or refinement) narrower than ``k``."""
+    index = faiss.downcast_index(index)
+    if isinstance(index, faiss.IndexPreTransform):
+        return needs_parameters(index.index, k)
+    if isinstance(index, faiss.IndexRefine):
+        return needs_parameters(index.base_index, int(k * index.k_factor))
+    return isinstance(index, faiss.IndexHNSW) and index.hnsw.efSearch < k
 
 
 def search_masked(index: faiss.Index, queries: np.ndarray, k: int, mask: np.ndarray,
@@ -50,7 +64,7 @@ def _search_bitmap(index: faiss.Index, queries: np.ndarray, k: int, bitmap: np.n
                    factory: str) -> tuple[np.ndarray, np.ndarray]:
     selector = faiss.IDSelectorBitmap(np.ascontiguousarray(bitmap))
     try:
-        return index.search(queries, k, params=search_parameters(index, selector))
+        return index.search(queries, k, params=search_parameters(index, selector, k))
     except RuntimeError as error:
         raise ConfigError(f"faiss: factory {factory!r} ({index_type(index)}) cannot search under a "
                           "filter; FAISS supports filters on Flat, IVF*, HNSW*, SQ and refined indexes "

@@ -208,7 +208,8 @@ class AcornIndex(FilteredIndex):
             rows = rows[chosen[rows]]
             if not rows.size:
                 continue
-            positions = np.flatnonzero(masks.mask(group))
+            mask = masks.mask(group)
+            positions = np.arange(len(self)) if mask is None else np.flatnonzero(mask)
             docs = self._vectors[positions]
             scores = vectors[rows] @ docs.T
             if self.config.metric == "l2":
