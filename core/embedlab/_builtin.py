@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from embedlab.datasets import BUILTIN_DATASETS
+from embedlab.executors import EXECUTOR_DESCRIPTION, EXECUTOR_KIND, LocalExecutor
 from embedlab.graph.data import GRAPH_DATASETS
 from embedlab.graph.encoders import SpectralEncoder
+from embedlab.hashing import HashingEncoder
 from embedlab.hookspecs import hookimpl
 from embedlab.index import ExactIndex
 from embedlab.metrics import BUILTIN_METRICS
@@ -16,7 +18,11 @@ EMBEDLAB_API_VERSION = API_VERSION
 
 @hookimpl
 def embedlab_register(registry) -> None:  # type: ignore[no-untyped-def]
-    """Exact index, PQ compressor, spectral graph encoder, metrics and built-in datasets."""
+    """The executor kind and the local executor, hashing encoder, exact index, PQ compressor,
+    spectral graph encoder, metrics and built-in datasets."""
+    registry.add_kind(EXECUTOR_KIND, description=EXECUTOR_DESCRIPTION)
+    registry.add(EXECUTOR_KIND, "local", LocalExecutor)
+    registry.add("encoder", "hashing", HashingEncoder)
     registry.add("index", "exact", ExactIndex)
     registry.add("encoder", "spectral", SpectralEncoder)
     registry.add("compressor", "pq", PQCompressor)

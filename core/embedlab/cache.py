@@ -18,6 +18,7 @@ from embedlab import embeddings as emb
 from embedlab.components import fingerprint
 from embedlab.errors import StateError
 from embedlab.persistence import load_state, save_state
+from embedlab.shards import DEFAULT_CHUNK_SIZE, ChunkStore
 
 CACHE_ENV = "EMBEDLAB_CACHE_DIR"
 
@@ -77,3 +78,7 @@ class EmbeddingCache:
                    meta={"embedding_kind": emb.kind_of(computed).value, "seconds": seconds},
                    identity=identity)
         return CachedEmbeddings(computed, seconds, False)
+
+    def chunk_store(self, key: str, n_items: int, chunk_size: int = DEFAULT_CHUNK_SIZE) -> ChunkStore:
+        """The chunked entry of ``key`` (see :mod:`embedlab.shards`), created when absent."""
+        return ChunkStore.open(self.root / key[:2] / f"{key}.chunks", key, n_items, chunk_size)

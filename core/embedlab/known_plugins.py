@@ -10,6 +10,7 @@ KNOWN_PROVIDERS: dict[tuple[str, str], str] = {
     ("reranker", "maxsim"): "embedlab-transformers",
     ("encoder", "bm25"): "embedlab-bm25",
     ("index", "faiss"): "embedlab-faiss",
+    ("executor", "ray"): "embedlab-ray",
     ("compressor", "storage"): "embedlab-storage",
     ("compressor", "bebr"): "embedlab-bebr",
     ("compressor", "jpq"): "embedlab-jpq",

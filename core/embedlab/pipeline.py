@@ -17,6 +17,7 @@ that learns is trained on the first stage's ranking of the training queries.
 
 from __future__ import annotations
 
+import tempfile
 import time
 from typing import Any, Mapping
 
@@ -28,6 +29,7 @@ from embedlab.cache import EmbeddingCache, texts_hash
 from embedlab.components import fingerprint
 from embedlab.dataset import Corpus, Exclusions, Queries, Split
 from embedlab.errors import ConfigError, InvalidInputError
+from embedlab.executors import Executor, LocalExecutor, create_executor
 from embedlab.protocols import (
     AcceptsCompressor,
     Compressor,
@@ -40,6 +42,7 @@ from embedlab.protocols import (
     UsesEmbeddingCache,
 )
 from embedlab.ranking import Ranking
+from embedlab.shards import DEFAULT_CHUNK_SIZE, ChunkStore
 from embedlab.training import TrainingData
 
 ComponentSpec = str | Mapping[str, Any] | None
@@ -100,6 +103,15 @@ class Pipeline:
     seed: int = 0
     #: Depth of the first-stage ranking of the training queries that a learning reranker is given.
     train_depth: int = attrs.field(default=100, validator=attrs.validators.gt(0))
+    #: Corpora larger than this are encoded in chunks of this many documents, each persisted in the
+    #: cache as soon as it is done (a killed run resumes), and indexes that can are built one chunk
+    #: at a time (:class:`~embedlab.protocols.BuildsFromChunks`). Needs ``cache``.
+    chunk_size: int = attrs.field(default=DEFAULT_CHUNK_SIZE, validator=attrs.validators.gt(0))
+    #: Where encoding and index building run (:mod:`embedlab.executors`): None or "local" for
+    #: this process, or an executor name / ``{"name": ..., **params}`` / object (e.g. "ray").
+    #: A non-local executor always encodes in chunks (into a temporary cache when there is none).
+    executor: Executor = attrs.field(default=None, converter=create_executor)
+    progress: bool = True
     timings: Timings = attrs.field(factory=Timings)
     corpus: Corpus | None = attrs.field(default=None, init=False)
     _context: str = attrs.field(default="", init=False)
@@ -138,11 +150,34 @@ class Pipeline:
             self.encoder.fit(documents)
         self.timings.fit_encoder_s = time.perf_counter() - start
         self._context = _fit_context(self.encoder, corpus, train if learns else None)
-        encoded, self.timings.encode_documents_s = self._encode("documents", corpus.content_hash, documents)
-        learners = [c for c in (self.compressor, self.reranker) if isinstance(c, LearnsFromQueries)]
-        train_queries = None  # the training queries' vectors, encoded once for every learning stage
-        if train is not None and learners:
-            train_queries, _ = self._encode("queries", train.queries.content_hash, list(train.queries.texts))
+        distributed = not isinstance(self.executor, LocalExecutor)
+        if distributed and self.cache is None:
+            with tempfile.TemporaryDirectory(prefix="embedlab-chunks-") as scratch:
+                self.cache = EmbeddingCache(scratch)
+                try:
+                    self._build_from_chunks(self._encode_chunks(corpus.content_hash, documents), corpus, train)
+                finally:
+                    self.cache = None
+        elif self.cache is not None and (distributed or len(documents) > self.chunk_size):
+            self._build_from_chunks(self._encode_chunks(corpus.content_hash, documents), corpus, train)
+        else:
+            encoded, self.timings.encode_documents_s = self._encode("documents", corpus.content_hash, documents)
+            self._build_index(encoded, corpus, train)
+        self.corpus = corpus
+        return self.timings
+
+    def _stages_learn(self, train: Split | None) -> bool:
+        """Whether a compressor or reranker will be trained on ``train``'s queries."""
+        return train is not None and any(isinstance(c, LearnsFromQueries) for c in (self.compressor, self.reranker))
+
+    def _learning_inputs(self, train: Split | None) -> emb.Embeddings | None:
+        """The training queries' vectors, encoded once for every learning stage (None if no stage learns)."""
+        if train is None or not self._stages_learn(train):
+            return None
+        return self._encode("queries", train.queries.content_hash, list(train.queries.texts))[0]
+
+    def _build_index(self, encoded: emb.Embeddings, corpus: Corpus, train: Split | None) -> None:
+        train_queries = self._learning_inputs(train)
         vectors = encoded
         if self.compressor is not None:
             data = TrainingData(corpus, train, train_queries, encoded) if train_queries is not None else None
@@ -150,14 +185,33 @@ class Pipeline:
         start = time.perf_counter()
         self.index.build(vectors, corpus.attributes or None)
         self.timings.index_s = time.perf_counter() - start
-        self.corpus = corpus
+        self._fit_reranker(encoded, corpus, train, train_queries)
+
+    def _build_from_chunks(self, chunks: ChunkStore, corpus: Corpus, train: Split | None) -> None:
+        """Like :meth:`_build_index` without holding every vector at once where the stages allow:
+        the compressor fits on a sample read from the chunks and the index, when it can, reads the
+        chunks one at a time. Learning stages get all vectors (they train on them)."""
+        if self._stages_learn(train):
+            self._build_index(chunks.gather(), corpus, train)
+            return
+        if self.compressor is not None:
+            sample = chunks.take(self._fit_positions(len(chunks)))
+            start = time.perf_counter()
+            self.compressor.fit(emb.as_dense(sample, name=f"pipeline {self.name!r} compressor input"))
+            self.timings.fit_compressor_s = time.perf_counter() - start
+        start = time.perf_counter()
+        self.index = self.executor.build_index(self.index, chunks, corpus.attributes or None, self.compressor)
+        self.timings.index_s = time.perf_counter() - start
+
+    def _fit_reranker(self, encoded: emb.Embeddings, corpus: Corpus, train: Split | None,
+                      train_queries: emb.Embeddings | None) -> None:
         if train_queries is not None and isinstance(self.reranker, LearnsFromQueries):
+            assert train is not None
             result = self.index.search(train_queries, min(self.train_depth, len(corpus)))
             first_stage = Ranking.from_search(train.queries.ids, result, corpus.ids)
             start = time.perf_counter()
             self.reranker.fit_queries(TrainingData(corpus, train, train_queries, encoded, first_stage))
             self.timings.fit_reranker_s = time.perf_counter() - start
-        return self.timings
 
     def search(self, queries: Queries, k: int = 100, filter: Any = None,
                exclude: Exclusions | None = None) -> Ranking:
@@ -215,6 +269,24 @@ class Pipeline:
         self.timings.cache_hits += int(cached.hit)
         return cached.embeddings, cached.seconds
 
+    def _encode_chunks(self, content_hash: str, documents: list[str]) -> ChunkStore:
+        """The corpus encoded chunk by chunk into the cache (resuming a killed run)."""
+        assert self.cache is not None
+        key = self.cache.key(self.encoder, "documents", content_hash, self._context)
+        store = self.cache.chunk_store(key, len(documents), self.chunk_size)
+        hit = store.complete
+        self.executor.encode(self.encoder, documents, store, desc=f"{self.name}: encode documents",
+                             progress=self.progress)
+        self.timings.encode_documents_s = store.seconds()
+        self.timings.cache_hits += int(hit)
+        return store
+
+    def _fit_positions(self, n: int) -> np.ndarray:
+        """Sorted positions of the seeded compressor training sample (all when ``n <= fit_sample``)."""
+        if n <= self.fit_sample:
+            return np.arange(n)
+        return np.sort(np.random.default_rng(self.seed).choice(n, self.fit_sample, replace=False))
+
     def _apply_compressor(self, vectors: emb.Embeddings, train: TrainingData | None) -> emb.Embeddings:
         """Fit the compressor (on ``train`` when it learns from queries and one is given) and return
         what the index is built on."""
@@ -224,9 +296,7 @@ class Pipeline:
             start = time.perf_counter()
             self.compressor.fit_queries(attrs.evolve(train, document_vectors=dense))
         else:
-            rng = np.random.default_rng(self.seed)
-            sample = dense if len(dense) <= self.fit_sample else \
-                dense[np.sort(rng.choice(len(dense), self.fit_sample, replace=False))]
+            sample = dense if len(dense) <= self.fit_sample else dense[self._fit_positions(len(dense))]
             start = time.perf_counter()
             self.compressor.fit(sample)
         self.timings.fit_compressor_s = time.perf_counter() - start

@@ -140,6 +140,18 @@ class AcceptsCompressor(Protocol):
 
 
 @runtime_checkable
+class BuildsFromChunks(Protocol):
+    """Optional index capability: build from an :class:`embedlab.shards.ChunkStore`, reading one
+    chunk at a time, so that the vectors are never all in memory next to what the index keeps.
+
+    The pipeline uses it for corpora encoded in chunks; the result must equal
+    ``build(chunks.gather(), attributes)``.
+    """
+
+    def build_from_chunks(self, chunks: Any, attributes: Mapping[str, np.ndarray] | None = None) -> None: ...
+
+
+@runtime_checkable
 class Reranker(Protocol):
     """Reorders (and may rescore) each query's candidates: ranking in, ranking out."""
 

@@ -11,6 +11,7 @@
     metrics = ["nDCG@10", "RR@10", "R@100"]
     baseline = "bm25"
     k = 100            # depth of every ranking (default: the largest metric cutoff, at least 100)
+    executor = "local" # or "ray", or { name = "ray", address = "auto" }: where encoding and indexing run
 
     [[pipeline]]
     name = "bm25"
@@ -67,6 +68,8 @@ class ExperimentConfig:
     seed: int = 0
     base_dir: Path = attrs.field(default=Path("."), converter=Path)
     train_split: str | None = None
+    #: ``{"name": ..., **params}`` of the executor (None: this process); see embedlab.executors.
+    executor: Mapping[str, Any] | None = None
     raw: Mapping[str, Any] = attrs.field(factory=dict, eq=False, repr=False)
     task: str = attrs.field(default="retrieval", validator=attrs.validators.in_(TASKS))
     #: Protocol settings of the node-classification task (train_ratios, repeats, C).
@@ -185,7 +188,7 @@ def parse_config(text: str, *, source: str = "<string>", base_dir: str | Path = 
     task = experiment.get("task", "retrieval")
     if task not in TASKS:
         raise locator.error(f"must be one of {', '.join(TASKS)}, got {task!r}", "experiment", key="task")
-    allowed = {"metrics", "baseline", "k", "seed", "task"}
+    allowed = {"metrics", "baseline", "k", "seed", "task", "executor"}
     if task == "node-classification":
         allowed |= set(CLASSIFICATION_KEYS)
     extra = sorted(set(experiment) - allowed)
@@ -200,6 +203,12 @@ def parse_config(text: str, *, source: str = "<string>", base_dir: str | Path = 
     if not isinstance(metrics, list) or not all(isinstance(m, str) for m in metrics):
         raise locator.error("must be a list of measure strings such as \"nDCG@10\"", "experiment",
                             key="metrics")
+    executor = experiment.get("executor")
+    if isinstance(executor, str):
+        executor = {"name": executor}
+    if executor is not None and not (isinstance(executor, dict) and isinstance(executor.get("name"), str)):
+        raise locator.error("must be an executor name such as \"ray\" or a table with a string 'name'",
+                            "experiment", key="executor")
     tables = raw.get("pipeline")
     if not isinstance(tables, list) or not tables:
         raise locator.error("at least one [[pipeline]] table is required", "pipeline", 0)
@@ -222,7 +231,8 @@ def parse_config(text: str, *, source: str = "<string>", base_dir: str | Path = 
         return ExperimentConfig(dataset=dataset, split=split, metrics=metrics, pipelines=pipelines,
                                 baseline=experiment.get("baseline"), k=experiment.get("k", 100),
                                 seed=experiment.get("seed", 0), base_dir=base_dir,
-                                train_split=train_split, raw=raw, task=task, classification=classification)
+                                train_split=train_split, executor=executor, raw=raw, task=task,
+                                classification=classification)
     except ConfigError as error:
         raise ConfigError(f"{source}: {error}") from None
     except (TypeError, ValueError) as error:

@@ -6,7 +6,7 @@ import platform
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Mapping
 
 import attrs
 from tqdm.auto import tqdm
@@ -15,6 +15,7 @@ from embedlab import stats
 from embedlab.cache import EmbeddingCache
 from embedlab.dataset import Dataset, Split
 from embedlab.errors import ConfigError
+from embedlab.executors import Executor, create_executor
 from embedlab.experiment.config import ExperimentConfig, PipelineConfig
 from embedlab.metrics import EvaluationResult, evaluate, parse_metric
 from embedlab.pipeline import Pipeline, Timings
@@ -111,11 +112,13 @@ def load_experiment_dataset(config: ExperimentConfig) -> Dataset:
 
 
 def run_pipeline(spec: PipelineConfig, dataset: Dataset, split: Split, k: int, metrics: list[Any],
-                 cache: EmbeddingCache | None, seed: int, train: Split | None = None) -> PipelineOutcome:
+                 cache: EmbeddingCache | None, seed: int, train: Split | None = None,
+                 executor: Executor | None = None) -> PipelineOutcome:
     """Build one pipeline on the corpus (training learning components on ``train``), search the
-    split's queries, evaluate."""
+    split's queries, evaluate; ``executor`` runs encoding and indexing (None: this process)."""
     pipeline = Pipeline.from_names(encoder=spec.encoder, index=spec.index, compressor=spec.compressor,
-                                   reranker=spec.reranker, name=spec.name, cache=cache, seed=seed)
+                                   reranker=spec.reranker, name=spec.name, cache=cache, seed=seed,
+                                   executor=executor)
     pipeline.build(dataset.corpus, train=train)
     ranking = pipeline.search(split.queries, k, exclude=split.exclude)
     evaluation = evaluate(ranking, split.qrels, metrics)
@@ -148,9 +151,13 @@ def run_classification_experiment(config: ExperimentConfig, *, progress: bool = 
 
 
 def run_experiment(config: ExperimentConfig, *, cache: EmbeddingCache | None = None,
-                   progress: bool = True) -> ExperimentResult:
+                   progress: bool = True, executor: Any = None) -> ExperimentResult:
     """Run all pipelines of ``config``; see :mod:`embedlab.experiment.report` for the table. A
-    ``node-classification`` experiment is run by :func:`run_classification_experiment` instead."""
+    ``node-classification`` experiment is run by :func:`run_classification_experiment` instead.
+
+    ``executor`` (a name such as ``"ray"``, ``{"name": ..., **params}`` or an executor object)
+    overrides ``[experiment] executor``; one executor serves every pipeline and is closed at the end
+    unless it was passed as an object."""
     if config.task != "retrieval":
         raise ConfigError(f"run_experiment runs retrieval experiments; task {config.task!r} runs with "
                           "run_classification_experiment (embedlab run picks it for you)")
@@ -163,10 +170,16 @@ def run_experiment(config: ExperimentConfig, *, cache: EmbeddingCache | None = N
     cutoffs = [getattr(m, "cutoff", None) for m in metrics]
     k = max([config.k, *(c for c in cutoffs if c)])
     outcomes = []
-    bar = tqdm(config.pipelines, desc="pipelines", unit="pipeline", disable=not progress)
-    for spec in bar:
-        bar.set_postfix_str(spec.name)
-        outcomes.append(run_pipeline(spec, dataset, split, k, metrics, cache, config.seed, train))
+    owned = executor is None or isinstance(executor, (str, Mapping))
+    runner = create_executor(executor if executor is not None else config.executor)
+    try:
+        bar = tqdm(config.pipelines, desc="pipelines", unit="pipeline", disable=not progress)
+        for spec in bar:
+            bar.set_postfix_str(spec.name)
+            outcomes.append(run_pipeline(spec, dataset, split, k, metrics, cache, config.seed, train, runner))
+    finally:
+        if owned:
+            runner.close()
     comparisons = compare_to_baseline(outcomes, config.baseline, names) if config.baseline else []
     return ExperimentResult(config, dataset, split, names, outcomes, comparisons,
                             time.perf_counter() - start)

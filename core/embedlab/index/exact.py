@@ -14,11 +14,12 @@ from embedlab.components import Component, make_config
 from embedlab.embeddings import EmbeddingKind, Embeddings, count
 from embedlab.errors import InvalidInputError
 from embedlab.filters import resolve_filter
-from embedlab.index.stores import STORES, Rows, Store, dimension, embedding_kind
+from embedlab.index.stores import STORES, DenseStore, Rows, Store, dimension, embedding_kind
 from embedlab.index.topk import TopK
 from embedlab.persistence import load_state, save_state
 from embedlab.protocols import Compressor, Filter
 from embedlab.ranking import MISSING_SCORE, SearchResult
+from embedlab.shards import ChunkStore
 
 METRICS = ("ip", "cosine", "l2")
 #: Largest (queries x documents) block of scores held at once (float32 entries).
@@ -93,6 +94,17 @@ class ExactIndex(Component):
         store.append(embeddings)
         if not len(store):
             raise InvalidInputError("exact index: no documents to index (empty corpus)")
+        self._attributes = check_columns(attributes, len(store), owner=OWNER)
+        self._store = store
+
+    def build_from_chunks(self, chunks: ChunkStore, attributes: Mapping[str, np.ndarray] | None = None) -> None:
+        """Same as ``build(chunks.gather(), attributes)``; dense vectors (or their codes) are read
+        one chunk at a time into one preallocated array."""
+        if chunks.kind is not EmbeddingKind.DENSE:
+            self.build(chunks.gather(), attributes)
+            return
+        store = DenseStore(self.config.metric, chunks.dim, self._compressor)
+        store.fill(chunks.chunks(), len(chunks))
         self._attributes = check_columns(attributes, len(store), owner=OWNER)
         self._store = store
 

@@ -13,7 +13,7 @@ A dense store may hold compressor codes instead of vectors (see ``ExactIndex.use
 
 from __future__ import annotations
 
-from typing import Any, Mapping, Union
+from typing import Any, Iterable, Mapping, Union
 
 import numpy as np
 import scipy.sparse as sp
@@ -63,14 +63,34 @@ class DenseStore:
     def memory_bytes(self) -> int:
         return int(self.data.nbytes + self.sq_norms.nbytes)
 
-    def append(self, embeddings: Any) -> None:
+    def _rows(self, embeddings: Any) -> np.ndarray:
+        """What the store keeps for these documents: (normalised) vectors, or their codes."""
         vectors = as_dense(embeddings, dim=self.dim, name="documents")
         if self.metric == "cosine":
             vectors = _normalise_rows(vectors)
-        data = vectors if self.compressor is None else self._encode(vectors)
+        return vectors if self.compressor is None else self._encode(vectors)
+
+    def append(self, embeddings: Any) -> None:
+        data = self._rows(embeddings)
         if self.metric == "l2":
             self.sq_norms = np.concatenate([self.sq_norms, self._sq_norms(data)])
         self.data = data if not len(self) else np.concatenate([self.data, data])
+
+    def fill(self, parts: Iterable[tuple[int, Any]], n: int) -> None:
+        """Set the contents from ``(start, embeddings)`` parts covering rows ``0..n-1``, writing
+        each into one preallocated array (peak memory: the store plus one part)."""
+        data: np.ndarray | None = None
+        norms = np.zeros(n if self.metric == "l2" else 0, np.float32)
+        for start, part in parts:
+            rows = self._rows(part)
+            if data is None:
+                data = np.empty((n, *rows.shape[1:]), dtype=rows.dtype)
+            data[start:start + rows.shape[0]] = rows
+            if self.metric == "l2":
+                norms[start:start + rows.shape[0]] = self._sq_norms(rows)
+        if data is None:
+            raise InvalidInputError("exact index: no documents to index (empty corpus)")
+        self.data, self.sq_norms = data, norms
 
     def _encode(self, vectors: np.ndarray) -> np.ndarray:
         codes = np.asarray(self.compressor.encode(vectors))

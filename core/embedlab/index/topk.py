@@ -75,3 +75,20 @@ class TopK:
 
     def result(self) -> SearchResult:
         return SearchResult(self.scores, self.positions)
+
+
+def merge_results(results: list[SearchResult], k: int) -> SearchResult:
+    """Exact top-``k`` of the union of several results over disjoint documents (for example one
+    per shard, positions already global): higher scores first, equal scores to the lower
+    position, empty slots (position -1) last, as a single index would have returned them."""
+    scores = np.concatenate([np.asarray(r.scores, dtype=np.float32) for r in results], axis=1)
+    positions = np.concatenate([np.asarray(r.indices, dtype=np.int64) for r in results], axis=1)
+    tie = np.where(positions < 0, _LAST, positions)
+    order = np.lexsort((tie, -scores), axis=1)[:, :k]
+    best_scores = np.take_along_axis(scores, order, axis=1)
+    best_positions = np.take_along_axis(positions, order, axis=1)
+    if best_scores.shape[1] < k:  # fewer candidates than k: pad
+        pad = k - best_scores.shape[1]
+        best_scores = np.pad(best_scores, ((0, 0), (0, pad)), constant_values=MISSING_SCORE)
+        best_positions = np.pad(best_positions, ((0, 0), (0, pad)), constant_values=-1)
+    return SearchResult(best_scores, best_positions)

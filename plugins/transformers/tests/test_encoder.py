@@ -148,3 +148,12 @@ def test_pooling_is_consistent_with_token_vectors(queries, opts):
     for i in range(len(texts)):
         np.testing.assert_allclose(mean[i], raw_tokens.item(i).mean(0), atol=1e-5)
         np.testing.assert_allclose(cls[i], raw_tokens.item(i)[0], atol=1e-5)
+
+
+def test_copies_for_other_processes_leave_the_loaded_model_behind(minilm, documents) -> None:
+    import pickle
+
+    expected = minilm.encode_documents(documents[:3])  # loads the model here
+    copy = pickle.loads(pickle.dumps(minilm))
+    assert copy._model is None and minilm._model is not None
+    assert np.array_equal(copy.encode_documents(documents[:3]), expected)  # loads its own, once

@@ -114,6 +114,36 @@ class FaissIndex(Component):
             _add(index, vectors, c.factory)
         self._index, self._attributes, self._serialized_bytes = index, columns, None
 
+    def build_from_chunks(self, chunks: Any, attributes: Mapping[str, np.ndarray] | None = None) -> None:
+        """Same as ``build(chunks.gather(), attributes)`` for an :class:`embedlab.shards.ChunkStore`:
+        trains on the same seeded sample read from the chunks (every vector when ``train_size``
+        is None), then adds the vectors in the same batches as ``build`` (``ADD_BATCH`` rows, which
+        fixes HNSW's insertion order), so only the index and one batch are in memory."""
+        n, dim, c = len(chunks), chunks.dim, self.config
+        columns = check_columns(attributes, n, owner=OWNER)
+        index = create(c.factory, dim, c.metric)
+        set_runtime_parameters(index, c.factory, self._runtime_values())
+        with faiss_threads(c.num_threads):
+            trained_on = 0
+            if not index.is_trained:
+                rows = np.arange(n) if c.train_size is None or c.train_size >= n else \
+                    np.sort(np.random.default_rng(c.seed).choice(n, c.train_size, replace=False))
+                trained_on = train(index, self._vectors(chunks.take(rows), dim, "documents"), c.factory, None, c.seed)
+            batch = np.empty((min(ADD_BATCH, n), dim), np.float32)
+            filled = 0
+            for _, chunk in chunks.chunks():
+                rows = self._vectors(chunk, dim, "documents")
+                while rows.shape[0]:
+                    take = min(batch.shape[0] - filled, rows.shape[0])
+                    batch[filled:filled + take], rows, filled = rows[:take], rows[take:], filled + take
+                    if filled == batch.shape[0]:
+                        _add(index, batch, c.factory)
+                        filled = 0
+            if filled:
+                _add(index, batch[:filled], c.factory)
+        self._index, self._attributes, self._serialized_bytes = index, columns, None
+        self.trained_on = trained_on
+
     def add(self, embeddings: Any, attributes: Mapping[str, np.ndarray] | None = None) -> None:
         """Append documents after the existing ones (builds the index when it is empty)."""
         if self._index is None:

@@ -83,6 +83,11 @@ class TransformersEncoder(Component):
         self._model: LoadedModel | None = None
         self._warned_truncation = False
 
+    def __getstate__(self) -> dict[str, Any]:
+        """Copies sent to other processes (executors' workers) leave the loaded model behind: each
+        worker loads it once, on first use."""
+        return {**self.__dict__, "_model": None}
+
     @property
     def output_kind(self) -> EmbeddingKind:
         return EmbeddingKind.MULTI_VECTOR if self.config.output == "tokens" else EmbeddingKind.DENSE

@@ -1,0 +1,193 @@
+"""Streamed, resumable encoding (embedlab.shards), the cache's chunked entries and chunked index
+builds: a killed encode resumes from the last finished chunk with bit-identical vectors."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import embedlab
+from embedlab.cache import EmbeddingCache
+from embedlab.errors import InvalidInputError, StateError
+from embedlab.hashing import HashingEncoder
+from embedlab.index import ExactIndex
+from embedlab.pipeline import Pipeline
+from embedlab.pq_compressor import PQCompressor
+from embedlab.shards import ChunkStore, encode_chunks
+
+TEXTS = [f"document {i} about topic {i % 7} and word{i % 13} plus w{i % 29}" for i in range(230)]
+
+
+class Counting:
+    """Wraps an encode function, counting texts; fails on demand after ``fail_after`` calls."""
+
+    def __init__(self, fail_after: int | None = None) -> None:
+        self.encoder = HashingEncoder(dim=16)
+        self.texts = 0
+        self.calls = 0
+        self.fail_after = fail_after
+
+    def __call__(self, texts: list[str]) -> np.ndarray:
+        if self.fail_after is not None and self.calls >= self.fail_after:
+            raise RuntimeError("encoder died")
+        self.calls += 1
+        self.texts += len(texts)
+        return self.encoder.encode_documents(texts)
+
+
+def test_chunks_hold_the_same_vectors_as_one_call(tmp_path: Path) -> None:
+    encode = Counting()
+    store = encode_chunks(ChunkStore.open(tmp_path / "job", "j", len(TEXTS), 50), TEXTS, encode, progress=False)
+    assert store.n_chunks == 5 and encode.calls == 5 and store.finished() == [0, 1, 2, 3, 4]
+    expected = HashingEncoder(dim=16).encode_documents(TEXTS)
+    assert np.array_equal(store.gather(), expected)
+    positions = np.array([0, 49, 50, 120, 229])
+    assert np.array_equal(store.take(positions), expected[positions])
+    assert [start for start, _ in store.chunks()] == [0, 50, 100, 150, 200]
+    assert store.dim == 16 and store.kind is embedlab.EmbeddingKind.DENSE
+
+
+def test_a_failed_run_resumes_after_the_last_finished_chunk(tmp_path: Path) -> None:
+    store = ChunkStore.open(tmp_path / "job", "j", len(TEXTS), 50)
+    with pytest.raises(RuntimeError, match="encoder died"):
+        encode_chunks(store, TEXTS, Counting(fail_after=2), progress=False)
+    assert store.finished() == [0, 1] and not store.complete
+    with pytest.raises(StateError, match="3 of 5 chunks are not encoded"):
+        store.gather()
+    resumed = Counting()
+    encode_chunks(store, TEXTS, resumed, progress=False)
+    assert resumed.texts == 130  # chunks 2, 3, 4 only
+    assert np.array_equal(store.gather(), HashingEncoder(dim=16).encode_documents(TEXTS))
+
+
+def test_a_corrupted_chunk_is_encoded_again(tmp_path: Path) -> None:
+    store = encode_chunks(ChunkStore.open(tmp_path / "job", "j", len(TEXTS), 50), TEXTS, Counting(),
+                          progress=False)
+    vectors = store.chunk_path(3) / "dense.npy"
+    raw = bytearray(vectors.read_bytes())
+    raw[-5] ^= 0xFF
+    vectors.write_bytes(bytes(raw))
+    again = Counting()
+    with pytest.warns(UserWarning, match="chunk-000003.*checksum"):
+        encode_chunks(store, TEXTS, again, progress=False)
+    assert again.calls == 1 and again.texts == 50
+    assert np.array_equal(store.gather(), HashingEncoder(dim=16).encode_documents(TEXTS))
+
+
+def test_a_directory_of_another_job_is_refused(tmp_path: Path) -> None:
+    ChunkStore.open(tmp_path / "job", "first", len(TEXTS), 50)
+    with pytest.raises(StateError, match="another encoding job"):
+        ChunkStore.open(tmp_path / "job", "second", len(TEXTS), 50)
+    with pytest.raises(StateError, match="another encoding job"):
+        ChunkStore.open(tmp_path / "job", "first", len(TEXTS), 60)
+    with pytest.raises(InvalidInputError, match="230 texts for a job of 10"):
+        encode_chunks(ChunkStore.open(tmp_path / "other", "j", 10, 5), TEXTS, Counting(), progress=False)
+    with pytest.raises(InvalidInputError, match="nothing to encode"):
+        ChunkStore.open(tmp_path / "empty", "j", 0, 5)
+
+
+def test_temporary_directories_of_a_dead_writer_are_removed(tmp_path: Path) -> None:
+    store = ChunkStore.open(tmp_path / "job", "j", len(TEXTS), 50)
+    stale = store.root / ".chunk-000002.tmp-deadbeef"
+    stale.mkdir()
+    (stale / "dense.npy").write_bytes(b"partial")
+    encode_chunks(store, TEXTS, Counting(), progress=False)
+    assert not stale.exists()
+    expected = [f"chunk-{i:06d}" for i in range(5)] + ["job.json", "job.lock"]
+    assert sorted(p.name for p in store.root.iterdir()) == expected
+
+
+KILLED_ENCODE = textwrap.dedent("""
+    import sys, time
+    from embedlab.hashing import HashingEncoder
+    from embedlab.shards import ChunkStore, encode_chunks
+    texts = [f"document {i} about topic {i % 7} and word{i % 13} plus w{i % 29}" for i in range(230)]
+    encoder = HashingEncoder(dim=16)
+    def slow(batch):
+        time.sleep(0.3)
+        return encoder.encode_documents(batch)
+    encode_chunks(ChunkStore.open(sys.argv[1], "j", len(texts), 20), texts, slow, progress=False)
+""")
+
+
+def test_kill_9_mid_encode_then_resume_gives_bit_identical_vectors(tmp_path: Path) -> None:
+    root = tmp_path / "job"
+    script = tmp_path / "encode.py"
+    script.write_text(KILLED_ENCODE)
+    process = subprocess.Popen([sys.executable, str(script), str(root)])
+    try:
+        deadline = time.monotonic() + 60
+        while not (root / "chunk-000002").is_dir():
+            assert process.poll() is None, "the encoding process ended before it was killed"
+            assert time.monotonic() < deadline, "no chunk was written within 60 s"
+            time.sleep(0.02)
+    finally:
+        os.kill(process.pid, signal.SIGKILL)
+        process.wait()
+    store = ChunkStore.open(root, "j", len(TEXTS), 20)
+    done = store.finished()
+    assert 3 <= len(done) < store.n_chunks and done == list(range(len(done)))
+    resumed = Counting()
+    encode_chunks(store, TEXTS, resumed, progress=False)
+    assert resumed.calls == store.n_chunks - len(done)
+    assert np.array_equal(store.gather(), HashingEncoder(dim=16).encode_documents(TEXTS))
+    assert not list(root.glob(".chunk-*"))
+
+
+@pytest.mark.parametrize("metric", ["ip", "cosine", "l2"])
+def test_exact_index_from_chunks_equals_a_build_from_memory(tmp_path: Path, metric: str) -> None:
+    store = encode_chunks(ChunkStore.open(tmp_path / "job", "j", len(TEXTS), 50), TEXTS, Counting(),
+                          progress=False)
+    streamed, direct = ExactIndex(metric=metric, block_size=64), ExactIndex(metric=metric, block_size=64)
+    years = np.arange(len(TEXTS)) % 5
+    streamed.build_from_chunks(store, {"year": years})
+    direct.build(store.gather(), {"year": years})
+    queries = HashingEncoder(dim=16).encode_queries(["topic 3 word5", "document 17", "w11 plus"])
+    for kwargs in ({}, {"filter": {"year": 2}}):
+        a, b = streamed.search(queries, 10, **kwargs), direct.search(queries, 10, **kwargs)
+        assert np.array_equal(a.indices, b.indices) and np.array_equal(a.scores, b.scores)
+    assert streamed.memory_bytes == direct.memory_bytes
+
+
+def corpus(n: int) -> embedlab.Corpus:
+    return embedlab.Corpus(ids=[f"d{i}" for i in range(n)], texts=TEXTS[:n])
+
+
+QUERIES = embedlab.Queries(ids=["q1", "q2"], texts=["topic 3 word5", "document 17 w11"])
+
+
+@pytest.mark.parametrize("compressor", [None, {"name": "pq", "m": 4, "ksub": 16}])
+def test_a_pipeline_over_chunks_ranks_like_one_in_memory(tmp_path: Path, compressor) -> None:
+    def pipeline(chunk_size: int) -> Pipeline:
+        return Pipeline.from_names(encoder={"name": "hashing", "dim": 16}, index="exact", compressor=compressor,
+                                   cache=EmbeddingCache(tmp_path / f"cache-{chunk_size}"), chunk_size=chunk_size,
+                                   fit_sample=100, progress=False)
+    chunked, whole = pipeline(40), pipeline(10_000)
+    chunked.build(corpus(230))
+    whole.build(corpus(230))
+    assert list((tmp_path / "cache-40").rglob("*.chunks")) and not list((tmp_path / "cache-10000").rglob("*.chunks"))
+    a, b = chunked.search(QUERIES, 20), whole.search(QUERIES, 20)
+    assert np.array_equal(a.doc_ids, b.doc_ids) and np.array_equal(a.scores, b.scores)
+    again = pipeline(40)
+    again.build(corpus(230))
+    assert again.timings.cache_hits == 1 and again.timings.encode_documents_s == chunked.timings.encode_documents_s
+    if compressor is not None:
+        assert isinstance(chunked.compressor, PQCompressor)
+        assert chunked.index.memory_bytes == whole.index.memory_bytes < 230 * 16 * 4
+
+
+def test_pipeline_without_cache_encodes_in_memory(tmp_path: Path) -> None:
+    pipeline = Pipeline.from_names(encoder={"name": "hashing", "dim": 16}, chunk_size=10, progress=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        pipeline.build(corpus(50))
+    assert len(pipeline.index) == 50
