@@ -49,12 +49,12 @@ CONFIGS: dict[str, dict[str, Any]] = {
     "mined-bm25": {"loss": {"name": "infonce", "temperature": 0.05},
                    "negatives": {"name": "mined", "first_stage": "bm25", "count": 1, "start": 3, "depth": 30}},
     "matryoshka": {"loss": {"name": "matryoshka", "dims": [384, 256, 128, 64, 32]}},
-    "gist": {"loss": {"name": "gist", "guide": {"name": "minilm"}}},
-    "rzen": {"loss": {"name": "rzen", "alpha": 5.0}},
-    "kalm": {"loss": {"name": "kalm", "gamma": 1.0}},
+    "gist": {"loss": {"name": "gist", "guide": {"name": "minilm"}, "margin": 0.1}},
+    "rzen": {"loss": {"name": "rzen", "alpha": 5.0, "false_negative_margin": 0.0}},
+    "kalm": {"loss": {"name": "kalm", "gamma": 1.0, "mix_negatives": 8}},
 }
 BASE = {"epochs": 1, "train_batch_size": 32, "lr": 2e-5, "train_max_length": 128, "max_length": 256,
-        "validation_fraction": 0.1, "validation_pool": 1000, "eval_steps": 25, "patience": 3}
+        "validation_fraction": 0.1, "validation_pool": 300, "patience": 2}
 #: dataset -> (train split, test split)
 SPLITS = {"python-stdlib": ("train", "test"), "scifact": ("train", "test"), "cosqa": ("dev", "test")}
 

@@ -40,4 +40,8 @@ KNOWN_PROVIDERS: dict[tuple[str, str], str] = {
     ("loss", "matryoshka"): "embedlab-train",
     ("negatives", "in-batch"): "embedlab-train",
     ("negatives", "mined"): "embedlab-train",
+    ("loss", "gist"): "embedlab-gist",
+    ("loss", "rzen"): "embedlab-rzen",
+    ("loss", "kalm"): "embedlab-kalm",
+    ("pair-filter", "rank-consistency"): "embedlab-kalm",
 }

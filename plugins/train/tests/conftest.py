@@ -3,23 +3,16 @@ corpus, and an embedding cache private to the test session."""
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pytest
+from embedlab_train.testing import TOPICS, tiny_bert
 
 from embedlab.dataset import Corpus, Dataset, Queries
 
 #: Settings every test encoder takes: one thread, short texts, no bars, nothing held out.
 FAST = {"num_threads": 1, "show_progress": False, "max_length": 32, "train_batch_size": 8, "lr": 1e-3,
         "validation_fraction": 0.0, "warmup_ratio": 0.0, "checkpoint_dir": None, "batch_size": 16}
-TOPICS = ["parse json text", "open a file for reading", "sort a list of numbers", "send an http request",
-          "compress bytes with zlib", "format a date as a string", "spawn a subprocess", "hash a password",
-          "read a csv row", "join two paths", "copy a directory tree", "decode base64 data",
-          "match a regular expression", "start a thread pool", "parse command line arguments",
-          "write a log message", "measure elapsed time", "generate a random number", "encode a url query",
-          "serialise an object to xml", "compute a checksum", "resolve a host name", "read an ini file",
-          "iterate over a zip archive"]
 
 
 @pytest.fixture(autouse=True, scope="session")
@@ -34,23 +27,7 @@ def private_cache(tmp_path_factory):
 @pytest.fixture(scope="session")
 def tiny_model(tmp_path_factory) -> Path:
     """A 2-layer, 32-dim BERT with random (seeded) weights and all-MiniLM-L6-v2's tokenizer."""
-    return make_tiny_model(tmp_path_factory.mktemp("tiny-bert"))
-
-
-def make_tiny_model(root: Path) -> Path:
-    import torch
-    import transformers
-    from embedlab_transformers.model_files import default_model_dir
-
-    source = default_model_dir()
-    for name in ("tokenizer.json", "tokenizer_config.json", "vocab.txt", "special_tokens_map.json"):
-        if (source / name).is_file():
-            shutil.copy(source / name, root / name)
-    config = transformers.BertConfig(vocab_size=30522, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
-                                     intermediate_size=64, max_position_embeddings=64)
-    torch.manual_seed(0)
-    transformers.BertModel(config).save_pretrained(root, safe_serialization=True)
-    return root
+    return tiny_bert(tmp_path_factory.mktemp("tiny-bert"))
 
 
 def make_dataset() -> Dataset:

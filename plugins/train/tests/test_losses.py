@@ -5,31 +5,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from embedlab_train import Batch, InfoNCE, Matryoshka, TrainingSet
+from embedlab_train import Batch, InfoNCE, Matryoshka
 from embedlab_train.model import TrainableModel
+from embedlab_train.testing import gradients, pair_set, random_batch
 
 import embedlab
 
-
-def toy_set(n_queries: int, n_docs: int, judged: list[set[int]] | None = None) -> TrainingSet:
-    pairs = [(i, i) for i in range(n_queries)]
-    data = TrainingSet.from_pairs([f"q{i}" for i in range(n_queries)], [f"d{j}" for j in range(n_docs)], pairs)
-    if judged is not None:
-        data = TrainingSet(data.queries, data.corpus, data.query, data.positive, judged)
-    return data
-
-
-def random_batch(b: int = 6, k: int = 2, d: int = 16, seed: int = 0, judged=None):
-    """Leaf tensors (queries, positives, negative columns) and the Batch built from them."""
-    gen = torch.Generator().manual_seed(seed)
-    q = torch.randn(b, d, generator=gen, dtype=torch.float64, requires_grad=True)
-    docs = torch.randn(b * (1 + k), d, generator=gen, dtype=torch.float64, requires_grad=True)
-    data = toy_set(b, b * (1 + k), judged)
-    return q, docs, Batch(q, docs, np.arange(b), np.arange(b * (1 + k)), data)
-
-
-def grads(loss: torch.Tensor, *leaves: torch.Tensor) -> list[torch.Tensor]:
-    return list(torch.autograd.grad(loss, leaves))
+grads = gradients
 
 
 @pytest.mark.parametrize("k", [0, 1, 3])
@@ -125,7 +107,7 @@ def test_model_gradients_equal_sentence_transformers_mnrl_and_matryoshka(tiny_mo
 
     loss = InfoNCE(temperature=0.05) if not dims else \
         Matryoshka(dims=list(dims), weights=[1.0, 0.5, 0.25], base={"name": "infonce", "temperature": 0.05})
-    data = toy_set(4, 8)
+    data = pair_set(4, 8)
     batch = Batch(ours.embed(TEXTS_Q), ours.embed(TEXTS_D), np.arange(4), np.arange(8), data)
     value = loss(batch)
     value.backward()

@@ -1,0 +1,73 @@
+"""Helpers for the test suites of training plugins (no pytest import): a tiny random BERT with
+all-MiniLM-L6-v2's tokenizer that trains in milliseconds per step, and random loss batches.
+
+>>> model_dir = tiny_bert(tmp_path)                                     # doctest: +SKIP
+>>> q, docs, batch = random_batch(b=6, k=2, d=16)                       # doctest: +SKIP
+>>> InfoNCE()(batch).backward()                                         # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from embedlab_train.data import TrainingSet
+from embedlab_train.losses import Batch
+
+TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "vocab.txt", "special_tokens_map.json")
+#: 24 short programming tasks: query and document texts for small training tests.
+TOPICS = ["parse json text", "open a file for reading", "sort a list of numbers", "send an http request",
+          "compress bytes with zlib", "format a date as a string", "spawn a subprocess", "hash a password",
+          "read a csv row", "join two paths", "copy a directory tree", "decode base64 data",
+          "match a regular expression", "start a thread pool", "parse command line arguments",
+          "write a log message", "measure elapsed time", "generate a random number", "encode a url query",
+          "serialise an object to xml", "compute a checksum", "resolve a host name", "read an ini file",
+          "iterate over a zip archive"]
+
+
+def tiny_bert(root: str | Path, *, hidden: int = 32, layers: int = 2, seed: int = 0) -> Path:
+    """A BERT with ``layers`` layers of width ``hidden``, random weights seeded by ``seed``, and
+    all-MiniLM-L6-v2's tokenizer, saved as a model directory in ``root``."""
+    import transformers
+    from embedlab_transformers.model_files import default_model_dir
+
+    root = Path(root)
+    root.mkdir(parents=True, exist_ok=True)
+    source = default_model_dir()
+    for name in TOKENIZER_FILES:
+        if (source / name).is_file():
+            shutil.copy(source / name, root / name)
+    config = transformers.BertConfig(vocab_size=30522, hidden_size=hidden, num_hidden_layers=layers,
+                                     num_attention_heads=2, intermediate_size=2 * hidden, max_position_embeddings=64)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        transformers.BertModel(config).save_pretrained(root, safe_serialization=True)
+    return root
+
+
+def pair_set(n_queries: int, n_docs: int, judged: list[set[int]] | None = None) -> TrainingSet:
+    """Queries ``q0..``, documents ``d0..``; query ``i``'s positive is document ``i``; ``judged``
+    overrides the judged-relevant sets."""
+    data = TrainingSet.from_pairs([f"q{i}" for i in range(n_queries)], [f"d{j}" for j in range(n_docs)],
+                                  [(i, i) for i in range(n_queries)])
+    if judged is not None:
+        data = TrainingSet(data.queries, data.corpus, data.query, data.positive, judged)
+    return data
+
+
+def random_batch(b: int = 6, k: int = 2, d: int = 16, seed: int = 0,
+                 judged: list[set[int]] | None = None) -> tuple[torch.Tensor, torch.Tensor, Batch]:
+    """float64 leaf tensors (queries ``(b, d)``, documents ``(b(1+k), d)``) and the :class:`Batch`
+    over them (documents in corpus order: positives, then ``k`` negative columns)."""
+    gen = torch.Generator().manual_seed(seed)
+    q = torch.randn(b, d, generator=gen, dtype=torch.float64, requires_grad=True)
+    docs = torch.randn(b * (1 + k), d, generator=gen, dtype=torch.float64, requires_grad=True)
+    return q, docs, Batch(q, docs, np.arange(b), np.arange(b * (1 + k)), pair_set(b, b * (1 + k), judged))
+
+
+def gradients(loss: torch.Tensor, *leaves: torch.Tensor) -> list[torch.Tensor]:
+    """d loss / d leaf for each leaf (the graph is kept for further calls)."""
+    return list(torch.autograd.grad(loss, leaves, retain_graph=True))
