@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from embedlab.claims import read_claims
 from embedlab.cli import main
 from embedlab.errors import ConfigError
 from embedlab.plugins import DISABLE_ENV, ENTRY_POINT_GROUP
@@ -68,8 +69,8 @@ def test_default_destination_and_rendered_project(tmp_path, monkeypatch) -> None
     project = tmp_path / "embedlab-my-method"
     files = template_files(project)
     assert files == ["README.md", "pyproject.toml", "src/embedlab_my_method/__init__.py",
-                     "src/embedlab_my_method/compressor.py", "tests/test_embedlab_my_method.py",
-                     "tests/test_embedlab_my_method_plugin.py"]
+                     "src/embedlab_my_method/claims.toml", "src/embedlab_my_method/compressor.py",
+                     "tests/test_embedlab_my_method.py", "tests/test_embedlab_my_method_plugin.py"]
     for name in files:
         assert "{{" not in (project / name).read_text(), name
     meta = tomllib.loads((project / "pyproject.toml").read_text())
@@ -80,6 +81,9 @@ def test_default_destination_and_rendered_project(tmp_path, monkeypatch) -> None
     assert 'EMBEDLAB_API_VERSION = "1.0"' in init and "@embedlab.hookimpl" in init
     compressor = (project / "src/embedlab_my_method/compressor.py").read_text()
     assert "class MyMethod(embedlab.Component)" in compressor
+    claims = read_claims(project / "src/embedlab_my_method/claims.toml", "my_method")
+    assert [c.status for c in claims] == ["not tested"]
+    assert meta["tool"]["setuptools"]["package-data"] == {"embedlab_my_method": ["claims.toml"]}
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no temporary leftovers
 
 

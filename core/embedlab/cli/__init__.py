@@ -9,7 +9,7 @@ from typing import Sequence
 
 from embedlab.errors import EmbedlabError
 
-SUBCOMMANDS = ("plugins", "run", "new_plugin", "evaluate", "datasets")
+SUBCOMMANDS = ("plugins", "run", "new_plugin", "evaluate", "datasets", "claims")
 
 
 def build_parser() -> argparse.ArgumentParser:
