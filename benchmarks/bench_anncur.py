@@ -177,6 +177,7 @@ def main() -> None:
                         help="pinv cut-offs (relative to the largest singular value); 1e-15 = numpy's default")
     parser.add_argument("--plot", default="docs/benchmarks/anncur_recall.png")
     args = parser.parse_args()
+    common.report_load()
 
     dataset = common.load("scifact")
     train, test = dataset.split("train").queries, dataset.split("test").queries

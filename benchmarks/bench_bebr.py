@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Callable
 
 import attrs
+import common
 import faiss
 import numpy as np
 from embedlab_bebr import BEBRCompressor
@@ -194,6 +195,7 @@ def main() -> None:
                         help="also fit bebr with one hidden layer of 512 (residual MLP blocks) at this size")
     parser.add_argument("--plot", type=Path, default=None)
     args = parser.parse_args()
+    common.report_load()
     faiss.omp_set_num_threads(args.threads)
     params = {} if args.epochs is None else {"epochs": args.epochs}
     with threadpool_limits(limits=args.threads):

@@ -207,6 +207,7 @@ def main() -> None:
     parser.add_argument("--plot", type=Path, default=DOCS / "bidr.png")
     parser.add_argument("--rss-child", nargs=4, metavar=("KIND", "PATH", "QUERIES", "N"), help=argparse.SUPPRESS)
     args = parser.parse_args()
+    common.report_load()
     if args.rss_child:
         kind, path, queries_file, n = args.rss_child
         rss_child(kind, path, queries_file, int(n))

@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 
 import bm25s
+import common
 import numpy as np
 from embedlab_bm25 import BM25
 
@@ -62,6 +63,7 @@ def main() -> None:
     parser.add_argument("--methods", nargs="+", default=["lucene", "robertson", "atire"])
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
+    common.report_load()
     header = (f"{'dataset':<10} {'method':<10} {'max|diff|':>10} {'max rel':>9} {'top10':>6} "
               f"{'nDCG@10':>8} {'ref nDCG':>8} {'ours s':>7} {'bm25s s':>7} {'ratio':>6}")
     print(header)

@@ -134,6 +134,7 @@ def main() -> None:
     parser.add_argument("--plot", type=Path, default=Path("docs/benchmarks/cosine-adapter.png"))
     parser.add_argument("--json", type=Path, default=Path("results/bench_cosine_adapter.json"))
     args = parser.parse_args()
+    common.report_load()
     figure, axes = plt.subplots(2, len(args.datasets), figsize=(6 * len(args.datasets), 10), squeeze=False)
     lines: list[str] = []
     records: list[dict] = []

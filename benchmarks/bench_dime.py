@@ -130,6 +130,7 @@ def main() -> None:
     parser.add_argument("--plot", type=Path, default=Path("docs/benchmarks/dime.png"))
     parser.add_argument("--json", type=Path, default=Path("results/bench_dime.json"))
     args = parser.parse_args()
+    common.report_load()
     torch.set_num_threads(args.threads)
     results = {name: run_dataset(name, args) for name in args.datasets}
     common.write_json(args.json, args, results)

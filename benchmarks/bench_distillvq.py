@@ -108,6 +108,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--plot", default="docs/benchmarks/distillvq.png")
     args = parser.parse_args()
+    common.report_load()
     faiss.omp_set_num_threads(1)
     torch.set_num_threads(1)
     rows = [row for name in args.datasets for row in run(name, SETTINGS[name], args)]

@@ -241,6 +241,7 @@ def main() -> None:
     parser.add_argument("--plot", type=Path, default=Path("docs/benchmarks/e2rank.png"))
     parser.add_argument("--json", type=Path, default=Path("results/bench_e2rank.json"))
     args = parser.parse_args()
+    common.report_load()
     args.train_queries = args.train_queries or None
     torch.set_num_threads(args.threads)
     results = {name: run_dataset(name, args) for name in args.datasets}

@@ -14,6 +14,7 @@ import os
 import statistics
 import time
 
+import common
 import faiss
 import numpy as np
 from threadpoolctl import threadpool_info, threadpool_limits
@@ -66,6 +67,7 @@ def main() -> None:
                         help="block sizes to try (default: the ExactIndex default)")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
+    common.report_load()
 
     rng = np.random.default_rng(args.seed)
     docs, queries = unit_vectors(rng, args.docs, args.dim), unit_vectors(rng, args.queries, args.dim)

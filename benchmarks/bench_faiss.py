@@ -20,6 +20,7 @@ import argparse
 import time
 from pathlib import Path
 
+import common
 import faiss
 import numpy as np
 from embedlab_faiss import FaissIndex
@@ -77,6 +78,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--plot", type=Path, default=None, help="write a recall/QPS plot (PNG)")
     args = parser.parse_args()
+    common.report_load()
     curves: dict[str, list[tuple[float, float]]] = {}
     header = (f"{'dataset':<10} {'factory':<22} {'param':<12} {'R@10':>6} {'build s':>8} {'QPS':>9} "
               f"{'MB':>7} {'ours/raw':>8}")

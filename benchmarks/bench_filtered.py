@@ -35,6 +35,7 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
+import common
 import numpy as np
 from tqdm import tqdm
 
@@ -217,6 +218,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--plot", type=Path, help="write a recall-vs-QPS plot per selectivity here")
     args = parser.parse_args()
+    common.report_load()
 
     import numba
     from threadpoolctl import threadpool_limits

@@ -199,6 +199,7 @@ def main() -> None:
     parser.add_argument("--plot", default=None, help="write an nDCG@10 vs bytes plot (png)")
     parser.add_argument("--json", default=None, help="also write the table rows as JSON")
     args = parser.parse_args()
+    common.report_load()
     faiss.omp_set_num_threads(args.threads)
     torch.set_num_threads(args.threads)
     rows = [row for name in args.datasets for row in run_dataset(name, args)]

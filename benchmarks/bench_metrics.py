@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import time
 
+import common
 import numpy as np
 import pytrec_eval
 
@@ -53,6 +54,7 @@ def main() -> None:
     parser.add_argument("--depth", type=int, default=1000)
     parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args()
+    common.report_load()
     ranking, qrels = synthetic(args.queries, args.depth)
     ours_s, result = best_of(args.repeat, lambda: evaluate(ranking, qrels, list(METRICS)))
     dict_s, run = best_of(args.repeat, ranking.to_dict)

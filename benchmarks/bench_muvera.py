@@ -28,6 +28,7 @@ import statistics
 import time
 from pathlib import Path
 
+import common
 import numpy as np
 from embedlab_muvera import FDEConfig, MuveraIndex, encode_documents_fde, encode_queries_fde
 
@@ -88,6 +89,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--plot", type=Path, default=None)
     args = parser.parse_args()
+    common.report_load()
 
     dataset = load_beir(SCIFACT)
     split = dataset.split("test")

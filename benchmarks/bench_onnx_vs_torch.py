@@ -17,6 +17,7 @@ import statistics
 import time
 from pathlib import Path
 
+import common
 import numpy as np
 from embedlab_transformers import MiniLM
 
@@ -32,6 +33,7 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--rounds", type=int, default=2)
     args = parser.parse_args()
+    common.report_load()
     texts = load_beir(SCIFACT).corpus.documents()[:args.texts]
     params = dict(num_threads=args.threads, batch_size=args.batch_size, show_progress=False)
     encoders = {"torch": MiniLM(backend="torch", **params), "onnx": MiniLM(backend="onnx", **params)}

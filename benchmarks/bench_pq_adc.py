@@ -58,6 +58,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1, help="FAISS OpenMP threads (numpy's BLAS is not used)")
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
+    common.report_load()
     faiss.omp_set_num_threads(args.threads)
     split = common.encode_split(common.load(args.dataset), "test")
     print("OPENBLAS_CORETYPE=" + os.environ.get("OPENBLAS_CORETYPE", "(unset)")

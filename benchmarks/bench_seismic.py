@@ -32,6 +32,7 @@ import time  # noqa: E402
 from pathlib import Path  # noqa: E402
 from typing import Callable, Iterator  # noqa: E402
 
+import common  # noqa: E402
 import numpy as np  # noqa: E402
 import scipy.sparse as sp  # noqa: E402
 import seismic  # noqa: E402
@@ -187,6 +188,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--plot", default="docs/benchmarks/seismic.png", help="accuracy-vs-QPS PNG ('' for none)")
     args = parser.parse_args()
+    common.report_load()
     print(f"embedlab-seismic vs pyseismic-lsr, k={args.k}, single thread (RAYON_NUM_THREADS="
           f"{os.environ['RAYON_NUM_THREADS']}), load average {os.getloadavg()[0]:.1f}")
     curves = {}

@@ -24,6 +24,7 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
+import common
 import faiss
 import ml_dtypes
 import numpy as np
@@ -272,6 +273,7 @@ def main() -> None:
     parser.add_argument("--specs", help="comma-separated labels of the table (default: all)")
     parser.add_argument("--plot-dir", type=Path, help="write storage-pareto-<dataset>.png here")
     args = parser.parse_args()
+    common.report_load()
     labels = set(args.specs.split(",")) if args.specs else None
     print(f"faiss {faiss.__version__}, numpy {np.__version__}, {faiss.omp_get_max_threads()} FAISS threads")
     for name in args.datasets.split(","):

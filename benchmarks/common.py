@@ -66,6 +66,33 @@ def encode_split(dataset: Dataset, split: str, encoder_name: str = "minilm") -> 
                         list(part.queries.texts))
 
 
+#: Speed numbers are valid only when the 1-minute load average is below this before the run.
+QUIET_LOAD = 1.5
+
+
+def report_load(label: str = "before") -> tuple[float, float, float]:
+    """Print the load averages (1, 5, 15 min) and whether the machine is quiet enough for speed
+    numbers; the first call also registers the same report at exit ("after"). Returns them."""
+    import atexit
+    import os
+
+    loads = os.getloadavg()
+    verdict = ("quiet enough for speed numbers" if loads[0] < QUIET_LOAD else
+               f"under load (>= {QUIET_LOAD}): speed ratios are to be rerun quiet")
+    print(f"load average {label}: {loads[0]:.2f} {loads[1]:.2f} {loads[2]:.2f} (1/5/15 min); {verdict}", flush=True)
+    if label == "before" and not getattr(report_load, "registered", False):
+        report_load.registered = True  # type: ignore[attr-defined]
+        atexit.register(report_load, "after")
+    return loads
+
+
+def load_text() -> str:
+    """The current 1-minute load average, for a table row."""
+    import os
+
+    return f"{os.getloadavg()[0]:.1f}"
+
+
 def best_time(run: Callable[[], T], repeats: int) -> tuple[float, T]:
     """Fastest wall time of ``repeats`` calls, and the last call's result."""
     times, result = [], None
@@ -105,6 +132,7 @@ def write_json(path: str | Path, args: object, results: object) -> Path:
     record = {"command": " ".join(["python", *sys.argv]), "arguments": plain(vars(args)),
               "python": sys.version.split()[0], "platform": platform.platform(),
               "environment": {k: os.environ.get(k) for k in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")},
+              "load_average_at_write": list(os.getloadavg()),
               "results": plain(results)}
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
