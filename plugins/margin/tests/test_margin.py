@@ -8,9 +8,16 @@ import math
 import numpy as np
 import pytest
 import torch
+from embedlab_limit.evaluation import global_margin, zero_margin
 from embedlab_limit.free_embedding import InfoNCE, Masks, OptimiserConfig, Problem, optimise
 from embedlab_limit.relevance import combination_relevance
-from embedlab_margin.margins import margin_report, retrieval_margin, row_margins
+from embedlab_margin.margins import (
+    global_threshold_margin,
+    lift_threshold,
+    margin_report,
+    retrieval_margin,
+    row_margins,
+)
 from embedlab_margin.min_dimension import log_fit, main, search_min_dimension
 from embedlab_margin.sigmoid import SigmoidLoss
 
@@ -46,6 +53,32 @@ def test_ranking_margin_without_a_zero_threshold_margin():
     assert report.separable and report.retrieval_margin < 0
 
 
+def test_one_shared_threshold_lifts_to_a_zero_threshold_one_dimension_up():
+    documents = np.array([unit(0), unit(30), unit(60)])
+    query = np.array([unit(10)])
+    relevance = np.array([[True, True, False]])
+    cos = [math.cos(math.radians(a)) for a in (10, 20, 50)]
+    margin, threshold = global_threshold_margin(query, documents, relevance)
+    assert (margin, threshold) == pytest.approx(((cos[1] - cos[2]) / 2, (cos[1] + cos[2]) / 2))
+    lifted_q, lifted_d = lift_threshold(query, documents, threshold)
+    assert np.linalg.norm(lifted_q, axis=1) == pytest.approx([1.0]) and lifted_d.shape == (3, 3)
+    assert retrieval_margin(lifted_q, lifted_d, relevance) == pytest.approx(margin / math.sqrt(2 * (1 + threshold**2)))
+    report = margin_report(query, documents, relevance)
+    assert report.min_row_margin >= report.global_margin >= report.retrieval_margin
+
+
+def test_batched_margins_equal_the_numpy_ones():
+    rng = np.random.default_rng(0)
+    q = rng.normal(size=(6, 4))
+    d = rng.normal(size=(5, 4))
+    q, d = q / np.linalg.norm(q, axis=1, keepdims=True), d / np.linalg.norm(d, axis=1, keepdims=True)
+    relevance = rng.random((6, 5)) < 0.4
+    scores, rel = torch.from_numpy(q @ d.T)[None], torch.from_numpy(relevance)[None]
+    pairs = torch.ones_like(rel)
+    assert float(global_margin(scores, rel, pairs)[0]) == pytest.approx(global_threshold_margin(q, d, relevance)[0])
+    assert float(zero_margin(scores, rel, pairs)[0]) == pytest.approx(retrieval_margin(q, d, relevance))
+
+
 def test_negative_row_margin_when_a_query_ranks_wrongly():
     queries = np.array([unit(45), unit(170)])
     relevance = np.array([[True, True, False], [True, True, False]])
@@ -75,6 +108,10 @@ def test_sigmoid_loss_formula_and_padding():
              softplus(2 * (0.1 - 0.1)), softplus(-2 * (0.3 - 0.1))]
     assert float(loss(scores, masks, params)[0]) == pytest.approx(sum(terms) / 5, rel=1e-5)
     assert {k: v.tolist() for k, v in loss.initial_parameters(2).items()} == {"t": [1.0, 1.0], "b": [0.0, 0.0]}
+    fixed = SigmoidLoss(learn_bias=False)
+    assert fixed.name == "sigmoid-b0" and list(fixed.initial_parameters(2)) == ["t"]
+    at_zero = [softplus(-2 * 0.5), softplus(2 * -0.2), softplus(2 * 0.9), softplus(2 * 0.1), softplus(-2 * 0.3)]
+    assert float(fixed(scores, masks, {"t": torch.tensor([2.0])})[0]) == pytest.approx(sum(at_zero) / 5, rel=1e-5)
 
 
 def test_sigmoid_and_infonce_on_a_tiny_case():
@@ -98,6 +135,17 @@ def test_sigmoid_training_reaches_a_positive_margin_with_learned_temperature():
     assert outcome.parameters["t"] > 1.0  # the temperature was learned
     report = margin_report(outcome.queries, outcome.documents, problem.relevance)
     assert report.min_row_margin > 0 and report.min_row_margin == pytest.approx(outcome.best_margin, abs=1e-5)
+
+
+def test_zero_bias_sigmoid_reaches_the_papers_margin():
+    """With the bias fixed at 0 the loss's threshold is the zero threshold of m^rd, and training
+    on 6 documents in 6 dimensions reaches a positive retrieval margin."""
+    problem = Problem(combination_relevance(6, 2), dim=6)
+    config = OptimiserConfig(criterion="zero-margin", max_steps=4000, patience=400)
+    (outcome,) = optimise([problem], SigmoidLoss(learn_bias=False), config, progress=False)
+    assert outcome.solved and "b" not in outcome.parameters
+    report = margin_report(outcome.queries, outcome.documents, problem.relevance)
+    assert report.retrieval_margin > 0 and report.retrieval_margin == pytest.approx(outcome.best_margin, abs=1e-5)
 
 
 def test_search_finds_the_smallest_solving_dimension():
@@ -126,5 +174,9 @@ def test_command_writes_table_json_and_plot(tmp_path, capsys):
     data = json.loads((tmp_path / "min_dimension.json").read_text())
     expected = {(loss, n) for loss in ("sigmoid", "infonce") for n in (4, 5)}
     assert {(r["loss"], r["n"]) for r in data["results"]} == expected
-    assert data["optimiser"]["criterion"] == "margin"
+    assert data["optimiser"]["criterion"] == "margin" and data["criterion"] == "margin"
     assert (tmp_path / "min_dimension.png").read_bytes()[:4] == b"\x89PNG"
+    assert main(["--n", "4", "--max-dim", "4", "--max-steps", "300", "--patience", "100", "--losses", "sigmoid-b0",
+                 "--criterion", "zero-margin", "--output", str(tmp_path / "zero"), "--quiet"]) == 0
+    data = json.loads((tmp_path / "zero" / "min_dimension.json").read_text())
+    assert data["criterion"] == "zero-margin" and data["losses"]["sigmoid-b0"]["learn_bias"] is False

@@ -33,3 +33,26 @@ def row_margins(scores: torch.Tensor, relevant: torch.Tensor, pairs: torch.Tenso
 def min_row_margin(scores: torch.Tensor, relevant: torch.Tensor, pairs: torch.Tensor) -> torch.Tensor:
     """Per problem: the smallest query margin (the set is separable when it is positive)."""
     return row_margins(scores, relevant, pairs).amin(-1)
+
+
+def global_margin(scores: torch.Tensor, relevant: torch.Tensor, pairs: torch.Tensor) -> torch.Tensor:
+    """Per problem: the margin with **one** threshold shared by every query, placed best:
+    ``(lowest relevant score - highest other score) / 2`` over all pairs. Positive exactly when a
+    single score threshold separates every relevant pair from every other pair."""
+    lowest_relevant = scores.masked_fill(~(relevant & pairs), float("inf")).amin((1, 2))
+    highest_other = scores.masked_fill(~(~relevant & pairs), float("-inf")).amax((1, 2))
+    return (lowest_relevant - highest_other) / 2
+
+
+def zero_margin(scores: torch.Tensor, relevant: torch.Tensor, pairs: torch.Tensor) -> torch.Tensor:
+    """Per problem: the retrieval margin m^rd of Bangachev et al. (threshold fixed at zero),
+    ``min(lowest relevant score, -highest other score)``; positive exactly when every relevant pair
+    scores above 0 and every other pair below 0."""
+    lowest_relevant = scores.masked_fill(~(relevant & pairs), float("inf")).amin((1, 2))
+    highest_other = scores.masked_fill(~(~relevant & pairs), float("-inf")).amax((1, 2))
+    return torch.minimum(lowest_relevant, -highest_other)
+
+
+#: Success margins by criterion name: the per-query ranking margin (LIMIT, the authors' code), one
+#: shared threshold, and the threshold at zero (the paper's definition).
+MARGINS = {"margin": min_row_margin, "global-margin": global_margin, "zero-margin": zero_margin}

@@ -8,7 +8,9 @@ query and per document, trained full-batch on the test qrels themselves
 * loss: InfoNCE over all documents, temperature 0.1, each relevant document a separate positive;
 * every ``eval_every`` steps the top-k accuracy is measured; a problem is *solved* once it reaches
   100% (or, with ``criterion="margin"``, once every query's relevant documents outrank all others
-  by a positive margin); it stops early on a loss plateau (no improvement by ``min_delta`` in
+  by a positive margin; ``"global-margin"``: one score threshold shared by all queries separates
+  relevant from other pairs; ``"zero-margin"``: that threshold is 0, the retrieval margin of
+  Bangachev et al.); it stops early on a loss plateau (no improvement by ``min_delta`` in
   ``patience`` steps) or after ``max_steps``.
 
 Several problems (different numbers of documents, queries or dimensions) are optimised as one
@@ -22,7 +24,7 @@ masked out of losses and measures. Finished problems leave the batch. A given ca
 from __future__ import annotations
 
 import time
-from typing import Protocol, Sequence
+from typing import Callable, Protocol, Sequence
 
 import attrs
 import numpy as np
@@ -32,9 +34,9 @@ from tqdm.auto import tqdm
 
 from embedlab.errors import InvalidInputError
 from embedlab.threads import torch_threads
-from embedlab_limit.evaluation import min_row_margin, top_k_accuracy
+from embedlab_limit.evaluation import MARGINS, min_row_margin, top_k_accuracy
 
-CRITERIA = ("accuracy", "margin")
+CRITERIA = ("accuracy", *MARGINS)
 
 
 def _relevance(value: object) -> np.ndarray:
@@ -144,7 +146,7 @@ class Outcome:
     stop_reason: str  # "solved", "plateau" or "max_steps"
     steps: int
     best_accuracy: float
-    best_margin: float
+    best_margin: float  # of the criterion's margin (the row margin for "accuracy")
     final_loss: float
     seconds: float
     queries: np.ndarray
@@ -238,6 +240,11 @@ def _reached(criterion: str, accuracy: torch.Tensor, margin: torch.Tensor) -> to
     return accuracy >= 1.0 if criterion == "accuracy" else margin > 0
 
 
+def _margin(criterion: str) -> Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]:
+    """The margin a criterion tracks (the row margin for "accuracy", reported alongside)."""
+    return MARGINS.get(criterion, min_row_margin)
+
+
 def optimise(problems: Sequence[Problem], loss: PairLoss | None = None, config: OptimiserConfig | None = None, *,
              progress: bool = True, description: str = "free embeddings") -> list[Outcome]:
     """Optimise every problem (as one batch) and return their outcomes in order."""
@@ -251,6 +258,7 @@ def optimise(problems: Sequence[Problem], loss: PairLoss | None = None, config: 
 def _optimise(problems: Sequence[Problem], loss: PairLoss, config: OptimiserConfig, progress: bool,
               description: str) -> list[Outcome]:
     start = time.perf_counter()
+    margin_of = _margin(config.criterion)
     batch, queries, documents = _Batch.of(problems)
     extra = loss.initial_parameters(len(problems))
     names = list(extra)
@@ -285,7 +293,7 @@ def _optimise(problems: Sequence[Problem], loss: PairLoss, config: OptimiserConf
                 scores = queries @ documents.transpose(1, 2)
                 masks = batch.masks
                 best_accuracy = torch.maximum(best_accuracy, top_k_accuracy(scores, masks.relevant, masks.pairs))
-                best_margin = torch.maximum(best_margin, min_row_margin(scores, masks.relevant, masks.pairs))
+                best_margin = torch.maximum(best_margin, margin_of(scores, masks.relevant, masks.pairs))
                 solved = _reached(config.criterion, best_accuracy, best_margin) & ~plateau
                 bar.update(min(config.eval_every, config.max_steps - bar.n))
                 bar.set_postfix(active=len(batch.index), solved=sum(o is not None and o.solved for o in outcomes),

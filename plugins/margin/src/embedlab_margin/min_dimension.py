@@ -4,10 +4,13 @@
 For each n, the queries are all C(n, k) k-subsets of the documents (LIMIT's setting). Free unit
 query/document vectors are optimised with the sigmoid loss (learnable temperature and bias) or with
 LIMIT's InfoNCE (temperature 0.1), Adam lr 0.01, rows renormalised after each step; a run succeeds
-when the smallest row margin becomes positive. For every loss and n the search finds the smallest d
-that succeeds while d - 1 does not, optimising ``window`` dimensions at a time as one batch::
+when its margin becomes positive: the smallest row margin (default), or with ``--criterion
+global-margin`` / ``zero-margin`` the margin of one shared threshold / of the zero threshold (the
+paper's retrieval margin m^rd). For every loss and n the search finds the smallest d that succeeds
+while d - 1 does not, optimising ``window`` dimensions at a time as one batch::
 
     python -m embedlab_margin.min_dimension --n 10 20 40 60 --output results/margin
+    python -m embedlab_margin.min_dimension --criterion zero-margin --losses sigmoid-b0 sigmoid infonce
 """
 
 from __future__ import annotations
@@ -27,7 +30,11 @@ from embedlab_limit.reporting import environment, format_table, write_json
 from embedlab_margin.margins import margin_report
 from embedlab_margin.sigmoid import SigmoidLoss
 
-LOSSES: dict[str, PairLoss] = {"sigmoid": SigmoidLoss(), "infonce": InfoNCE(temperature=0.1)}
+LOSSES: dict[str, PairLoss] = {"sigmoid": SigmoidLoss(), "sigmoid-b0": SigmoidLoss(learn_bias=False),
+                               "infonce": InfoNCE(temperature=0.1)}
+#: Success criteria (see embedlab_limit.evaluation.MARGINS): per-query ranking margin (the authors'
+#: code, LIMIT), one threshold shared by all queries, the threshold at zero (the paper's m^rd).
+CRITERIA = ("margin", "global-margin", "zero-margin")
 
 #: Smallest d with a positive margin (k = 2) from the authors' raw experiment files, as read by a
 #: third-party analysis ([SEC] in the research brief: not checked against the paper's PDF).
@@ -46,16 +53,25 @@ class DimensionResult:
     outcomes: tuple[Outcome, ...]
     seconds: float
 
+    def margins_text(self) -> str:
+        """Row, global-threshold and zero-threshold margins of the embeddings at the smallest d."""
+        solved = [o for o in self.outcomes if o.problem.dim == self.min_dim]
+        if not solved:
+            return "-"
+        report = margin_report(solved[0].queries, solved[0].documents, solved[0].problem.relevance)
+        return f"{report.min_row_margin:+.3f} / {report.global_margin:+.3f} / {report.retrieval_margin:+.3f}"
+
     def evaluations(self) -> list[dict[str, object]]:
         rows = []
         for o in sorted(self.outcomes, key=lambda o: o.problem.dim):
             row: dict[str, object] = {"d": o.problem.dim, "solved": o.solved, "stop_reason": o.stop_reason,
-                                      "steps": o.steps, "best_row_margin": o.best_margin,
+                                      "steps": o.steps, "best_margin": o.best_margin,
                                       "best_accuracy": o.best_accuracy, "final_loss": o.final_loss,
                                       "loss_parameters": o.parameters}
             if o.solved:
                 report = margin_report(o.queries, o.documents, o.problem.relevance)
                 row.update(min_row_margin=report.min_row_margin, mean_row_margin=report.mean_row_margin,
+                           global_margin=report.global_margin, global_threshold=report.global_threshold,
                            retrieval_margin=report.retrieval_margin)
             rows.append(row)
         return rows
@@ -122,23 +138,23 @@ def table(results: Sequence[DimensionResult], losses: Sequence[str]) -> str:
     ns = sorted({r.n for r in results})
     headers = ["n", "queries"]
     for loss in losses:
-        headers += [f"{loss} d", f"{loss} reported", f"{loss} s"]
+        headers += [f"{loss} d", f"{loss} reported", f"{loss} row/global/zero margin at d", f"{loss} s"]
     rows = []
     for n in ns:
         row: list[object] = [n, math.comb(n, results[0].k)]
         for loss in losses:
             r = by_key[(loss, n)]
             row += [r.min_dim if r.min_dim is not None else f">{max(o.problem.dim for o in r.outcomes)}",
-                    REPORTED[loss].get(n) if r.k == 2 else None, f"{r.seconds:.1f}"]
+                    REPORTED.get(loss, {}).get(n) if r.k == 2 else None, r.margins_text(), f"{r.seconds:.1f}"]
         rows.append(row)
     return format_table(headers, rows)
 
 
-def plot(results: Sequence[DimensionResult], losses: Sequence[str], path: Path) -> Path:
+def plot(results: Sequence[DimensionResult], losses: Sequence[str], path: Path, criterion: str = "margin") -> Path:
     """Smallest dimension against n (log axis) per loss, with the reported values and a log fit."""
     from matplotlib.figure import Figure
 
-    colours = {"sigmoid": "tab:green", "infonce": "tab:red"}
+    colours = {"sigmoid": "tab:green", "sigmoid-b0": "tab:blue", "infonce": "tab:red"}
     figure = Figure(figsize=(6.5, 4.2), tight_layout=True)
     axes = figure.subplots()
     ns = sorted({r.n for r in results})
@@ -147,12 +163,13 @@ def plot(results: Sequence[DimensionResult], losses: Sequence[str], path: Path) 
         colour = colours.get(loss)
         solved = [r for r in mine if r.min_dim is not None]
         axes.plot([r.n for r in solved], [r.min_dim for r in solved], "o-", color=colour, label=f"{loss} (embedlab)")
-        reported = {n: d for n, d in REPORTED[loss].items() if min(ns) <= n <= max(ns)} if mine[0].k == 2 else {}
+        reported = ({n: d for n, d in REPORTED.get(loss, {}).items() if min(ns) <= n <= max(ns)}
+                    if mine[0].k == 2 else {})
         if reported:
             axes.plot(list(reported), list(reported.values()), "s", mfc="none", color=colour,
                       label=f"{loss} (reported, [SEC])")
         fit = log_fit(mine)
-        if fit is not None and loss == "sigmoid":
+        if fit is not None and loss.startswith("sigmoid"):
             grid = [min(ns) * (max(ns) / min(ns)) ** (i / 50) for i in range(51)]
             axes.plot(grid, [fit[0] + fit[1] * math.log(x) for x in grid], ":", color=colour,
                       label=f"fit {fit[0]:.1f} + {fit[1]:.2f} ln n")
@@ -160,7 +177,7 @@ def plot(results: Sequence[DimensionResult], losses: Sequence[str], path: Path) 
     axes.set_xticks(ns, [str(n) for n in ns])
     axes.tick_params(axis="x", which="minor", labelbottom=False)
     axes.set_xlabel("documents n (all C(n,2) queries)")
-    axes.set_ylabel("smallest d with a positive margin")
+    axes.set_ylabel(f"smallest d with a positive {criterion}")
     axes.set_title("Free embeddings: sigmoid vs InfoNCE loss")
     axes.grid(alpha=0.3)
     axes.legend(fontsize=8)
@@ -173,7 +190,10 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m embedlab_margin.min_dimension",
                                      description=__doc__.split("\n\n")[0])
     parser.add_argument("--n", type=int, nargs="+", default=[10, 20, 40, 60], help="numbers of documents")
-    parser.add_argument("--losses", nargs="+", choices=sorted(LOSSES), default=["sigmoid", "infonce"])
+    parser.add_argument("--losses", nargs="+", choices=sorted(LOSSES), default=["sigmoid", "infonce"],
+                        help="sigmoid-b0: the sigmoid loss with its bias fixed at 0 (the zero threshold)")
+    parser.add_argument("--criterion", choices=CRITERIA, default="margin",
+                        help="success: row margin > 0 (default), one shared threshold, or the zero threshold (m^rd)")
     parser.add_argument("--window", type=int, default=3, help="dimensions optimised together (default 3)")
     parser.add_argument("--max-dim", type=int, default=32, help="largest dimension tried (default 32)")
     add_experiment_options(parser, max_steps=20_000, output=Path("results/margin"),
@@ -186,7 +206,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     args = _parser().parse_args(argv)
     torch.manual_seed(args.seed)
-    config = optimiser_config(args, criterion="margin")
+    config = optimiser_config(args, criterion=args.criterion)
     begin = time.perf_counter()
     results = run(args.n, args.losses, k=args.k, window=args.window, max_dim=args.max_dim, seed=args.seed,
                   config=config, progress=not args.quiet)
@@ -200,11 +220,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     data = {"experiment": "margin-min-dimension", "k": args.k, "seed": args.seed,
             "losses": {name: {"name": name, **attrs.asdict(LOSSES[name])} for name in args.losses},
             "optimiser": attrs.asdict(config), "window": args.window, "max_dim": args.max_dim, "seconds": seconds,
-            "environment": environment(), "reported": REPORTED if args.k == 2 else None,
+            "criterion": args.criterion, "environment": environment(),
+            "reported": REPORTED if args.k == 2 else None,
             "results": [{"loss": r.loss, "n": r.n, "min_dim": r.min_dim, "seconds": r.seconds,
                          "evaluations": r.evaluations()} for r in results]}
     print(f"wrote {write_json(args.output / 'min_dimension.json', data)}")
-    print(f"wrote {plot(results, args.losses, args.output / 'min_dimension.png')}")
+    print(f"wrote {plot(results, args.losses, args.output / 'min_dimension.png', args.criterion)}")
     return 0
 
 
