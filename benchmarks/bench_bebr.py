@@ -1,32 +1,41 @@
-"""BEBR codes vs sign bits, FAISS binary and FAISS PQ at equal bytes, on SciFact with MiniLM.
+"""BEBR (recurrent binarisation) on SciFact with MiniLM: quality at equal bytes against sign bits,
+FAISS binary and FAISS PQ for both training objectives; backward-compatible training across an
+embedding-model upgrade; and the compiled SDC scan against FAISS binary Hamming.
 
-    python benchmarks/bench_bebr.py [--threads 1] [--budgets 48 96 192] [--mlp-budget 96]
-                                    [--plot docs/benchmarks/bebr.png]
+    python benchmarks/bench_bebr.py --parts quality --plot docs/benchmarks/bebr.png
+    python benchmarks/bench_bebr.py --parts compat
+    python benchmarks/bench_bebr.py --parts speed --threads 1 2 --tile 1 20
 
-Embeddings: all-MiniLM-L6-v2 (encoder ``minilm``: mean pooling, max_length 256, normalised,
-document = title + " " + text) through ``embedlab.cache.EmbeddingCache()``, keyed as
-``embedlab.Pipeline`` keys them (computed once, then shared). Exact float inner-product search
-gives the reference top-10 and nDCG@10 (0.645, the published MTEB value).
+Embeddings: all-MiniLM-L6-v2 (``common.encoder``: mean pooling, max_length 256, normalised,
+document = title + " " + text, ONNX backend) through the shared ``EmbeddingCache``. Exact float
+inner-product search gives the reference top-10 and nDCG@10.
 
-For each code size B bytes (= 8B bits per document) the script fits and searches, in this
-process with the same thread count:
+``quality``: for each code size B bytes the script fits and searches, in this process with the
+same thread count: ``sign`` bits (core ExactIndex Hamming; FAISS ``IndexBinaryFlat``, ``ITQ,LSH``
+at B = d/8), FAISS ``IndexLSH`` (rotation, trained thresholds) and ``IndexPQ`` (B x 8 bits, ADC),
+and ``bebr`` with 8B / d bits per dimension for both training objectives (``nce``: the paper's
+embedding-to-embedding contrastive loss; ``similarity``: ours), scored SDC and ADC. BEBR trains on
+the documents alone; its learning rate is chosen per objective at ``--select-budget`` bytes from
+``--lrs`` by R@10 against exact search on the SciFact **train** queries (never the test queries),
+and that rate is used at every size.
 
-* ``sign``: ``embedlab.BinaryCodes.from_signs`` + Hamming in the core ExactIndex (B = d/8 only);
-* ``faiss binary``: ``IndexBinaryFlat`` on the same sign bits (B = d/8), ``ITQ,LSH`` (B = d/8)
-  and ``IndexLSH`` with a random rotation to 8B bits and trained thresholds (every B);
-* ``faiss PQ``: ``IndexPQ`` with B sub-quantisers of 8 bits, inner product (asymmetric);
-* ``bebr``: the ``bebr`` compressor with 8B / d bits per dimension (code_dim = d) in the core
-  ExactIndex (``use_compressor``), scored SDC (binarised queries) and ADC (same fit); at
-  ``--mlp-budget`` also with residual MLP blocks (one hidden layer of 512) instead of linear maps.
+``compat`` (backward-compatible training, the paper's embedding upgrade without re-indexing):
+the "old" model is the same MiniLM with CLS pooling, the "new" one mean pooling (MiniLM's own). An
+old binariser indexes the old document embeddings; new queries are then scored against those old
+codes by a new binariser trained independently, or trained with ``compatible_with`` (the old
+binariser's codes of the same documents). nDCG@10 on the test split, at ``--compat-budget`` bytes.
 
-Columns: R@10 = overlap of the top-10 with exact float search; nDCG@10 on the test qrels; fit
-seconds; query latency = wall time of one batched search of all queries (best of ``--repeats``)
-per query, query binarisation included; ratios are ours / FAISS PQ at the same bytes.
+``speed``: the same BEBR codes (1-bit and multi-bit) searched for the top 10 by our compiled
+numba scans (SDC by popcounts, ADC by tables, through the core ExactIndex) and by FAISS
+``IndexBinaryFlat`` (Hamming over all code bytes), corpus tiled ``--tile`` times, at each
+``--threads``; rounds alternate the two, and the ratio is the median of the per-round ratios
+(ours / FAISS time). The load average is printed before and after.
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
 import time
 from pathlib import Path
 from typing import Callable
@@ -39,13 +48,11 @@ from embedlab_bebr import BEBRCompressor
 from threadpoolctl import threadpool_limits
 
 import embedlab
-from embedlab import BinaryCodes, Ranking, SearchResult
+from embedlab import BinaryCodes, SearchResult
 from embedlab.cache import EmbeddingCache
-from embedlab.datasets.beir import load_beir
 from embedlab.index import ExactIndex
-from embedlab.metrics import evaluate
+from embedlab.index.topk import TopK
 
-SCIFACT = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "scifact" / "beir"
 K = 10
 
 
@@ -59,47 +66,73 @@ class Row:
     latency_ms: float
 
 
-def embeddings() -> tuple[np.ndarray, np.ndarray, list[str], object, list[str]]:
-    """SciFact test documents and queries encoded by ``minilm`` (default parameters, so that the
-    cache key is the one every pipeline uses), through the shared cache."""
-    dataset = load_beir(SCIFACT)
-    split = dataset.split("test")
-    encoder = embedlab.create("encoder", "minilm")
+def encode(split: str, **encoder_params: object) -> common.EncodedSplit:
+    """SciFact documents and the split's queries, through the shared cache; ``encoder_params``
+    override the benchmarks' MiniLM configuration (``pooling="cls"`` for the "old" model)."""
+    if not encoder_params:
+        return common.encode_split(common.load("scifact"), split)
+    dataset = common.load("scifact")
+    part = dataset.split(split)
+    encoder = embedlab.create("encoder", "minilm", **{**common.ENCODER_PARAMS["minilm"], **encoder_params})
     cache = EmbeddingCache()
     docs = cache.get_or_compute(cache.key(encoder, "documents", dataset.corpus.content_hash),
                                 lambda: encoder.encode_documents(dataset.corpus.documents())).embeddings
-    queries = cache.get_or_compute(cache.key(encoder, "queries", split.queries.content_hash),
-                                   lambda: encoder.encode_queries(list(split.queries.texts))).embeddings
-    return docs, queries, list(split.queries.ids), split.qrels, list(dataset.corpus.ids)
+    queries = cache.get_or_compute(cache.key(encoder, "queries", part.queries.content_hash),
+                                   lambda: encoder.encode_queries(list(part.queries.texts))).embeddings
+    return common.EncodedSplit(docs, queries, list(dataset.corpus.ids), list(part.queries.ids), part.qrels,
+                               list(part.queries.texts))
 
 
-def best_time(search: Callable[[], SearchResult], repeats: int) -> tuple[float, SearchResult]:
-    times, result = [], None
-    for _ in range(repeats):
-        start = time.perf_counter()
-        result = search()
-        times.append(time.perf_counter() - start)
-    return min(times), result
+def overlap(truth: np.ndarray, found: np.ndarray) -> float:
+    return float(np.mean([len(set(a) & set(b)) / K for a, b in zip(truth, found)]))
+
+
+def exact_top(queries: np.ndarray, docs: np.ndarray) -> np.ndarray:
+    return np.argsort(-(queries @ docs.T), axis=1, kind="stable")[:, :K]
+
+
+def search(compressor: BEBRCompressor, docs: np.ndarray, queries: np.ndarray) -> SearchResult:
+    """Top 10 through the core ExactIndex holding the compressor's codes of ``docs``."""
+    index = ExactIndex(metric="ip")
+    index.use_compressor(compressor)
+    index.build(docs)
+    return index.search(queries, K)
+
+
+def search_codes(score: Callable[[np.ndarray, np.ndarray], np.ndarray], codes: np.ndarray, queries: np.ndarray,
+                 block: int = 8192) -> SearchResult:
+    """Top 10 of given codes: ``score(queries, code block)`` over blocks of ``block`` codes into the
+    core's TopK, what ExactIndex does with a compressor (here the codes may come from another
+    binariser, and the queries may be codes already)."""
+    top = TopK(len(queries), K)
+    for start in range(0, len(codes), block):
+        stop = min(start + block, len(codes))
+        top.push(score(queries, codes[start:stop]), np.arange(start, stop))
+    return SearchResult(top.scores, top.positions)
+
+
+def with_scoring(compressor: BEBRCompressor, scoring: str) -> BEBRCompressor:
+    """The same fitted network scored another way (SDC and ADC share one fit)."""
+    other = BEBRCompressor(attrs.evolve(compressor.config, scoring=scoring))
+    other._fitted = compressor._fitted
+    return other
 
 
 class Bench:
     """Scores every method against exact search on the same vectors, queries and qrels."""
 
-    def __init__(self, docs: np.ndarray, queries: np.ndarray, query_ids: list[str], qrels: object,
-                 doc_ids: list[str], repeats: int) -> None:
-        self.docs, self.queries, self.query_ids, self.qrels, self.doc_ids = docs, queries, query_ids, qrels, doc_ids
+    def __init__(self, test: common.EncodedSplit, repeats: int) -> None:
+        self.test, self.docs, self.queries = test, test.docs, test.queries
         self.repeats = repeats
         exact = ExactIndex(metric="ip")
-        exact.build(docs)
-        seconds, result = best_time(lambda: exact.search(queries, K), repeats)
+        exact.build(self.docs)
+        seconds, result = common.best_time(lambda: exact.search(self.queries, K), repeats)
         self.truth = result.indices
-        self.rows = [self.row(docs.shape[1] * 4, "float32 exact (core ExactIndex)", 0.0, seconds, result)]
+        self.rows = [self.row(self.docs.shape[1] * 4, "float32 exact (core ExactIndex)", 0.0, seconds, result)]
 
     def row(self, budget: int, method: str, fit_s: float, seconds: float, result: SearchResult) -> Row:
-        recall = np.mean([len(set(a) & set(b)) / K for a, b in zip(self.truth, result.indices)])
-        ranking = Ranking.from_search(self.query_ids, result, self.doc_ids)
-        ndcg = evaluate(ranking, self.qrels, ["nDCG@10"]).aggregates["nDCG@10"]
-        return Row(budget, method, float(recall), float(ndcg), fit_s, 1000 * seconds / len(self.queries))
+        return Row(budget, method, overlap(self.truth, result.indices), self.test.ndcg(result), fit_s,
+                   1000 * seconds / len(self.queries))
 
     def faiss(self, budget: int, method: str, make: Callable[[], faiss.Index],
               prepare: Callable[[np.ndarray], np.ndarray] = lambda x: x) -> None:
@@ -113,36 +146,154 @@ class Bench:
         index.add(prepare(self.docs))
         similarity = index.metric_type == faiss.METRIC_INNER_PRODUCT and not isinstance(index, faiss.IndexBinary)
 
-        def search() -> SearchResult:
+        def run() -> SearchResult:
             distances, labels = index.search(prepare(self.queries), K)
             return SearchResult(distances if similarity else -distances.astype(np.float32), labels)
 
-        seconds, result = best_time(search, self.repeats)
+        seconds, result = common.best_time(run, self.repeats)
         self.rows.append(self.row(budget, method, fit, seconds, result))
 
     def sign(self, budget: int) -> None:
         index = ExactIndex()
         index.build(BinaryCodes.from_signs(self.docs))
-        seconds, result = best_time(lambda: index.search(BinaryCodes.from_signs(self.queries), K), self.repeats)
+        seconds, result = common.best_time(lambda: index.search(BinaryCodes.from_signs(self.queries), K),
+                                           self.repeats)
         self.rows.append(self.row(budget, "sign bits, Hamming (core ExactIndex)", 0.0, seconds, result))
 
-    def bebr(self, budget: int, threads: int, **params: object) -> None:
-        dim = self.docs.shape[1]
-        bits = 8 * budget // dim
-        compressor = BEBRCompressor(bits_per_dim=bits, code_dim=dim, num_threads=threads, **params)
-        start = time.perf_counter()
-        compressor.fit(self.docs)
-        fit = time.perf_counter() - start
+    def bebr(self, budget: int, compressor: BEBRCompressor, fit: float, label: str) -> None:
         for scoring in ("sdc", "adc"):
-            scorer = BEBRCompressor(attrs.evolve(compressor.config, scoring=scoring))
-            scorer._fitted = compressor._fitted  # the same network: ADC and SDC share one fit
-            index = ExactIndex(metric="ip")
-            index.use_compressor(scorer)
-            index.build(self.docs)
-            seconds, result = best_time(lambda index=index: index.search(self.queries, K), self.repeats)
-            variant = f", hidden {compressor.config.hidden}" if compressor.config.hidden else ""
-            self.rows.append(self.row(budget, f"bebr {bits}x{dim} {scoring.upper()}{variant} (core ExactIndex)",
-                                      fit, seconds, result))
+            scorer = with_scoring(compressor, scoring)
+            seconds, result = common.best_time(lambda s=scorer: search(s, self.docs, self.queries), self.repeats)
+            self.rows.append(self.row(budget, f"{label} {scoring.upper()} (core ExactIndex)", fit, seconds, result))
+
+
+def fit_bebr(docs: np.ndarray, budget: int, threads: int, **params: object) -> tuple[BEBRCompressor, float]:
+    dim = docs.shape[1]
+    compressor = BEBRCompressor(bits_per_dim=8 * budget // dim, code_dim=dim, num_threads=threads, **params)
+    start = time.perf_counter()
+    compressor.fit(docs)
+    return compressor, time.perf_counter() - start
+
+
+def choose_lr(test: common.EncodedSplit, train: common.EncodedSplit, args: argparse.Namespace, objective: str,
+              threads: int) -> float:
+    """The learning rate with the best SDC R@10 against exact search on the train queries."""
+    truth = exact_top(train.queries, train.docs)
+    scores = {}
+    for lr in args.lrs:
+        compressor, _ = fit_bebr(test.docs, args.select_budget, threads, objective=objective, lr=lr, **args.params)
+        scores[lr] = overlap(truth, search(compressor, test.docs, train.queries).indices)
+    chosen = max(scores, key=lambda lr: (scores[lr], -lr))
+    print(f"  {objective}: R@10 vs exact on {len(train.queries)} train queries at {args.select_budget} B by lr: "
+          + ", ".join(f"{lr:g}: {v:.3f}" for lr, v in scores.items()) + f" -> lr {chosen:g}", flush=True)
+    return chosen
+
+
+def quality(args: argparse.Namespace, threads: int) -> list[Row]:
+    test, train = encode("test"), encode("train")
+    bench = Bench(test, args.repeats)
+    docs = test.docs
+    dim = docs.shape[1]
+    lrs = {objective: choose_lr(test, train, args, objective, threads) for objective in ("nce", "similarity")}
+    signs = lambda x: np.packbits(x > 0, axis=1)  # noqa: E731
+    for budget in args.budgets:
+        bits = 8 * budget
+        if bits == dim:
+            bench.sign(budget)
+            bench.faiss(budget, "faiss IndexBinaryFlat, sign bits", lambda: faiss.IndexBinaryFlat(dim), signs)
+            bench.faiss(budget, "faiss ITQ,LSH", lambda: faiss.index_factory(dim, "ITQ,LSH"))
+        bench.faiss(budget, f"faiss LSH {bits} bits (rotation, trained thresholds)",
+                    lambda bits=bits: faiss.IndexLSH(dim, bits, True, True))
+        bench.faiss(budget, f"faiss PQ{budget}x8 (ADC)",
+                    lambda budget=budget: faiss.IndexPQ(dim, budget, 8, faiss.METRIC_INNER_PRODUCT))
+        for objective in ("nce", "similarity"):
+            compressor, fit = fit_bebr(docs, budget, threads, objective=objective, lr=lrs[objective], **args.params)
+            name = "paper's nce" if objective == "nce" else "ours, similarity"
+            bench.bebr(budget, compressor, fit, f"bebr {8 * budget // dim}x{dim} {name}, lr {lrs[objective]:g}")
+    print(f"\nSciFact test: {len(test.queries)} queries, {len(docs)} documents, all-MiniLM-L6-v2 {dim}-d; "
+          f"{threads} thread(s); latency = best of {args.repeats} batched searches (load average "
+          f"{common.load_text()})")
+    print(table(bench.rows))
+    return bench.rows
+
+
+def compat(args: argparse.Namespace, threads: int) -> None:
+    """Old model (CLS pooling) indexes; new model (mean pooling) queries, with and without BCT."""
+    new, old = encode("test"), encode("test", pooling="cls")
+    budget, dim = args.compat_budget, new.docs.shape[1]
+    params = {"bits_per_dim": 8 * budget // dim, "code_dim": dim, "num_threads": threads, "objective": "nce",
+              **args.params}
+    old_binariser = BEBRCompressor(**params).fit(old.docs)
+    old_index = old_binariser.encode(old.docs)
+    new_binariser = BEBRCompressor(**params).fit(new.docs)
+    compatible = BEBRCompressor(**params).fit(new.docs, compatible_with=old_binariser, old_vectors=old.docs)
+    exact_new = exact_top(new.queries, new.docs)
+    rows = [("old float (CLS pooling), exact", None, old, None),
+            ("new float (mean pooling), exact", None, new, None),
+            ("old queries -> old codes (old binariser)", old_binariser, old, old_index),
+            ("new queries -> new codes (new binariser)", new_binariser, new, new_binariser.encode(new.docs)),
+            ("new queries -> old codes, independent new binariser", new_binariser, new, old_index),
+            ("new queries -> old codes, backward-compatible new binariser", compatible, new, old_index),
+            ("new queries -> new codes, backward-compatible new binariser", compatible, new,
+             compatible.encode(new.docs))]
+    print(f"\nbackward-compatible training, SciFact test ({len(new.queries)} queries), {budget} B codes "
+          f"({params['bits_per_dim']} bits x {dim}, objective nce), SDC")
+    print("| query -> index | nDCG@10 | R@10 vs exact new-model search |\n|---|---|---|")
+    for label, binariser, split, codes in rows:
+        if binariser is None:
+            result = SearchResult(*reversed(_top(split.queries @ split.docs.T)))
+        else:
+            result = search_codes(binariser.score, codes, split.queries)
+        print(f"| {label} | {new.ndcg(result):.4f} | {overlap(exact_new, result.indices):.3f} |", flush=True)
+
+
+def _top(scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    ids = np.argsort(-scores, axis=1, kind="stable")[:, :K]
+    return ids, np.take_along_axis(scores, ids, axis=1)
+
+
+def speed(args: argparse.Namespace) -> None:
+    """Our compiled scans vs FAISS IndexBinaryFlat on the same code bytes, paired rounds."""
+    test = encode("test")
+    docs, queries = test.docs, test.queries
+    print(f"\nspeed: SciFact {len(docs)} documents tiled x{args.tile}, {len(queries)} queries, top {K}; rounds "
+          f"{args.rounds}; ratio = median over rounds of ours / FAISS time")
+    print("| bytes | codes | threads | scan | ours ms/query | FAISS IndexBinaryFlat ms/query | ours / FAISS | "
+          "load |\n|---|---|---|---|---|---|---|---|")
+    for budget in args.speed_budgets:
+        compressor, _ = fit_bebr(docs, budget, 1, objective="nce", **args.params)
+        codes = compressor.encode(docs)
+        query_codes = compressor.encode(queries)
+        for tile in args.tile:
+            tiled = np.ascontiguousarray(np.tile(codes, (tile, 1)))
+            reference = faiss.IndexBinaryFlat(8 * codes.shape[1])
+            reference.add(tiled)
+            for threads in args.threads:
+                faiss.omp_set_num_threads(threads)
+                for scoring in ("sdc", "adc"):
+                    scorer = BEBRCompressor(attrs.evolve(compressor.config, scoring=scoring, num_threads=threads))
+                    scorer._fitted = compressor._fitted
+                    # SDC scans the binarised queries (binarising them is timed apart); ADC the floats
+                    score, inputs = (scorer.score_codes, query_codes) if scoring == "sdc" else (scorer.score, queries)
+                    run = functools.partial(search_codes, score, tiled, inputs)
+                    run()  # numba compilation and warm-up
+                    reference.search(query_codes, K)
+                    ours, theirs = [], []
+                    with threadpool_limits(limits=threads):
+                        for _ in range(args.rounds):
+                            start = time.perf_counter()
+                            run()
+                            ours.append(time.perf_counter() - start)
+                            start = time.perf_counter()
+                            reference.search(query_codes, K)
+                            theirs.append(time.perf_counter() - start)
+                    ratio = float(np.median(np.array(ours) / np.array(theirs)))
+                    ms_ours, ms_faiss = (1000 * float(np.median(t)) / len(queries) for t in (ours, theirs))
+                    print(f"| {budget} | {len(tiled):,} | {threads} | {scoring.upper()} | {ms_ours:.3f} | "
+                          f"{ms_faiss:.3f} | {ratio:.2f} | {common.load_text()} |", flush=True)
+        seconds, _ = common.best_time(lambda c=compressor: c.encode(queries), args.rounds)
+        print(f"| {budget} | | 1 | binarising the queries (torch, once per search) | "
+              f"{1000 * seconds / len(queries):.3f} | | | {common.load_text()} |")
 
 
 def table(rows: list[Row]) -> str:
@@ -163,12 +314,13 @@ def plot(rows: list[Row], path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    families = {"bebr SDC": ("bebr", "SDC"), "bebr ADC": ("bebr", "ADC"), "faiss PQ": ("faiss PQ", ""),
-                "faiss IndexLSH": ("faiss LSH", "")}
+    families = {"bebr nce SDC": ("bebr", "nce", "SDC"), "bebr nce ADC": ("bebr", "nce", "ADC"),
+                "bebr similarity SDC": ("bebr", "similarity", "SDC"), "faiss PQ": ("faiss PQ", "", ""),
+                "faiss IndexLSH": ("faiss LSH", "", "")}
     fig, ax = plt.subplots(figsize=(6, 4))
-    for label, (prefix, scoring) in families.items():
+    for label, (prefix, objective, scoring) in families.items():
         points = sorted((r.budget, r.recall) for r in rows
-                        if r.method.startswith(prefix) and scoring in r.method and "hidden" not in r.method)
+                        if r.method.startswith(prefix) and objective in r.method and scoring in r.method)
         ax.plot(*zip(*points), marker="o", label=label)
     for r in rows:
         if r.method.startswith(("sign", "faiss ITQ")):
@@ -180,48 +332,43 @@ def plot(rows: list[Row], path: Path) -> None:
     ax.set_ylabel("R@10 vs exact float search")
     ax.set_title("SciFact, all-MiniLM-L6-v2 (384-d)")
     ax.grid(alpha=0.3)
-    ax.legend()
+    ax.legend(fontsize=7)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--parts", nargs="+", choices=("quality", "compat", "speed"),
+                        default=["quality", "compat", "speed"])
+    parser.add_argument("--threads", type=int, nargs="+", default=[1],
+                        help="thread counts (quality and compat use the first)")
     parser.add_argument("--budgets", type=int, nargs="+", default=[48, 96, 192])
+    parser.add_argument("--lrs", type=float, nargs="+", default=[1e-3, 3e-3, 1e-2])
+    parser.add_argument("--select-budget", type=int, default=96, help="code size at which the lr is chosen")
+    parser.add_argument("--compat-budget", type=int, default=96)
+    parser.add_argument("--speed-budgets", type=int, nargs="+", default=[48, 96])
+    parser.add_argument("--tile", type=int, nargs="+", default=[1, 20], help="corpus copies for the speed part")
+    parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--epochs", type=int, default=None, help="bebr epochs (default: the compressor's)")
-    parser.add_argument("--mlp-budget", type=int, default=96,
-                        help="also fit bebr with one hidden layer of 512 (residual MLP blocks) at this size")
     parser.add_argument("--plot", type=Path, default=None)
     args = parser.parse_args()
     common.report_load()
-    faiss.omp_set_num_threads(args.threads)
-    params = {} if args.epochs is None else {"epochs": args.epochs}
-    with threadpool_limits(limits=args.threads):
-        docs, queries, query_ids, qrels, doc_ids = embeddings()
-        bench = Bench(docs, queries, query_ids, qrels, doc_ids, args.repeats)
-        dim = docs.shape[1]
-        signs = lambda x: np.packbits(x > 0, axis=1)  # noqa: E731
-        for budget in args.budgets:
-            bits = 8 * budget
-            if bits == dim:
-                bench.sign(budget)
-                bench.faiss(budget, "faiss IndexBinaryFlat, sign bits", lambda: faiss.IndexBinaryFlat(dim), signs)
-                bench.faiss(budget, "faiss ITQ,LSH", lambda: faiss.index_factory(dim, "ITQ,LSH"))
-            bench.faiss(budget, f"faiss LSH {bits} bits (rotation, trained thresholds)",
-                        lambda bits=bits: faiss.IndexLSH(dim, bits, True, True))
-            bench.faiss(budget, f"faiss PQ{budget}x8 (ADC)",
-                        lambda budget=budget: faiss.IndexPQ(dim, budget, 8, faiss.METRIC_INNER_PRODUCT))
-            bench.bebr(budget, args.threads, **params)
-            if budget == args.mlp_budget:
-                bench.bebr(budget, args.threads, **params, hidden=(512,))
-    print(f"SciFact test: {len(queries)} queries, {len(docs)} documents, all-MiniLM-L6-v2 {dim}-d; "
-          f"{args.threads} thread(s); latency = best of {args.repeats} batched searches")
-    print(table(bench.rows))
-    if args.plot is not None:
-        plot(bench.rows, args.plot)
-        print(f"plot: {args.plot}")
+    args.params = {} if args.epochs is None else {"epochs": args.epochs}
+    threads = args.threads[0]
+    faiss.omp_set_num_threads(threads)
+    if "quality" in args.parts:
+        with threadpool_limits(limits=threads):
+            rows = quality(args, threads)
+        if args.plot is not None:
+            plot(rows, args.plot)
+            print(f"plot: {args.plot}")
+    if "compat" in args.parts:
+        with threadpool_limits(limits=threads):
+            compat(args, threads)
+    if "speed" in args.parts:
+        speed(args)
 
 
 if __name__ == "__main__":

@@ -194,3 +194,51 @@ def test_ctrl_c_during_fit_leaves_the_compressor_as_it_was(vectors: np.ndarray, 
         fresh.fit(vectors)
     with pytest.raises(NotFittedError):
         fresh.encode(vectors)
+
+
+def top10_overlap(scores: np.ndarray, exact: np.ndarray) -> float:
+    top = np.argsort(-scores, axis=1)[:, :10]
+    return float(np.mean([len(set(a) & set(b)) / 10 for a, b in zip(exact, top)]))
+
+
+def test_the_papers_contrastive_objective_trains(vectors: np.ndarray, queries: np.ndarray, fast: dict) -> None:
+    """objective="nce": each decoded code must pick its own float vector among the batch's."""
+    compressor = BEBRCompressor(bits_per_dim=2, objective="nce", **{**fast, "epochs": 8}).fit(vectors)
+    assert compressor.loss_history[-1] < compressor.loss_history[0]
+    exact = np.argsort(-(queries @ vectors.T), axis=1)[:, :10]
+    codes = compressor.encode(vectors)
+    random_codes = np.random.default_rng(0).integers(0, 256, codes.shape, dtype=np.uint8)
+    assert top10_overlap(compressor.score(queries, codes), exact) > 2 * top10_overlap(
+        compressor.score(queries, random_codes), exact)
+
+
+def test_backward_compatible_codes_search_an_index_of_old_codes(vectors: np.ndarray, queries: np.ndarray,
+                                                                fast: dict) -> None:
+    """An "upgraded model" (a rotated, noisy copy of the vectors): new query codes trained for
+    compatibility find the old codes' neighbours; independently trained ones do not."""
+    rng = np.random.default_rng(7)
+    rotation = np.linalg.qr(rng.standard_normal((32, 32)))[0].astype(np.float32)
+    old_docs = (vectors + 0.05 * rng.standard_normal(vectors.shape)).astype(np.float32)
+    new_docs, new_queries = vectors @ rotation, queries @ rotation
+    params = {**fast, "epochs": 8, "bits_per_dim": 2, "objective": "nce"}
+    old = BEBRCompressor(**params).fit(old_docs)
+    old_index = old.encode(old_docs)
+    exact = np.argsort(-(new_queries @ new_docs.T), axis=1)[:, :10]
+    independent = BEBRCompressor(**params).fit(new_docs)
+    compatible = BEBRCompressor(**params).fit(new_docs, compatible_with=old, old_vectors=old_docs)
+    crossed = top10_overlap(compatible.score(new_queries, old_index), exact)
+    old_on_old = top10_overlap(old.score(queries, old_index), np.argsort(-(queries @ old_docs.T), axis=1)[:, :10])
+    assert crossed > 0.8 * old_on_old  # as good as the old model searching its own codes (0.46 vs 0.46)
+    assert crossed > 10 * top10_overlap(independent.score(new_queries, old_index), exact)  # (vs 0.003)
+
+
+def test_backward_compatible_training_input_errors(vectors: np.ndarray, fitted: BEBRCompressor, fast: dict) -> None:
+    new = BEBRCompressor(bits_per_dim=2, **fast)
+    with pytest.raises(InvalidInputError, match="needs both compatible_with"):
+        new.fit(vectors, compatible_with=fitted)
+    with pytest.raises(InvalidInputError, match="same layout"):
+        BEBRCompressor(bits_per_dim=3, **fast).fit(vectors, compatible_with=fitted, old_vectors=vectors)
+    with pytest.raises(InvalidInputError, match="100 old_vectors for 512"):
+        new.fit(vectors, compatible_with=fitted, old_vectors=vectors[:100])
+    with pytest.raises(NotFittedError):
+        new.fit(vectors, compatible_with=BEBRCompressor(bits_per_dim=2, **fast), old_vectors=vectors)

@@ -1,4 +1,4 @@
-"""Lookup-table scores against naive bit-by-bit computations and the core's Hamming search."""
+"""Compiled scans (tables, popcounts) against naive bit-by-bit computations and the core's Hamming search."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 from embedlab_bebr import BEBRCompressor
 from embedlab_bebr import codes as layout
+from embedlab_bebr import scan
 
 import embedlab
 from embedlab import BinaryCodes, EmbeddingKind
@@ -33,21 +34,47 @@ def with_scoring(compressor: BEBRCompressor, scoring: str) -> BEBRCompressor:
 
 
 @pytest.mark.parametrize("levels", [1, 2, 3, 5])
-def test_lut_scores_equal_naive_inner_products(levels: int) -> None:
+def test_table_scan_equals_naive_inner_products(levels: int) -> None:
     rng = np.random.default_rng(levels)
     codes = rng.integers(0, 256, (40, levels * 24 // 8), dtype=np.uint8)
     z = rng.standard_normal((6, 24)).astype(np.float32)
     expected = z @ naive_composite(codes, levels, 24).T
-    np.testing.assert_allclose(layout.lut_scores(z, codes, levels), expected, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(scan.adc_scores(z, codes, levels), expected, rtol=1e-5, atol=1e-5)
 
 
-def test_lut_scores_chunk_queries(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_table_scan_chunks_queries(monkeypatch: pytest.MonkeyPatch) -> None:
     rng = np.random.default_rng(0)
     codes = rng.integers(0, 256, (30, 6), dtype=np.uint8)
     z = rng.standard_normal((7, 16)).astype(np.float32)
-    whole = layout.lut_scores(z, codes, 3)
-    monkeypatch.setattr(layout, "TABLE_BUDGET", 6 * 256 * 2)  # two queries per table
-    np.testing.assert_allclose(layout.lut_scores(z, codes, 3), whole, rtol=1e-6)
+    whole = scan.adc_scores(z, codes, 3)
+    monkeypatch.setattr(scan, "TABLE_BUDGET", 6 * 256 * 2)  # two queries per table
+    np.testing.assert_allclose(scan.adc_scores(z, codes, 3), whole, rtol=1e-6)
+
+
+@pytest.mark.parametrize(("levels", "code_dim"), [(1, 64), (2, 128), (3, 64)])
+def test_popcount_scan_equals_composite_inner_products(levels: int, code_dim: int) -> None:
+    rng = np.random.default_rng(code_dim + levels)
+    width = levels * code_dim // 8
+    codes = rng.integers(0, 256, (3000, width), dtype=np.uint8)  # more than one block of documents
+    queries = rng.integers(0, 256, (5, width), dtype=np.uint8)
+    expected = naive_composite(queries, levels, code_dim) @ naive_composite(codes[:40], levels, code_dim).T
+    scores = scan.sdc_scores(queries, codes, levels, code_dim)
+    assert scores.shape == (5, 3000) and scores.dtype == np.float32
+    np.testing.assert_allclose(scores[:, :40], expected, rtol=1e-6, atol=1e-5)
+    composite = layout.composite(codes, levels, code_dim)
+    np.testing.assert_allclose(scores, layout.composite(queries, levels, code_dim) @ composite.T, atol=1e-4)
+    offset = np.zeros((3001, width), np.uint8)[1:]  # a view that is not 8-byte aligned
+    offset[:] = codes
+    np.testing.assert_array_equal(scan.sdc_scores(queries, offset, levels, code_dim), scores)
+
+
+def test_sdc_of_codes_in_multiples_of_64_uses_popcounts(vectors: np.ndarray, queries: np.ndarray, fast: dict,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    compressor = BEBRCompressor(**{**fast, "code_dim": 64}).fit(vectors)
+    codes = compressor.encode(vectors[:60])
+    expected = compressor.composite(compressor.encode(queries)) @ compressor.composite(codes).T / (64 * 1.25)
+    monkeypatch.setattr(scan, "adc_scores", None)  # the table scan must not be used
+    np.testing.assert_allclose(compressor.score(queries, codes), expected, rtol=1e-5, atol=1e-6)
 
 
 def test_sdc_scores_equal_naive_bitwise_computation(fitted: BEBRCompressor, vectors: np.ndarray,

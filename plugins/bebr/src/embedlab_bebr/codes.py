@@ -10,9 +10,9 @@ Plane 0 alone is a plain 1-bit-per-dimension sign code. The vector a code stands
 
 Scoring a query vector ``z`` (m values in code space) against codes uses one table per code
 byte: byte ``j`` of plane ``t`` covers dimensions ``8g .. 8g + 7`` (``g = j mod m/8``), and its
-table holds ``w_t * sum_i z[8g + i] * (+1 or -1 by bit i)`` for each of the 256 byte values. A
-score is then the sum over bytes of one table look-up, vectorised over documents and queries
-(a Python loop over byte positions only).
+table holds ``w_t * sum_i z[8g + i] * (+1 or -1 by bit i)`` for each of the 256 byte values; a
+score is the sum over bytes of one table look-up (compiled in :mod:`embedlab_bebr.scan`, which
+also scores two binary codes by popcounts).
 """
 
 from __future__ import annotations
@@ -23,8 +23,6 @@ from embedlab.errors import InvalidInputError
 
 #: ``SIGNS[i, c]`` = +1 when bit ``i`` (big-endian, as numpy.packbits) of byte value ``c`` is set, else -1.
 SIGNS = (2.0 * np.unpackbits(np.arange(256, dtype=np.uint8)[:, None], axis=1).T - 1.0).astype(np.float32)
-#: Float entries of the per-query tables built at once (bounds the table memory to 32 MiB).
-TABLE_BUDGET = 1 << 23
 
 
 def level_weights(levels: int) -> np.ndarray:
@@ -72,19 +70,3 @@ def tables(z: np.ndarray, levels: int) -> np.ndarray:
     groups = z.reshape(n, m // 8, 8)
     base = np.einsum("ngi,ic->gcn", groups, SIGNS, optimize=True)  # (m/8, 256, n)
     return np.concatenate([w * base for w in level_weights(levels)], axis=0).astype(np.float32)
-
-
-def lut_scores(z: np.ndarray, codes: np.ndarray, levels: int) -> np.ndarray:
-    """``(n_queries, n_codes)`` inner products ``z . composite(code)`` by table look-ups."""
-    n_queries, n_codes = z.shape[0], codes.shape[0]
-    out = np.zeros((n_codes, n_queries), np.float32)
-    if not n_queries or not n_codes:
-        return out.T
-    columns = np.ascontiguousarray(codes.T)  # one contiguous row per byte position
-    chunk = max(1, TABLE_BUDGET // (codes.shape[1] * 256))
-    for q0 in range(0, n_queries, chunk):
-        table = tables(z[q0:q0 + chunk], levels)
-        part = out[:, q0:q0 + chunk]
-        for j, column in enumerate(columns):
-            part += table[j][column]
-    return out.T

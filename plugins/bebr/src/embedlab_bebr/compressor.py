@@ -13,8 +13,9 @@ import embedlab
 from embedlab.embeddings import as_dense
 from embedlab.errors import InvalidInputError, NotFittedError, StateError
 from embedlab.persistence import load_state, save_state
-from embedlab.threads import torch_threads
+from embedlab.threads import numba_threads, torch_threads
 from embedlab_bebr import codes as layout
+from embedlab_bebr import scan
 from embedlab_bebr.model import RecurrentBinariser
 from embedlab_bebr.training import train
 
@@ -24,6 +25,7 @@ _number = _v.instance_of((int, float))
 #: Rows pushed through the network at once when encoding.
 ENCODE_BLOCK = 8192
 SCORINGS = ("sdc", "adc")
+OBJECTIVES = ("nce", "similarity")
 
 
 def _as_tuple(value: Any) -> Any:
@@ -71,8 +73,10 @@ class BEBRCompressor(embedlab.Component):
         """``bits_per_dim``: loops u + 1 (bits per code dimension); ``code_dim``: m, the signs per
         loop (None: the input dimension); ``hidden``: hidden sizes of every residual MLP block
         (empty: linear maps); ``scoring``: "sdc" (binarised queries) or "adc" (float queries
-        against the linear decoding); ``neighbours``, ``temperature`` and
-        ``reconstruction_weight``: the training (see :mod:`embedlab_bebr.training`);
+        against the linear decoding); ``objective`` ("nce": the paper's embedding-to-embedding
+        contrastive loss, "similarity": ours), ``neighbours``, ``temperature``,
+        ``reconstruction_weight`` and ``compatibility_weight`` (backward-compatible training):
+        the training (see :mod:`embedlab_bebr.training`);
         ``num_threads``: torch intra-op threads while training and encoding (set, then restored;
         None: leave torch's setting)."""
 
@@ -88,6 +92,8 @@ class BEBRCompressor(embedlab.Component):
         seed: int = attrs.field(default=0, validator=[_int, _v.ge(0)])
         temperature: float = attrs.field(default=0.1, validator=[_number, _v.gt(0)])
         reconstruction_weight: float = attrs.field(default=1.0, validator=[_number, _v.ge(0)])
+        objective: str = attrs.field(default="similarity", validator=_v.in_(OBJECTIVES))
+        compatibility_weight: float = attrs.field(default=1.0, validator=[_number, _v.ge(0)])
         scoring: str = attrs.field(default="sdc", validator=_v.in_(SCORINGS))
         num_threads: int | None = attrs.field(default=None, validator=_v.optional([_int, _v.ge(1)]))
 
@@ -97,9 +103,16 @@ class BEBRCompressor(embedlab.Component):
 
     # -- fitting --------------------------------------------------------------------------
 
-    def fit(self, vectors: np.ndarray) -> BEBRCompressor:
+    def fit(self, vectors: np.ndarray, *, compatible_with: BEBRCompressor | None = None,
+            old_vectors: np.ndarray | None = None) -> BEBRCompressor:
         """Train the binariser on ``vectors`` (no labels). Ctrl-C stops training and leaves the
-        compressor as it was before this call."""
+        compressor as it was before this call.
+
+        Backward-compatible training (the paper's model upgrade without re-indexing):
+        ``compatible_with`` is the fitted binariser of the old embedding model and ``old_vectors``
+        the old model's embeddings of the same items, row for row. The new codes are then trained
+        to score (symmetric scoring) against the old codes as they score against each other, so new
+        queries can search an index of old codes; both need the same ``bits_per_dim`` and code size."""
         config = self.config
         x = as_dense(vectors, name="bebr fit vectors")
         n, dim = x.shape
@@ -112,6 +125,8 @@ class BEBRCompressor(embedlab.Component):
         if code_dim % 8:
             raise InvalidInputError(f"bebr: the input dimension {dim} is not a multiple of 8; set "
                                     "code_dim to a multiple of 8")
+        old = None if compatible_with is None and old_vectors is None else \
+            self._old_composites(compatible_with, old_vectors, n, code_dim)
         mean = x.mean(axis=0, dtype=np.float64).astype(np.float32)
         scale = np.asarray([np.sqrt(np.mean((x - mean) ** 2)) or 1.0], np.float32)
         norms = np.linalg.norm(x, axis=1, keepdims=True)
@@ -122,9 +137,29 @@ class BEBRCompressor(embedlab.Component):
             model = RecurrentBinariser(dim, code_dim, config.bits_per_dim, config.hidden)
             generator = torch.Generator().manual_seed(config.seed)
             history = train(model, inputs, unit, config, layout.composite_norm2(config.bits_per_dim, code_dim),
-                            generator, desc=f"bebr {config.bits_per_dim}x{code_dim} bits")
+                            generator, desc=f"bebr {config.bits_per_dim}x{code_dim} bits", old=old)
         self._fitted = self._assemble(dim, code_dim, model, mean, scale, history)
         return self
+
+    def _old_composites(self, old: BEBRCompressor | None, old_vectors: np.ndarray | None, n: int,
+                        code_dim: int) -> torch.Tensor:
+        """Composites of the old binariser's codes of ``old_vectors``, checked against this config."""
+        if old is None or old_vectors is None:
+            raise InvalidInputError("bebr: backward-compatible training needs both compatible_with (the old "
+                                    "fitted binariser) and old_vectors (the old model's embeddings of the "
+                                    "same items)")
+        if not isinstance(old, BEBRCompressor):
+            raise InvalidInputError(f"bebr: compatible_with must be a fitted bebr compressor, got "
+                                    f"{type(old).__name__}")
+        if (old.config.bits_per_dim, old.code_dim) != (self.config.bits_per_dim, code_dim):
+            raise InvalidInputError(
+                f"bebr: old codes have {old.config.bits_per_dim} bit(s) x {old.code_dim} dimensions, this "
+                f"binariser makes {self.config.bits_per_dim} x {code_dim}: compatible codes need the same layout")
+        reference = as_dense(old_vectors, name="bebr old_vectors")
+        if len(reference) != n:
+            raise InvalidInputError(f"bebr: {len(reference)} old_vectors for {n} fit vectors; give the old "
+                                    "model's embedding of every fit item, in the same order")
+        return torch.from_numpy(old.composite(old.encode(reference)))
 
     @staticmethod
     def _assemble(dim: int, code_dim: int, model: RecurrentBinariser, mean: np.ndarray, scale: np.ndarray,
@@ -184,20 +219,33 @@ class BEBRCompressor(embedlab.Component):
         return (self.composite(codes) @ state.decoder.T + state.offset).astype(np.float32)
 
     def score(self, queries: np.ndarray, codes: np.ndarray) -> np.ndarray:
-        """``(n_queries, n_codes)`` similarities by per-byte lookup tables, without decoding.
+        """``(n_queries, n_codes)`` similarities, without decoding.
 
         ``scoring="sdc"``: the queries are binarised too and the score is
-        ``composite(q) . composite(d) / (code_dim * sum_t 4**-t)`` (1 for identical 1-bit codes).
-        ``scoring="adc"``: ``q . decode(d)`` exactly, with float queries.
+        ``composite(q) . composite(d) / (code_dim * sum_t 4**-t)`` (1 for identical 1-bit codes),
+        by popcounts of the XORed bit planes when ``code_dim`` is a multiple of 64, else by tables.
+        ``scoring="adc"``: ``q . decode(d)`` exactly, with float queries. Both are compiled scans
+        (:mod:`embedlab_bebr.scan`) on ``num_threads`` numba threads.
         """
         state = self._state()
         q = as_dense(queries, dim=state.input_dim, name="bebr queries", allow_empty=True)
         codes = self._check(codes)
-        levels = self.config.bits_per_dim
-        if self.config.scoring == "sdc":
-            z = self.composite(self.encode(q)) / layout.composite_norm2(levels, state.code_dim)
-            return layout.lut_scores(z, codes, levels)
-        return layout.lut_scores(q @ state.decoder, codes, levels) + (q @ state.offset)[:, None]
+        levels, m = self.config.bits_per_dim, state.code_dim
+        with numba_threads(self.config.num_threads):
+            if self.config.scoring == "adc":
+                return scan.adc_scores(q @ state.decoder, codes, levels) + (q @ state.offset)[:, None]
+        return self.score_codes(self.encode(q), codes)
+
+    def score_codes(self, query_codes: np.ndarray, codes: np.ndarray) -> np.ndarray:
+        """SDC scores of queries that are already codes (``encode`` of this or of a compatible
+        binariser) against codes, normalised as :meth:`score` normalises them."""
+        levels, m = self.config.bits_per_dim, self._state().code_dim
+        query_codes, codes = self._check(query_codes), self._check(codes)
+        norm2 = layout.composite_norm2(levels, m)
+        with numba_threads(self.config.num_threads):
+            if m % 64 == 0:
+                return scan.sdc_scores(query_codes, codes, levels, m) / np.float32(norm2)
+            return scan.adc_scores(self.composite(query_codes) / norm2, codes, levels)
 
     # -- persistence ----------------------------------------------------------------------
 
