@@ -128,3 +128,29 @@ def test_a_pipeline_with_a_training_split_trains_the_learned_predictor(cache, da
         np.testing.assert_allclose(trained[name], array, rtol=1e-5, atol=1e-6)
     prf = embedlab.create("reranker", "dime", estimator="prf", encoder_params={"show_progress": False})
     assert prf.fit_queries(embedlab.TrainingData(dataset.corpus, train)) is prf and prf.weights is None
+
+
+def test_global_control_is_one_mask_from_the_mean_training_oracle(make, dataset, train_ranking, test_ranking,
+                                                                   tmp_path):
+    """The supervised control: the same oracle targets, averaged into one query-independent mask."""
+    train = dataset.split("train")
+    control = make(estimator="global", keep_fraction=0.25, depth=20).fit(train_ranking, train, dataset.corpus)
+    oracle = make(estimator="oracle", depth=20)
+    positions = reranker_positions(dataset, train_ranking.doc_ids[:, :20].ravel()).reshape(-1, 20)
+    vectors = oracle.query_vectors(train_ranking, train.queries)
+    expected = oracle.oracle(vectors, train_ranking, positions, train.qrels, dataset.corpus).mean(axis=0)
+    np.testing.assert_allclose(control.weights["global_importance"], expected, rtol=1e-5)
+    queries = dataset.split("test").queries
+    out = control.rerank(test_ranking, queries, dataset.corpus)
+    kept = np.argsort(-expected, kind="stable")[:96]
+    query_vectors = control.query_vectors(test_ranking, queries)
+    masked = np.zeros_like(query_vectors)
+    masked[:, kept] = query_vectors[:, kept]
+    docs = control.document_vectors(reranker_positions(dataset, out.doc_ids[0, :20]), dataset.corpus)
+    np.testing.assert_allclose(out.scores[0, :20], docs @ masked[0], rtol=1e-4, atol=1e-5)
+    control.save(tmp_path / "global")
+    loaded = Dime.load(tmp_path / "global")
+    loaded.use_cache(control._disk_cache)
+    np.testing.assert_array_equal(loaded.rerank(test_ranking, queries, dataset.corpus).doc_ids, out.doc_ids)
+    with pytest.raises(embedlab.NotFittedError, match="global estimator is not trained"):
+        make(estimator="global").rerank(test_ranking, queries, dataset.corpus)

@@ -25,7 +25,9 @@ _v = attrs.validators
 _int = [_v.instance_of(int), _v.not_(_v.instance_of(bool), msg="must be an integer, not a bool")]
 _positive = [*_int, _v.ge(1)]
 _number = [_v.instance_of((int, float)), _v.not_(_v.instance_of(bool), msg="must be a number, not a bool")]
-ESTIMATORS = ("prf", "oracle", "learned")
+ESTIMATORS = ("prf", "oracle", "learned", "global")
+#: The weight array of the ``"global"`` estimator: mean oracle importance over the training queries.
+GLOBAL = "global_importance"
 
 
 class Dime(Component):
@@ -35,9 +37,11 @@ class Dime(Component):
 
     ``estimator`` picks the importance: ``"prf"`` (``q * mean`` of the first stage's top
     ``prf_docs`` documents), ``"oracle"`` (Pearson correlation of labels and ``q_j d_j``; needs
-    :meth:`use_qrels`) or ``"learned"`` (the "Learning to Select" MLP; needs :meth:`fit` or
-    :meth:`load`). The candidates' first-stage order (their column order) chooses the PRF
-    documents. With ``keep_fraction`` 1 the scores are the plain inner products.
+    :meth:`use_qrels`), ``"learned"`` (the "Learning to Select" MLP; needs :meth:`fit` or
+    :meth:`load`) or ``"global"`` (the supervised control: one query-independent mask, the mean
+    oracle importance of the training queries; needs :meth:`fit`). The candidates' first-stage
+    order (their column order) chooses the PRF documents. With ``keep_fraction`` 1 the scores are
+    the plain inner products.
     """
 
     kind = "reranker"
@@ -127,7 +131,10 @@ class Dime(Component):
             depth = min(self.config.depth, positions.shape[1])
             return self.oracle(vectors, ranking, positions[:, :depth], self.qrels, corpus)
         if self.weights is None:
-            raise NotFittedError(f"{self.name}: the learned estimator is not trained; call fit(...) or load(...)")
+            raise NotFittedError(f"{self.name}: the {self.config.estimator} estimator is not trained; call "
+                                 "fit(...) or load(...)")
+        if self.config.estimator == "global":
+            return np.broadcast_to(self.weights[GLOBAL], vectors.shape)
         return predict(self.weights, vectors)
 
     def oracle(self, vectors: np.ndarray, ranking: Ranking, positions: np.ndarray, qrels: Qrels,
@@ -175,7 +182,8 @@ class Dime(Component):
     def fit(self, ranking: Ranking, split: Split, corpus: Corpus) -> Dime:
         """Train the learned predictor on ``split``: ``ranking`` is the first stage's result for its
         queries; each query's oracle importance (over its judged documents and top ``depth``
-        candidates) is the target. Retrains from scratch; Ctrl-C keeps the previous predictor."""
+        candidates) is the target. Retrains from scratch; Ctrl-C keeps the previous predictor. The
+        ``"global"`` estimator keeps the mean of those oracle importances instead."""
         if not split.qrels:
             raise InvalidInputError(f"{self.name}: split {split.name!r} has no qrels; the learned "
                                     "estimator trains on oracle importances from relevance labels")
@@ -184,15 +192,18 @@ class Dime(Component):
         positions = document_positions(ranking.doc_ids[:, :min(self.config.depth, ranking.k)], corpus, self.name)
         vectors = self.query_vectors(ranking, split.queries)
         oracle = self.oracle(vectors, ranking, positions, split.qrels, corpus)
+        if self.config.estimator == "global":
+            self.weights, self.history = {GLOBAL: oracle.mean(axis=0).astype(np.float32)}, {}
+            return self
         with torch_threads(self.config.num_threads):
             weights, history = train_predictor(vectors, oracle, self.config, desc=f"{self.name} predictor")
         self.weights, self.history = weights, history
         return self
 
     def fit_queries(self, data: TrainingData) -> Dime:
-        """Pipeline training (``[dataset] train_split`` in an experiment file): the learned estimator
-        trains on the first stage's ranking of the training queries; the others learn nothing."""
-        if self.config.estimator == "learned":
+        """Pipeline training (``[dataset] train_split`` in an experiment file): the learned and global
+        estimators train on the first stage's ranking of the training queries; the others learn nothing."""
+        if self.config.estimator in ("learned", "global"):
             self.fit(data.first_stage, data.split, data.corpus)
         return self
 
@@ -206,7 +217,12 @@ class Dime(Component):
         state = load_state(path, kind=cls.kind, name=cls.name)
         reranker = cls(**state.config)
         arrays = dict(state.arrays)
-        if arrays:
+        if GLOBAL in arrays:
+            if arrays[GLOBAL].shape != (reranker.encoder.dim,):
+                raise InvalidInputError(f"{path}: saved global importance of shape {arrays[GLOBAL].shape} does "
+                                        f"not fit dim {reranker.encoder.dim}")
+            reranker.weights = {GLOBAL: np.array(arrays[GLOBAL], dtype=np.float32)}
+        elif arrays:
             missing = [w for w in WEIGHTS if w not in arrays]
             if missing:
                 raise InvalidInputError(f"{path}: saved predictor lacks weight array(s) {missing}")
