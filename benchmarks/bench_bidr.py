@@ -104,7 +104,7 @@ def load_pypi(n_docs: int, n_queries: int, seed: int) -> Vectors:
     picked = np.random.default_rng(seed).choice(len(rows), n_docs + n_queries, replace=False)
     corpus = Corpus([rows[i][name] for i in picked[:n_docs]], [rows[i][summary] for i in picked[:n_docs]])
     queries = Queries([f"q-{rows[i][name]}" for i in picked[n_docs:]], [rows[i][summary] for i in picked[n_docs:]])
-    encoder, cache = embedlab.create("encoder", "minilm"), EmbeddingCache()
+    encoder, cache = common.encoder("minilm"), EmbeddingCache()
     docs = cache.get_or_compute(cache.key(encoder, "documents", corpus.content_hash),
                                 lambda: encoder.encode_documents(corpus.documents()))
     found = cache.get_or_compute(cache.key(encoder, "queries", queries.content_hash),

@@ -55,7 +55,7 @@ K = 10
 
 def encode(corpus: Corpus, queries: Queries) -> tuple[np.ndarray, np.ndarray]:
     """MiniLM document and query vectors through the shared embedding cache (Pipeline's keys)."""
-    encoder, cache = embedlab.create("encoder", "minilm"), EmbeddingCache()
+    encoder, cache = common.encoder("minilm"), EmbeddingCache()
     docs = cache.get_or_compute(cache.key(encoder, "documents", corpus.content_hash),
                                 lambda: encoder.encode_documents(corpus.documents()))
     found = cache.get_or_compute(cache.key(encoder, "queries", queries.content_hash),

@@ -68,19 +68,12 @@ def ours_row(kind: str, compressor: JPQCompressor, fit: float, docs: np.ndarray,
     return {"method": kind, "bytes": compressor.bytes_per_vector, "fit": fit, "search": seconds, "result": result}
 
 
-def unseen_qrels(train: common.EncodedSplit, test: common.EncodedSplit) -> dict:
-    """Test qrels of the queries whose relevant documents are never relevant to a train query."""
-    seen = {d for judged in train.qrels.values() for d, grade in judged.items() if grade > 0}
-    return {q: judged for q, judged in test.qrels.items()
-            if not {d for d, grade in judged.items() if grade > 0} & seen}
-
-
 def run_dataset(name: str, args: argparse.Namespace) -> list[dict]:
     dataset = common.load(name)
     train, test = common.encode_split(dataset, "train"), common.encode_split(dataset, "test")
     docs, queries = test.docs, test.queries
     relevant = relevant_positions(train.query_ids, train.qrels, train.doc_ids)
-    unseen = unseen_qrels(train, test)
+    unseen = test.unseen_qrels(train)
     print(f"\n## {name}: {len(docs)} documents x {docs.shape[1]} dims; {len(train.queries)} train queries "
           f"({sum(bool(r) for r in relevant)} with qrels), {len(queries)} test queries "
           f"({len(unseen)} with unseen relevant documents); seeds {args.seeds}")

@@ -19,6 +19,7 @@ from embedlab import Dataset, Ranking, SearchResult
 from embedlab.cache import EmbeddingCache
 from embedlab.datasets import load_dataset_spec
 from embedlab.metrics import evaluate
+from embedlab.splits import unseen_qrels
 
 SHARED_DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data"
 T = TypeVar("T")
@@ -46,6 +47,15 @@ class EncodedSplit:
         ranking = Ranking.from_search(self.query_ids, result, self.doc_ids)
         return float(evaluate(ranking, self.qrels, [metric]).aggregates[metric])
 
+    def per_query(self, result: SearchResult, metric: str = "nDCG@10", qrels: object = None) -> dict[str, float]:
+        """``{query_id: value}`` of a metric over ``qrels`` (default: this split's), e.g. the unseen subset's."""
+        ranking = Ranking.from_search(self.query_ids, result, self.doc_ids)
+        return evaluate(ranking, self.qrels if qrels is None else qrels, [metric]).query_values(metric)
+
+    def unseen_qrels(self, train: EncodedSplit) -> dict[str, dict[str, int]]:
+        """This split's qrels restricted to the unseen subset w.r.t. ``train`` (:mod:`embedlab.splits`)."""
+        return unseen_qrels(self.qrels, train.qrels)
+
 
 def load(name: str) -> Dataset:
     """``scifact`` (or any folder under shared/data with a ``beir`` copy) or a built-in dataset name."""
@@ -53,15 +63,26 @@ def load(name: str) -> Dataset:
     return load_dataset_spec(path=beir) if beir.is_dir() else load_dataset_spec(name)
 
 
+#: Encoder parameters of every benchmark, as the experiment files in examples/ configure MiniLM, so
+#: `embedlab run` and the benchmarks fill and read the same embedding-cache entries. ONNX Runtime
+#: and torch embeddings agree to a cosine of 0.9999998 (bench_onnx_vs_torch.py).
+ENCODER_PARAMS = {"minilm": {"backend": "onnx"}}
+
+
+def encoder(name: str = "minilm") -> embedlab.Component:
+    """The benchmarks' encoder ``name`` (with :data:`ENCODER_PARAMS`)."""
+    return embedlab.create("encoder", name, **ENCODER_PARAMS.get(name, {}))
+
+
 def encode_split(dataset: Dataset, split: str, encoder_name: str = "minilm") -> EncodedSplit:
-    """The whole corpus and the split's judged queries, encoded with default encoder parameters."""
+    """The whole corpus and the split's judged queries, encoded with the benchmarks' encoder."""
     part = dataset.split(split)
-    encoder = embedlab.create("encoder", encoder_name)
+    model = encoder(encoder_name)
     cache = EmbeddingCache()
-    docs = cache.get_or_compute(cache.key(encoder, "documents", dataset.corpus.content_hash),
-                                lambda: encoder.encode_documents(dataset.corpus.documents())).embeddings
-    queries = cache.get_or_compute(cache.key(encoder, "queries", part.queries.content_hash),
-                                   lambda: encoder.encode_queries(list(part.queries.texts))).embeddings
+    docs = cache.get_or_compute(cache.key(model, "documents", dataset.corpus.content_hash),
+                                lambda: model.encode_documents(dataset.corpus.documents())).embeddings
+    queries = cache.get_or_compute(cache.key(model, "queries", part.queries.content_hash),
+                                   lambda: model.encode_queries(list(part.queries.texts))).embeddings
     return EncodedSplit(docs, queries, list(dataset.corpus.ids), list(part.queries.ids), part.qrels,
                         list(part.queries.texts))
 
