@@ -5,9 +5,8 @@ from __future__ import annotations
 import attrs
 import numpy as np
 import pytest
-from embedlab_bebr import BEBRCompressor
+from embedlab_bebr import BEBRCompressor, scan
 from embedlab_bebr import codes as layout
-from embedlab_bebr import scan
 
 import embedlab
 from embedlab import BinaryCodes, EmbeddingKind

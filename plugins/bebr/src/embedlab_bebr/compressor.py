@@ -230,10 +230,9 @@ class BEBRCompressor(embedlab.Component):
         state = self._state()
         q = as_dense(queries, dim=state.input_dim, name="bebr queries", allow_empty=True)
         codes = self._check(codes)
-        levels, m = self.config.bits_per_dim, state.code_dim
-        with numba_threads(self.config.num_threads):
-            if self.config.scoring == "adc":
-                return scan.adc_scores(q @ state.decoder, codes, levels) + (q @ state.offset)[:, None]
+        if self.config.scoring == "adc":
+            with numba_threads(self.config.num_threads):
+                return scan.adc_scores(q @ state.decoder, codes, self.config.bits_per_dim) + (q @ state.offset)[:, None]
         return self.score_codes(self.encode(q), codes)
 
     def score_codes(self, query_codes: np.ndarray, codes: np.ndarray) -> np.ndarray:
