@@ -10,6 +10,8 @@ cosqa has no train split: it trains on ``dev`` and tests on ``test``.
 
     python benchmarks/bench_train.py quality --datasets python-stdlib scifact cosqa \
         --configs infonce mined --json results/bench_train_quality.json
+    (--train-queries N trains on a seeded sample of N training queries; --set key=value overrides
+    finetune parameters, e.g. --set epochs=2 train_max_length=64)
 
 ``speed``: pairs per second of our loop and of ``SentenceTransformerTrainer`` with
 ``MultipleNegativesRankingLoss``, on the same pairs, batch size, max length and threads, in one
@@ -22,6 +24,7 @@ The ratio is only meaningful on a quiet machine: the load average is printed wit
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import tempfile
 import time
@@ -33,7 +36,7 @@ import numpy as np
 from embedlab_train import FineTunedEncoder, TrainingSet
 
 import embedlab
-from embedlab import Dataset
+from embedlab import Dataset, Split
 from embedlab.cache import EmbeddingCache
 from embedlab.index import ExactIndex
 from embedlab.metrics import evaluate
@@ -66,14 +69,35 @@ def unseen_qrels(dataset: Dataset, train: str, test: str) -> dict:
     return {q: docs for q, docs in qrels.items() if not {d for d, g in docs.items() if g > 0} & seen}
 
 
-def evaluate_encoder(encoder: Any, dataset: Dataset, train: str | None, test: str, cache: EmbeddingCache) -> tuple:
+def training_split(dataset: Dataset, train: str, limit: int | None, seed: int) -> Split:
+    """The train split, or a seeded sample of ``limit`` of its queries (with their qrels)."""
+    split = dataset.split(train)
+    if limit is None or limit >= len(split.queries):
+        return split
+    ids = sorted(np.random.default_rng(seed).choice(split.queries.ids, limit, replace=False).tolist())
+    return Split(split.name, split.queries.select(ids), {q: split.qrels[q] for q in ids})
+
+
+def evaluate_encoder(encoder: Any, dataset: Dataset, train: Split | None, test: str, cache: EmbeddingCache) -> tuple:
     pipeline = Pipeline(encoder=encoder, index=ExactIndex(metric="ip"), cache=cache, name=encoder.name)
     started = time.perf_counter()
-    pipeline.build(dataset.corpus, train=dataset.split(train) if train else None)
+    pipeline.build(dataset.corpus, train=train)
     seconds = time.perf_counter() - started
     split = dataset.split(test)
     ranking = pipeline.search(split.queries, k=100)
     return ranking, evaluate(ranking, split.qrels, ["nDCG@10"]), seconds
+
+
+def overrides(items: list[str]) -> dict[str, Any]:
+    """``KEY=VALUE`` pairs, values parsed as JSON (strings may be bare)."""
+    out = {}
+    for item in items:
+        key, _, value = item.partition("=")
+        try:
+            out[key] = json.loads(value)
+        except json.JSONDecodeError:
+            out[key] = value
+    return out
 
 
 def quality(args: argparse.Namespace) -> dict:
@@ -84,7 +108,8 @@ def quality(args: argparse.Namespace) -> dict:
         train, test = SPLITS[name]
         unseen = unseen_qrels(dataset, train, test)
         split = dataset.split(test)
-        print(f"\n{name}: train {train} ({len(dataset.split(train).queries)} queries), test {test} "
+        train_split = training_split(dataset, train, args.train_queries, args.seed)
+        print(f"\n{name}: train {train} ({len(train_split.queries)} queries), test {test} "
               f"({len(split.queries)} queries, {len(unseen)} unseen)", flush=True)
         zero = embedlab.create("encoder", "minilm")
         ranking, base_eval, _ = evaluate_encoder(zero, dataset, None, test, cache)
@@ -94,9 +119,9 @@ def quality(args: argparse.Namespace) -> dict:
                      "unseen": base_unseen, "train_s": 0.0})
         print(f"  zero-shot: nDCG@10 {rows[-1]['ndcg10']:.4f} unseen {base_unseen:.4f}", flush=True)
         for config in args.configs:
-            params = {**BASE, **CONFIGS[config], "seed": args.seed, "num_threads": args.threads}
+            params = {**BASE, **CONFIGS[config], "seed": args.seed, "num_threads": args.threads, **overrides(args.set)}
             encoder = FineTunedEncoder(**params)
-            ranking, result, seconds = evaluate_encoder(encoder, dataset, train, test, cache)
+            ranking, result, seconds = evaluate_encoder(encoder, dataset, train_split, test, cache)
             ours = result.query_values("nDCG@10")
             tests = paired_tests(ours, base)
             record = encoder.training_record
@@ -202,6 +227,10 @@ def main() -> None:
     q.add_argument("--configs", nargs="+", default=["infonce"], choices=sorted(CONFIGS))
     q.add_argument("--seed", type=int, default=0)
     q.add_argument("--threads", type=int, default=None)
+    q.add_argument("--train-queries", type=int, default=None,
+                   help="train on a seeded sample of this many training queries (default: all)")
+    q.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE",
+                   help="override finetune parameters for every config (JSON values), e.g. epochs=2")
     q.add_argument("--json", type=Path)
     s = sub.add_parser("speed")
     s.add_argument("--pairs", type=int, default=512)

@@ -96,7 +96,7 @@ def test_a_reranker_guide_masks_an_exact_duplicate_of_the_positive(student_dir):
     batch = Batch(q, docs, np.arange(4), np.arange(8), data)
     mask = gist.masked_fraction(batch)
     assert mask[1, 4] and not mask[np.arange(4), np.arange(4)].any()
-    assert len(gist._pairs) == 4 * 8            # every pair scored once and memoised
+    assert len(gist._pairs.memo) == 4 * 8            # every pair scored once and memoised
     with pytest.raises(embedlab.ConfigError, match="contrast_anchors = false"):
         GIST(guide=guide)
 

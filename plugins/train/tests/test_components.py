@@ -90,3 +90,13 @@ def test_embedlab_plugins_lists_the_declared_kinds_and_their_components():
     assert info.components["negatives"] == ["in-batch", "mined"]
     assert info.components["encoder"] == ["finetune"]
     assert embedlab.registry().kind("loss").distribution == "embedlab-train"
+
+
+def test_training_set_keeps_each_pair_grade_through_selection(dataset):
+    graded = {q: {d: 2 if d.endswith("a") else 1 for d in docs} for q, docs in dataset.split("train").qrels.items()}
+    split = embedlab.Dataset("g", dataset.corpus, dataset.queries, {"train": graded}).split("train")
+    data = TrainingSet.from_training_data(TrainingData(dataset.corpus, split))
+    expected = [2 if dataset.corpus.ids[p].endswith("a") else 1 for p in data.positive.tolist()]
+    assert data.grade.tolist() == expected
+    subset = data.select(data.query % 3 == 0)
+    assert subset.grade.tolist() == [2 if dataset.corpus.ids[p].endswith("a") else 1 for p in subset.positive.tolist()]

@@ -23,9 +23,9 @@ import torch
 from embedlab_train import Batch, InfoNCE, TrainingContext, cosine
 from embedlab_train.components import component_spec
 from embedlab_train.losses import positive_number
+from embedlab_train.teacher import RerankerScores
 
 from embedlab.errors import ConfigError
-from embedlab.ranking import Ranking
 
 _v = attrs.validators
 
@@ -69,9 +69,9 @@ class GIST(InfoNCE):
         super().__init__(config, **params)
         self._queries: torch.Tensor | None = None  # guide vectors of the training queries
         self._documents: torch.Tensor | None = None  # guide vectors of the corpus
-        self._pairs: dict[tuple[int, int], float] = {}  # reranker guide scores, memoised
         self._context: TrainingContext | None = None
         self.guide = self._build_guide()
+        self._pairs = RerankerScores(self.guide)  # reranker guide scores, memoised
 
     def _build_guide(self) -> Any:
         from embedlab.pipeline import create_component
@@ -109,8 +109,7 @@ class GIST(InfoNCE):
         b = batch.size
         query_rows = batch.data.query[batch.rows]
         if self.config.guide["kind"] == "reranker":
-            qd = self._reranker_scores(batch, query_rows)
-            out = {"qd": qd}
+            out = {"qd": self._pairs.scores(batch.data, query_rows, batch.doc_positions)}
         else:
             if self._queries is None or self._documents is None:
                 raise RuntimeError("gist: prepare() (or use_guide_vectors()) before computing the loss")
@@ -119,29 +118,6 @@ class GIST(InfoNCE):
             out = {"qd": cosine(q, d), "qq": cosine(q, q), "pp": cosine(d[:b], d[:b])}
         out["threshold"] = out["qd"].diagonal()[:b]
         return {k: v.to(batch.queries.device) for k, v in out.items()}
-
-    def _reranker_scores(self, batch: Batch, query_rows: np.ndarray) -> torch.Tensor:
-        data = batch.data
-        missing = sorted({(q, p) for q in query_rows.tolist() for p in batch.doc_positions.tolist()} - set(self._pairs))
-        by_query: dict[int, list[int]] = {}
-        for q, p in missing:
-            by_query.setdefault(q, []).append(p)
-        if by_query:
-            width = max(len(v) for v in by_query.values())
-            qids = [data.queries.ids[q] for q in by_query]
-            docs = np.full((len(qids), width), "", dtype=object)
-            for row, positions in enumerate(by_query.values()):
-                docs[row, :len(positions)] = [data.corpus.ids[p] for p in positions]
-            ranking = Ranking(qids, docs.astype(str), np.zeros(docs.shape, dtype=np.float32))
-            reranked = self.guide.rerank(ranking, data.queries, data.corpus)
-            position = data.corpus.position
-            index = {q: i for i, q in enumerate(data.queries.ids.tolist())}
-            for qid, row_ids, row_scores in zip(reranked.query_ids.tolist(), reranked.doc_ids, reranked.scores):
-                for doc_id, score in zip(row_ids.tolist(), row_scores.tolist()):
-                    if doc_id:
-                        self._pairs[(index[qid], position[doc_id])] = float(score)
-        return torch.tensor([[self._pairs[(q, p)] for p in batch.doc_positions.tolist()] for q in query_rows.tolist()],
-                            dtype=torch.float64)
 
     def false_negatives(self, guide: torch.Tensor, threshold: torch.Tensor) -> torch.Tensor:
         """Where the guide scores a candidate above the query's threshold (GIST's selection rule)."""

@@ -22,6 +22,7 @@ from embedlab_train.filters import PairFilter
 from embedlab_train.losses import Batch, InfoNCE, Loss, Matryoshka, cosine, cross_entropy_rows
 from embedlab_train.negatives import InBatch, Mined, NegativeSampler
 from embedlab_train.soup import average_weights, make_soup
+from embedlab_train.teacher import RerankerScores
 
 EMBEDLAB_API_VERSION = "1.1"
 
@@ -40,5 +41,5 @@ def embedlab_register(registry) -> None:  # type: ignore[no-untyped-def]
 
 
 __all__ = ["Batch", "Candidates", "EMBEDLAB_API_VERSION", "FineTunedEncoder", "InBatch", "InfoNCE", "Loss",
-           "Matryoshka", "Mined", "NegativeSampler", "PairFilter", "TrainingContext", "TrainingSet",
+           "Matryoshka", "Mined", "NegativeSampler", "PairFilter", "RerankerScores", "TrainingContext", "TrainingSet",
            "average_weights", "cosine", "cross_entropy_rows", "embedlab_register", "make_soup"]

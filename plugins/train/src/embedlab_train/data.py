@@ -28,10 +28,15 @@ class TrainingSet:
     query: np.ndarray = attrs.field(converter=lambda a: np.asarray(a, dtype=np.int64))
     positive: np.ndarray = attrs.field(converter=lambda a: np.asarray(a, dtype=np.int64))
     judged: tuple[frozenset[int], ...] = attrs.field(converter=lambda j: tuple(frozenset(s) for s in j))
+    #: ``(n_examples,)`` qrels grade of each pair (1 for plain pairs): for graded losses (CoSENT).
+    grade: np.ndarray | None = attrs.field(default=None)
 
     def __attrs_post_init__(self) -> None:
-        if len(self.query) != len(self.positive):
-            raise InvalidInputError("training set: query and positive must have one entry per example")
+        if self.grade is None:
+            object.__setattr__(self, "grade", np.ones(len(self.query), dtype=np.int64))
+        object.__setattr__(self, "grade", np.asarray(self.grade, dtype=np.int64))
+        if len(self.query) != len(self.positive) or len(self.grade) != len(self.query):
+            raise InvalidInputError("training set: query, positive and grade must have one entry per example")
         if len(self.queries) != len(self.judged):
             raise InvalidInputError("training set: one judged set per query")
 
@@ -47,7 +52,9 @@ class TrainingSet:
                                     "in the corpus (no positives to train on)")
         query = np.concatenate([np.full(len(r), q, dtype=np.int64) for q, r in enumerate(relevant)])
         positive = np.concatenate([r for r in relevant])
-        return cls(data.split.queries, data.corpus, query, positive, [set(r.tolist()) for r in relevant])
+        qrels, ids, doc_ids = data.split.qrels, data.split.queries.ids, data.corpus.ids
+        grade = [qrels[ids[q]][doc_ids[p]] for q, p in zip(query.tolist(), positive.tolist())]
+        return cls(data.split.queries, data.corpus, query, positive, [set(r.tolist()) for r in relevant], grade)
 
     @classmethod
     def from_pairs(cls, queries: Sequence[str], documents: Sequence[str],
@@ -77,7 +84,8 @@ class TrainingSet:
 
     def select(self, examples: np.ndarray) -> TrainingSet:
         """The examples at ``examples`` (indices or a boolean mask); queries and corpus unchanged."""
-        return attrs.evolve(self, query=self.query[examples], positive=self.positive[examples])
+        return attrs.evolve(self, query=self.query[examples], positive=self.positive[examples],
+                            grade=self.grade[examples])
 
     def for_queries(self, queries: np.ndarray) -> TrainingSet:
         """The examples of the queries in ``queries`` (query indices)."""
