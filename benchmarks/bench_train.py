@@ -187,7 +187,7 @@ def time_theirs(queries: list[str], docs: list[str], args: argparse.Namespace, t
     with tempfile.TemporaryDirectory() as out:
         training = SentenceTransformerTrainingArguments(
             output_dir=out, num_train_epochs=1, per_device_train_batch_size=args.batch_size, learning_rate=2e-5,
-            warmup_ratio=0.1, save_strategy="no", logging_strategy="no", report_to=[], use_cpu=True,
+            warmup_steps=0.1, save_strategy="no", logging_strategy="no", report_to=[], use_cpu=True,
             dataloader_drop_last=True, seed=0, disable_tqdm=True)
         trainer = SentenceTransformerTrainer(model=model, args=training,
                                              train_dataset=HFDataset.from_dict({"anchor": queries, "positive": docs}),
