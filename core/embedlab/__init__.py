@@ -49,7 +49,9 @@ from embedlab.protocols import (
     Index,
     LearnsFromQueries,
     Metric,
+    ReportsTimings,
     Reranker,
+    Retriever,
     Trainable,
     UsesEmbeddingCache,
 )
@@ -113,7 +115,8 @@ __all__ = [
     "ConfigError", "Corpus", "Dataset", "EMBEDLAB_API_VERSION", "EmbeddingKind", "Embeddings",
     "EmbedlabError", "Encoder", "Index", "InvalidInputError", "LearnsFromQueries", "Metric", "MultiVectorEmbeddings",
     "NotFittedError", "Pipeline", "PluginError", "Qrels", "Queries", "Ranking", "Registry",
-    "Reranker", "SearchResult", "Split", "StateError", "Trainable", "TrainingData", "UnknownComponentError",
+    "Reranker", "ReportsTimings",
+    "Retriever", "SearchResult", "Split", "StateError", "Trainable", "TrainingData", "UnknownComponentError",
     "UsesEmbeddingCache", "as_dense", "as_sparse", "config_dict", "create", "describe",
     "fingerprint", "hookimpl", "load_component", "load_dataset", "plugin_host", "registry",
 ]

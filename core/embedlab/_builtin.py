@@ -7,6 +7,7 @@ from embedlab.executors import EXECUTOR_DESCRIPTION, EXECUTOR_KIND, LocalExecuto
 from embedlab.graph.data import GRAPH_DATASETS
 from embedlab.graph.encoders import SpectralEncoder
 from embedlab.hashing import HashingEncoder
+from embedlab.fusion import FusionRetriever
 from embedlab.hookspecs import hookimpl
 from embedlab.index import ExactIndex
 from embedlab.metrics import BUILTIN_METRICS
@@ -19,12 +20,13 @@ EMBEDLAB_API_VERSION = API_VERSION
 @hookimpl
 def embedlab_register(registry) -> None:  # type: ignore[no-untyped-def]
     """The executor kind and the local executor, hashing encoder, exact index, PQ compressor,
-    spectral graph encoder, metrics and built-in datasets."""
+    spectral graph encoder, fusion retriever, metrics and built-in datasets."""
     registry.add_kind(EXECUTOR_KIND, description=EXECUTOR_DESCRIPTION)
     registry.add(EXECUTOR_KIND, "local", LocalExecutor)
     registry.add("encoder", "hashing", HashingEncoder)
     registry.add("index", "exact", ExactIndex)
     registry.add("encoder", "spectral", SpectralEncoder)
+    registry.add("retriever", "fusion", FusionRetriever)
     registry.add("compressor", "pq", PQCompressor)
     for name, cls in BUILTIN_METRICS.items():
         registry.add("metric", name, cls)

@@ -14,7 +14,7 @@ import attrs
 
 from embedlab.errors import ConfigError
 
-KINDS = ("encoder", "compressor", "index", "reranker", "metric", "dataset")
+KINDS = ("encoder", "compressor", "index", "reranker", "metric", "dataset", "retriever")
 
 
 @attrs.frozen
@@ -117,22 +117,37 @@ def distribution_of(obj: Any) -> tuple[str, str]:
         return names[0], "unknown"
 
 
+def parts_of(component: Any) -> dict[str, Any]:
+    """The components a composite is made of (a fusion's retrievers, a first stage's encoder and
+    index): ``component.parts()`` when it defines it, else none."""
+    parts = getattr(component, "parts", None)
+    return dict(parts()) if callable(parts) else {}
+
+
 def describe(component: Any) -> dict[str, Any]:
-    """Identity of a component: kind, name, full config, providing distribution and version."""
+    """Identity of a component: kind, name, full config, providing distribution and version, and
+    the description of each of its parts (composites only)."""
     dist, version = distribution_of(component)
-    return {"kind": getattr(component, "kind", type(component).__name__.lower()),
-            "name": getattr(component, "name", type(component).__name__),
-            "config": config_dict(component), "distribution": dist, "version": version}
+    identity = {"kind": getattr(component, "kind", type(component).__name__.lower()),
+                "name": getattr(component, "name", type(component).__name__),
+                "config": config_dict(component), "distribution": dist, "version": version}
+    parts = parts_of(component)
+    if parts:
+        identity["parts"] = {label: describe(part) for label, part in parts.items()}
+    return identity
 
 
 def fingerprint(component: Any) -> str:
     """sha256 of the canonical JSON of :func:`describe` without the fields marked
-    :data:`NOT_IDENTITY`: identity and cache key. A component whose output depends on learned
-    state as well as its config (a fine-tuned encoder) exposes ``state_fingerprint`` (a string, or
-    None while it has no such state), which then joins the identity."""
+    :data:`NOT_IDENTITY` (a composite's parts by their fingerprints): identity and cache key. A
+    component whose output depends on learned state as well as its config (a fine-tuned encoder)
+    exposes ``state_fingerprint`` (a string, or None while it has no such state), which then joins
+    the identity."""
     identity = describe(component)
     config = getattr(component, "config", None)
     identity["config"] = _jsonable(config, identity=True) if config is not None else {}
+    if "parts" in identity:
+        identity["parts"] = {label: fingerprint(part) for label, part in parts_of(component).items()}
     state = getattr(component, "state_fingerprint", None)
     if state is not None:
         identity["state"] = str(state)

@@ -1,4 +1,4 @@
-"""The five component protocols. Plugins implement them; the core only talks to them.
+"""The component protocols. Plugins implement them; the core only talks to them.
 
 Every component also carries ``name`` (its registered name) and ``config`` (an attrs instance):
 see :class:`embedlab.components.Component`, a convenient base class.
@@ -11,10 +11,11 @@ from typing import Any, Mapping, Protocol, Sequence, runtime_checkable
 
 import numpy as np
 
-from embedlab.dataset import Corpus, Qrels, Queries
+from embedlab.dataset import Corpus, Qrels, Queries, Split
 from embedlab.embeddings import EmbeddingKind, Embeddings
 from embedlab.graph.graph import Graph
 from embedlab.ranking import Ranking, SearchResult
+from embedlab.timings import Timings
 from embedlab.training import TrainingData
 
 #: A filter is a boolean mask over corpus positions, or a predicate taking the attribute
@@ -149,6 +150,35 @@ class BuildsFromChunks(Protocol):
     """
 
     def build_from_chunks(self, chunks: Any, attributes: Mapping[str, np.ndarray] | None = None) -> None: ...
+
+
+@runtime_checkable
+class Retriever(Protocol):
+    """A first stage that returns a ranking: built on a corpus, then searched with query texts.
+
+    An encoder + optional compressor + index is one (:class:`embedlab.retrievers.EmbeddingRetriever`);
+    a fusion of retrievers is another (:class:`embedlab.fusion.FusionRetriever`); a plugin may
+    register its own under the kind ``retriever`` (BM25 in a search engine, generative retrieval
+    mapping text to document ids, graph node retrieval). ``train`` is a judged split the retriever
+    may learn from (never the evaluated one). Plugin API 1.1.
+    """
+
+    name: str
+    config: Any
+
+    def build(self, corpus: Corpus, train: Split | None = None) -> Any:
+        """Index ``corpus`` (replacing earlier contents), fitting what learns on it or on ``train``."""
+
+    def search(self, queries: Queries, k: int, filter: Filter = None) -> Ranking:
+        """The top ``k`` documents of ``corpus`` for every query, as document ids."""
+
+
+@runtime_checkable
+class ReportsTimings(Protocol):
+    """Optional retriever capability: seconds per stage of its last build/search (otherwise the
+    pipeline times ``build`` as indexing and ``search`` as search)."""
+
+    timings: Timings
 
 
 @runtime_checkable

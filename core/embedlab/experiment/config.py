@@ -18,6 +18,15 @@
     encoder = { name = "bm25" }
     index = { name = "exact" }
     # compressor = { name = ..., ... } and reranker = { name = ..., ... } likewise
+
+    [[pipeline]]
+    name = "hybrid"                      # a fused first stage: other pipelines' first stages by name,
+    retrievers = ["bm25", { encoder = "minilm" }]          # or first-stage tables
+    fusion = { method = "rrf" }          # rrf | combsum | combmnz | linear; norm, weights, depth ...
+    cascade = [{ reranker = { name = "maxsim" }, depth = 100 }]   # rerankers in sequence
+
+A first stage is ``encoder`` (+ ``compressor``, ``index``), ``retriever`` (a registered retriever
+component) or ``retrievers`` + optional ``fusion``.
 """
 
 from __future__ import annotations
@@ -41,17 +50,33 @@ STAGES = ("encoder", "compressor", "index", "reranker")
 TASKS = ("retrieval", "node-classification")
 #: ``[experiment]`` keys of the node-classification task (:class:`embedlab.graph.ClassificationProtocol`).
 CLASSIFICATION_KEYS = ("train_ratios", "repeats", "C")
+FIRST_STAGE_KEYS = ("encoder", "retriever", "retrievers")
+PIPELINE_KEYS = ("name", *STAGES, "retriever", "retrievers", "fusion", "cascade")
 
 
 @attrs.frozen
 class PipelineConfig:
-    """One ``[[pipeline]]`` table: a name and a component table per stage."""
+    """One ``[[pipeline]]`` table: a name, its first stage and its rerankers."""
 
     name: str = attrs.field(validator=attrs.validators.matches_re(r"^[A-Za-z0-9][A-Za-z0-9_.+-]*$"))
-    encoder: Mapping[str, Any]
-    index: Mapping[str, Any]
+    encoder: Mapping[str, Any] | None = None
+    index: Mapping[str, Any] | None = None
     compressor: Mapping[str, Any] | None = None
     reranker: Mapping[str, Any] | None = None
+    retriever: Mapping[str, Any] | None = None
+    retrievers: tuple[Mapping[str, Any], ...] | None = None
+    fusion: Mapping[str, Any] | None = None
+    cascade: tuple[Mapping[str, Any], ...] = ()
+
+    def first_stage_spec(self) -> dict[str, Any]:
+        """This pipeline's first stage as a first-stage table (see :mod:`embedlab.retrievers`)."""
+        if self.retrievers is not None:
+            return {"label": self.name, "retriever": {"name": "fusion", "retrievers": list(self.retrievers),
+                                                      **dict(self.fusion or {})}}
+        if self.retriever is not None:
+            return {"label": self.name, "retriever": dict(self.retriever)}
+        spec = {"label": self.name, "encoder": self.encoder, "index": self.index}
+        return spec | ({"compressor": self.compressor} if self.compressor else {})
 
 
 @attrs.frozen
@@ -160,6 +185,58 @@ def _check_classification(experiment: Mapping[str, Any], settings: Mapping[str, 
     if not isinstance(metrics, list) or any(m not in MEASURES for m in metrics):
         raise locator.error(f"node classification measures are {', '.join(MEASURES)}; got {metrics!r}",
                             "experiment", key="metrics")
+def _first_stage_extras(table: Mapping[str, Any], locator: _Locator, i: int,
+                        earlier: list[PipelineConfig]) -> dict[str, Any]:
+    """retriever / retrievers / fusion / cascade of one [[pipeline]] table, checked for shape.
+
+    A string in ``retrievers`` names an earlier [[pipeline]] whose first stage is fused.
+    """
+    out: dict[str, Any] = {}
+    if "retriever" in table:
+        out["retriever"] = _component(table["retriever"], locator, i, "retriever")
+    if "fusion" in table:
+        if "retrievers" not in table:
+            raise locator.error("'fusion' needs 'retrievers' (the first stages to fuse)", "pipeline", i, "fusion")
+        if not isinstance(table["fusion"], dict):
+            raise locator.error("must be a table such as { method = \"rrf\" }", "pipeline", i, "fusion")
+        out["fusion"] = dict(table["fusion"])
+    if "retrievers" in table:
+        items = table["retrievers"]
+        if not isinstance(items, list) or len(items) < 2:
+            raise locator.error("must list at least two first stages to fuse", "pipeline", i, "retrievers")
+        by_name = {p.name: p for p in earlier}
+        specs = []
+        for item in items:
+            if isinstance(item, str):
+                if item not in by_name:
+                    raise locator.error(f"{item!r} names no earlier [[pipeline]]; earlier pipelines: "
+                                        f"{', '.join(by_name) or 'none'}", "pipeline", i, "retrievers")
+                specs.append(by_name[item].first_stage_spec())
+            elif isinstance(item, dict):
+                specs.append(dict(item))
+            else:
+                raise locator.error("each item is a pipeline name or a first-stage table such as "
+                                    "{ encoder = \"bm25\" }", "pipeline", i, "retrievers")
+        out["retrievers"] = tuple(specs)
+    if "cascade" in table:
+        stages = table["cascade"]
+        if "reranker" in table:
+            raise locator.error("give 'reranker' or 'cascade', not both", "pipeline", i, "cascade")
+        if not isinstance(stages, list) or not stages or not all(isinstance(s, dict) for s in stages):
+            raise locator.error("must be a list of tables such as { reranker = \"maxsim\", depth = 100 }",
+                                "pipeline", i, "cascade")
+        for stage in stages:
+            unknown = sorted(set(stage) - {"reranker", "depth", "label"})
+            if unknown or "reranker" not in stage:
+                raise locator.error("each stage needs 'reranker' and optional 'depth', 'label'"
+                                    + (f"; unknown key(s) {', '.join(unknown)}" if unknown else ""),
+                                    "pipeline", i, "cascade")
+            depth = stage.get("depth")
+            if depth is not None and (isinstance(depth, bool) or not isinstance(depth, int) or depth <= 0):
+                raise locator.error(f"depth must be a positive integer, got {depth!r}", "pipeline", i, "cascade")
+        out["cascade"] = tuple(dict(s, reranker=_component(s["reranker"], locator, i, "cascade"))
+                               for s in stages)
+    return out
 
 
 def parse_config(text: str, *, source: str = "<string>", base_dir: str | Path = ".") -> ExperimentConfig:
@@ -212,19 +289,30 @@ def parse_config(text: str, *, source: str = "<string>", base_dir: str | Path = 
     tables = raw.get("pipeline")
     if not isinstance(tables, list) or not tables:
         raise locator.error("at least one [[pipeline]] table is required", "pipeline", 0)
-    pipelines = []
+    pipelines: list[PipelineConfig] = []
     for i, table in enumerate(tables):
-        extra = sorted(set(table) - {"name", *STAGES})
+        extra = sorted(set(table) - set(PIPELINE_KEYS))
         if extra:
-            raise locator.error(f"unknown key(s) {', '.join(extra)}; allowed: name, "
-                                f"{', '.join(STAGES)}", "pipeline", i, extra[0])
-        for required in ("name", "encoder"):
-            if required not in table:
-                raise locator.error(f"missing '{required}'", "pipeline", i, required)
+            raise locator.error(f"unknown key(s) {', '.join(extra)}; allowed: {', '.join(PIPELINE_KEYS)}",
+                                "pipeline", i, extra[0])
+        if "name" not in table:
+            raise locator.error("missing 'name'", "pipeline", i, "name")
+        given = [key for key in FIRST_STAGE_KEYS if key in table]
+        if len(given) != 1:
+            raise locator.error("needs exactly one first stage: 'encoder' (+ 'index', 'compressor'), "
+                                f"'retriever' or 'retrievers' (+ 'fusion'); got {', '.join(given) or 'none'}",
+                                "pipeline", i, given[1] if len(given) > 1 else None)
         stages = {stage: _component(table.get(stage), locator, i, stage) for stage in STAGES}
-        stages["index"] = stages["index"] or {"name": "exact"}
+        if "encoder" in table:
+            stages["index"] = stages["index"] or {"name": "exact"}
+        else:
+            for stage in ("index", "compressor"):
+                if stages[stage] is not None:
+                    raise locator.error(f"'{stage}' belongs to an encoder first stage; this pipeline has "
+                                        f"'{given[0]}'", "pipeline", i, stage)
+        extras = _first_stage_extras(table, locator, i, pipelines)
         try:
-            pipelines.append(PipelineConfig(name=table["name"], **stages))
+            pipelines.append(PipelineConfig(name=table["name"], **stages, **extras))
         except (TypeError, ValueError) as error:
             raise locator.error(str(error), "pipeline", i, "name") from None
     try:

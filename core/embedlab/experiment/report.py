@@ -29,6 +29,9 @@ def format_table(result: ExperimentResult) -> str:
     if baseline:
         header += [f"p(t) {first}", f"p(W) {first}", "+/-"]
     header += ["ms/query", "bytes/doc", "build s"]
+    cascades = any(o.timings.rerank_stages for o in result.outcomes)
+    if cascades:
+        header.append("ms/query by stage")
     rows = []
     for outcome in result.outcomes:
         row = [outcome.name + (" (baseline)" if outcome.name == baseline else "")]
@@ -40,6 +43,8 @@ def format_table(result: ExperimentResult) -> str:
                      f"{comparison.improved}/{comparison.degraded}"] if comparison else ["", "", ""])
         timings = outcome.timings
         row += [f"{timings.latency_ms:.2f}", f"{outcome.bytes_per_document:,.0f}", f"{timings.build_s:.1f}"]
+        if cascades:
+            row.append(" + ".join(f"{ms:.2f}" for ms in timings.stage_latencies_ms().values()))
         rows.append(row)
     widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
     lines = ["  ".join(str(c).ljust(w) if i == 0 else str(c).rjust(w)
@@ -57,6 +62,10 @@ def format_table(result: ExperimentResult) -> str:
     notes.append("ms/query: query encoding + search + reranking, batched, divided by the number of "
                  "queries; build s: encoder fit + document encoding + compressor fit + indexing. Encoding "
                  "served from the cache counts the seconds it took when first computed.")
+    if cascades:
+        notes.append("ms/query by stage: first stage + each reranking stage in order ("
+                     + "; ".join(f"{o.name}: " + " > ".join(o.timings.stage_latencies_ms())
+                                 for o in result.outcomes if o.timings.rerank_stages) + ").")
     return "\n".join([title, "", *lines, "", *notes])
 
 

@@ -32,6 +32,8 @@ class PipelineOutcome:
     evaluation: EvaluationResult
     timings: Timings
     bytes_per_document: float
+    #: What the first stage learned on the training split (a fusion's tuned weights), if anything.
+    fitted: dict[str, Any] = attrs.field(factory=dict)
 
 
 @attrs.frozen
@@ -89,12 +91,13 @@ class ExperimentResult:
 def _outcome_json(outcome: PipelineOutcome) -> dict[str, Any]:
     evaluation = outcome.evaluation
     timings = attrs.asdict(outcome.timings)
-    timings.update(build_s=outcome.timings.build_s, latency_ms=outcome.timings.latency_ms)
+    timings.update(build_s=outcome.timings.build_s, latency_ms=outcome.timings.latency_ms,
+                   stage_latency_ms=outcome.timings.stage_latencies_ms())
     return {"name": outcome.name, "fingerprints": outcome.fingerprints,
             "aggregates": dict(evaluation.aggregates),
             "per_query": {metric: dict(zip(evaluation.query_ids, map(float, values)))
                           for metric, values in evaluation.per_query.items()},
-            "timings": timings, "bytes_per_document": outcome.bytes_per_document}
+            "timings": timings, "bytes_per_document": outcome.bytes_per_document, "fitted": outcome.fitted}
 
 
 def load_experiment_dataset(config: ExperimentConfig) -> Dataset:
@@ -111,19 +114,31 @@ def load_experiment_dataset(config: ExperimentConfig) -> Dataset:
     return load_dataset_spec(**params)
 
 
+def build_pipeline(spec: PipelineConfig, *, cache: EmbeddingCache | None = None, seed: int = 0,
+                   executor: Executor | None = None) -> Pipeline:
+    """The (unbuilt) pipeline of one ``[[pipeline]]`` table, every component created and validated;
+    ``executor`` runs an encoder first stage's encoding and indexing (None: this process)."""
+    if spec.encoder is not None:
+        first = {"encoder": spec.encoder, "index": spec.index, "compressor": spec.compressor}
+    elif spec.retriever is not None:
+        first = {"retriever": spec.retriever}
+    else:
+        first = {"retrievers": spec.retrievers, "fusion": spec.fusion}
+    return Pipeline.from_names(**first, reranker=spec.reranker, cascade=list(spec.cascade), name=spec.name,
+                               cache=cache, seed=seed, executor=executor)
+
+
 def run_pipeline(spec: PipelineConfig, dataset: Dataset, split: Split, k: int, metrics: list[Any],
                  cache: EmbeddingCache | None, seed: int, train: Split | None = None,
                  executor: Executor | None = None) -> PipelineOutcome:
     """Build one pipeline on the corpus (training learning components on ``train``), search the
     split's queries, evaluate; ``executor`` runs encoding and indexing (None: this process)."""
-    pipeline = Pipeline.from_names(encoder=spec.encoder, index=spec.index, compressor=spec.compressor,
-                                   reranker=spec.reranker, name=spec.name, cache=cache, seed=seed,
-                                   executor=executor)
+    pipeline = build_pipeline(spec, cache=cache, seed=seed, executor=executor)
     pipeline.build(dataset.corpus, train=train)
     ranking = pipeline.search(split.queries, k, exclude=split.exclude)
     evaluation = evaluate(ranking, split.qrels, metrics)
     return PipelineOutcome(spec.name, pipeline.fingerprints(), ranking, evaluation, pipeline.timings,
-                           pipeline.bytes_per_document)
+                           pipeline.bytes_per_document, dict(getattr(pipeline.first_stage, "fitted_params", {})))
 
 
 def compare_to_baseline(outcomes: list[PipelineOutcome], baseline: str, metrics: list[str]) -> list[Comparison]:
