@@ -87,7 +87,7 @@ def test_a_star_cannot_lose_an_edge():
 
 
 def test_cache_context_of_a_graph_encoder_covers_the_training_graph():
-    from embedlab.pipeline import _fit_context
+    from embedlab.retrievers import fit_context as _fit_context
 
     encoder = embedlab.create("encoder", "spectral", dim=2)
     a = NodeCorpus.of(graph_from_edges([("1", "2"), ("2", "3")]))

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from embedlab.datasets import BUILTIN_DATASETS
 from embedlab.executors import EXECUTOR_DESCRIPTION, EXECUTOR_KIND, LocalExecutor
+from embedlab.fusion import FusionRetriever
 from embedlab.graph.data import GRAPH_DATASETS
 from embedlab.graph.encoders import SpectralEncoder
 from embedlab.hashing import HashingEncoder
-from embedlab.fusion import FusionRetriever
 from embedlab.hookspecs import hookimpl
 from embedlab.index import ExactIndex
 from embedlab.metrics import BUILTIN_METRICS
