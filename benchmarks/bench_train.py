@@ -41,6 +41,7 @@ from embedlab.cache import EmbeddingCache
 from embedlab.index import ExactIndex
 from embedlab.metrics import evaluate
 from embedlab.pipeline import Pipeline
+from embedlab.splits import unseen_qrels
 from embedlab.stats import holm, paired_tests
 from embedlab.training import TrainingData
 
@@ -60,13 +61,6 @@ BASE = {"epochs": 1, "train_batch_size": 32, "lr": 2e-5, "train_max_length": 128
         "validation_fraction": 0.1, "validation_pool": 300, "patience": 2}
 #: dataset -> (train split, test split)
 SPLITS = {"python-stdlib": ("train", "test"), "scifact": ("train", "test"), "cosqa": ("dev", "test")}
-
-
-def unseen_qrels(dataset: Dataset, train: str, test: str) -> dict:
-    """Test qrels of the queries none of whose relevant documents is relevant to a training query."""
-    seen = {d for docs in dataset.split(train).qrels.values() for d, g in docs.items() if g > 0}
-    qrels = dataset.split(test).qrels
-    return {q: docs for q, docs in qrels.items() if not {d for d, g in docs.items() if g > 0} & seen}
 
 
 def training_split(dataset: Dataset, train: str, limit: int | None, seed: int) -> Split:
@@ -106,7 +100,7 @@ def quality(args: argparse.Namespace) -> dict:
     for name in args.datasets:
         dataset = common.load(name)
         train, test = SPLITS[name]
-        unseen = unseen_qrels(dataset, train, test)
+        unseen = unseen_qrels(dataset.split(test).qrels, dataset.split(train).qrels)
         split = dataset.split(test)
         train_split = training_split(dataset, train, args.train_queries, args.seed)
         print(f"\n{name}: train {train} ({len(train_split.queries)} queries), test {test} "
@@ -201,6 +195,7 @@ def speed(args: argparse.Namespace) -> dict:
     import torch
 
     queries, docs = speed_pairs(args.pairs)
+    common.report_load("before")
     rows = []
     for threads in args.threads:
         load = os.getloadavg()[0]
