@@ -131,15 +131,100 @@ def test_disable_plugins_environment_variable(plugin_dir, fake_plugin, monkeypat
     assert "identity" not in host.registry.names("compressor")
 
 
-def test_name_clash_between_plugins_fails_the_second(plugin_dir, fake_plugin):
+def test_name_clash_between_plugins_keeps_both_and_the_bare_name_is_ambiguous(plugin_dir, fake_plugin):
     fake_plugin("goodplug", GOOD)
     fake_plugin("clashplug", GOOD.replace("class Identity", "class Other")
                       .replace(", Identity)", ", Other)"))
-    plugins = by_name(load(plugin_dir))
-    statuses = sorted(p.status for p in (plugins["goodplug"], plugins["clashplug"]))
-    assert statuses == ["failed", "loaded"]
-    failed = next(p for p in plugins.values() if p.status == "failed")
-    assert "already registered" in failed.error
+    host = load(plugin_dir)
+    plugins = by_name(host)
+    assert plugins["goodplug"].status == plugins["clashplug"].status == "loaded"
+    with pytest.raises(embedlab.AmbiguousComponentError, match="embedlab-clashplug.*embedlab-goodplug"):
+        host.registry.create("compressor", "identity")
+    assert type(host.registry.create("compressor", "embedlab-clashplug:identity")).__name__ == "Other"
+    assert type(host.registry.create("compressor", "goodplug:identity")).__name__ == "Identity"
+
+
+EXITS_IN_HOOK = """
+import sys
+import embedlab
+EMBEDLAB_API_VERSION = "1.0"
+
+@embedlab.hookimpl
+def embedlab_register(registry):
+    sys.exit(3)
+"""
+
+EXITS_AT_IMPORT = """
+raise SystemExit("bye")
+"""
+
+EXITS_IN_VERSION = """
+import sys
+def __getattr__(name):
+    sys.exit(4)
+"""
+
+
+def test_sys_exit_in_a_plugin_fails_that_plugin_only(plugin_dir, fake_plugin):
+    fake_plugin("goodplug", GOOD)
+    fake_plugin("exithook", EXITS_IN_HOOK)
+    fake_plugin("exitimport", EXITS_AT_IMPORT)
+    fake_plugin("exitversion", EXITS_IN_VERSION)
+    host = load(plugin_dir)
+    plugins = by_name(host)
+    assert plugins["goodplug"].status == "loaded"
+    assert plugins["exithook"].status == "failed" and "SystemExit: 3" in plugins["exithook"].error
+    assert plugins["exitimport"].status == "failed" and "SystemExit: bye" in plugins["exitimport"].error
+    assert plugins["exitversion"].status == "incompatible" and "SystemExit: 4" in plugins["exitversion"].error
+    assert "identity" in host.registry.names("compressor")
+
+
+def test_keyboard_interrupt_in_a_plugin_still_stops_the_host(plugin_dir, fake_plugin):
+    fake_plugin("ctrlc", EXITS_IN_HOOK.replace("sys.exit(3)", "raise KeyboardInterrupt"))
+    with pytest.raises(KeyboardInterrupt):
+        load(plugin_dir)
+
+
+MISNAMED = """
+import embedlab
+EMBEDLAB_API_VERSION = "1.0"
+
+class Quantizer(embedlab.Component):
+    kind = "compressor"
+    name = "int8"
+
+class Unnamed(embedlab.Component):
+    kind = "index"
+
+def preset(**params):
+    return Quantizer(**params)
+
+@embedlab.hookimpl
+def embedlab_register(registry):
+    registry.add({kind!r}, {name!r}, {factory})
+"""
+
+
+@pytest.mark.parametrize("kind, name, factory, message", [
+    ("compressor", "int4", "Quantizer", "registered Quantizer as name 'int4', but the class declares "
+                                        "name = 'int8'"),
+    ("index", "int8", "Quantizer", "registered Quantizer as kind 'index', but the class declares "
+                                   "kind = 'compressor'"),
+    ("index", "unnamed", "Unnamed", "a Component subclass without a 'name' class attribute"),
+])
+def test_registration_checks_the_declared_kind_and_name(plugin_dir, fake_plugin, kind, name, factory,
+                                                        message):
+    fake_plugin("misnamed", MISNAMED.format(kind=kind, name=name, factory=factory))
+    info = by_name(load(plugin_dir))["misnamed"]
+    assert info.status == "failed"
+    assert message in info.error
+
+
+def test_a_function_factory_may_register_an_alias(plugin_dir, fake_plugin):
+    fake_plugin("aliased", MISNAMED.format(kind="compressor", name="int8-preset", factory="preset"))
+    host = load(plugin_dir)
+    assert by_name(host)["aliased"].status == "loaded"
+    assert host.registry.create("compressor", "int8-preset").name == "int8"
 
 
 def test_unknown_component_lists_installed_close_matches_and_provider(plugin_dir, fake_plugin):
@@ -214,7 +299,8 @@ def test_plugins_add_cli_commands_and_a_failing_one_is_reported(plugin_dir, fake
     done = subprocess.run([sys.executable, "-m", "embedlab.cli", "hello", "world"], env=env,
                           capture_output=True, text=True)
     assert done.returncode == 0 and done.stdout.strip() == "hello world"
-    assert "plugin 'sadplug' failed to add its commands: no commands today" in done.stderr
+    assert ("plugin 'sadplug' (embedlab-sadplug) failed to add its commands: RuntimeError: no commands today"
+            in done.stderr)
 
 
 DECLARES_KIND = """

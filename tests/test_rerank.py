@@ -91,7 +91,8 @@ def test_dense_encoder_builds_registered_encoders_and_refuses_other_kinds(monkey
 
     registry = embedlab.registry()
     for name, factory in (("sparse-test", Sparse), ("dense-test", Dense)):
-        monkeypatch.setitem(registry._specs, ("encoder", name), ComponentSpec("encoder", name, factory, "t", "t", "0"))
+        spec = ComponentSpec("encoder", name, factory, "t", "t", "0")
+        monkeypatch.setitem(registry._specs, ("encoder", name), [spec])
     assert dense_encoder("r", "dense-test", {"scale": 3}).scale == 3
     with pytest.raises(ConfigError, match="r: encoder 'sparse-test' gives sparse embeddings; r needs a dense encoder"):
         dense_encoder("r", "sparse-test", {})

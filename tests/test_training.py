@@ -147,7 +147,7 @@ def test_an_experiment_file_trains_on_its_train_split_and_evaluates_on_split(tmp
     registry = embedlab.registry()
     for kind, name, factory in (("encoder", "learning-encoder", LearningEncoder),
                                 ("reranker", "learning-reranker", Recording)):
-        monkeypatch.setitem(registry._specs, (kind, name), ComponentSpec(kind, name, factory, "tests", "tests", "0"))
+        monkeypatch.setitem(registry._specs, (kind, name), [ComponentSpec(kind, name, factory, "tests", "tests", "0")])
     config = parse_config(f'[dataset]\npath = "{folder}"\nsplit = "test"\ntrain_split = "train"\n\n'
                           '[experiment]\nmetrics = ["nDCG@10"]\n\n[[pipeline]]\nname = "p"\n'
                           'encoder = "learning-encoder"\nreranker = "learning-reranker"\n')

@@ -29,6 +29,7 @@ from embedlab.embeddings import (
     as_sparse,
 )
 from embedlab.errors import (
+    AmbiguousComponentError,
     ConfigError,
     EmbedlabError,
     InvalidInputError,
@@ -97,21 +98,33 @@ def load_dataset(name: str, **params: Any) -> Dataset:
     return registry().create("dataset", name, **params)
 
 
-def load_component(path: str | Path) -> Any:
-    """Load any saved component: its manifest names the kind and name, the registry the class."""
+def load_component(path: str | Path, *, mmap: bool = False) -> Any:
+    """Load any saved component: its manifest names the kind, name and distribution, the registry
+    the class. ``mmap=True`` memory-maps the large arrays instead of reading them (for components
+    whose ``load`` takes ``mmap``, e.g. the exact index; others raise ConfigError)."""
+    import inspect
+
     from embedlab.persistence import read_manifest
 
     manifest = read_manifest(path)
-    spec = registry().spec(manifest["kind"], manifest["name"])
+    kind, name = manifest["kind"], manifest["name"]
+    distribution = manifest.get("distribution")
+    spec = registry().spec(kind, name, distribution=distribution if isinstance(distribution, str) else None)
     loader = getattr(spec.factory, "load", None)
     if loader is None:
-        raise StateError(f"{manifest['kind']} {manifest['name']!r} cannot be loaded from disk")
-    return loader(path)
+        raise StateError(f"{kind} {name!r} cannot be loaded from disk")
+    if not mmap:
+        return loader(path)
+    if "mmap" not in inspect.signature(loader).parameters:
+        raise ConfigError(f"{kind} {name!r} ({spec.distribution}) cannot memory-map its state: its load() "
+                          "takes no mmap parameter; use load_component(path) to read it into memory")
+    return loader(path, mmap=True)
 
 
 __all__ = [
     "EvaluationResult", "evaluate", "parse_metric",
-    "API_VERSION", "AcceptsCompressor", "BinaryCodes", "CodeScorer", "Component", "Compressor",
+    "API_VERSION", "AcceptsCompressor", "AmbiguousComponentError", "BinaryCodes", "CodeScorer", "Component",
+    "Compressor",
     "ConfigError", "Corpus", "Dataset", "EMBEDLAB_API_VERSION", "EmbeddingKind", "Embeddings",
     "EmbedlabError", "Encoder", "Index", "InvalidInputError", "LearnsFromQueries", "Metric", "MultiVectorEmbeddings",
     "NotFittedError", "Pipeline", "PluginError", "Qrels", "Queries", "Ranking", "Registry",

@@ -29,3 +29,8 @@ class StateError(EmbedlabError):
 
 class NotFittedError(EmbedlabError, RuntimeError):
     """A trainable component was used before `fit` was called."""
+
+
+class AmbiguousComponentError(EmbedlabError, LookupError):
+    """Several installed plugins provide a component of that kind and name; the message says how
+    to choose one (a qualified ``DISTRIBUTION:NAME``, or ``EMBEDLAB_DISABLE_PLUGINS``)."""

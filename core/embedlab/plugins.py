@@ -13,7 +13,13 @@ import pluggy
 
 from embedlab import hookspecs
 from embedlab.errors import PluginError
-from embedlab.registry import PluginRegistrar, Registry
+from embedlab.registry import (
+    PluginRegistrar,
+    Registry,
+    UnavailablePlugin,
+    normalize_distribution,
+    split_qualified,
+)
 
 #: Version of the plugin API this core provides. A plugin declares ``EMBEDLAB_API_VERSION``;
 #: it loads when the major versions match and its minor version is not newer than ours.
@@ -62,8 +68,39 @@ def check_api_version(plugin: str, declared: object) -> None:
 
 
 def disabled_plugins() -> set[str]:
-    """Plugin names listed in ``EMBEDLAB_DISABLE_PLUGINS`` (comma-separated)."""
+    """Entries of ``EMBEDLAB_DISABLE_PLUGINS`` (comma-separated): entry-point names, distribution
+    names, or ``DISTRIBUTION:NAME`` for one entry point of one distribution."""
     return {p.strip() for p in os.environ.get(DISABLE_ENV, "").split(",") if p.strip()}
+
+
+def is_disabled(name: str, distribution: str, disabled: set[str]) -> bool:
+    """Whether the entry point ``name`` of ``distribution`` is listed in ``disabled``."""
+    dist = normalize_distribution(distribution)
+    for entry in disabled:
+        qualifier, bare = split_qualified(entry)
+        if qualifier is None:
+            if bare == name or normalize_distribution(bare) == dist:
+                return True
+        elif bare == name and normalize_distribution(qualifier) == dist:
+            return True
+    return False
+
+
+def _entry_points(group: str) -> list[tuple[str, str, metadata.EntryPoint]]:
+    """``(distribution, version, entry point)`` of every plugin, sorted by distribution then name, so
+    that nothing depends on the order distributions happen to sit on disk."""
+    found = []
+    for ep in metadata.entry_points(group=group):
+        dist = getattr(ep, "dist", None)
+        name = dist.metadata["Name"] if dist is not None else None
+        found.append((name or "unknown", dist.version if dist is not None else "unknown", ep))
+    return sorted(found, key=lambda item: (normalize_distribution(item[0]), item[2].name, item[2].value))
+
+
+def _reraise_interrupt(error: BaseException) -> None:
+    """Ctrl-C stops the host; anything else a plugin raises, ``SystemExit`` included, fails only it."""
+    if isinstance(error, KeyboardInterrupt):
+        raise error
 
 
 class PluginHost:
@@ -78,30 +115,22 @@ class PluginHost:
     def load_entry_points(self, group: str = ENTRY_POINT_GROUP) -> None:
         """Load every plugin installed under the entry-point ``group``.
 
-        Every plugin's hook runs first (each in isolation, its registrations staged); then the kinds
-        they declare are committed, then their components, so a plugin may register components of
-        a kind that a plugin loaded after it declares."""
+        A plugin is an entry point of a distribution: two distributions may both have an entry point
+        ``faiss``, and both load. Every plugin's hook runs first (each in isolation, its registrations
+        staged); then the kinds they declare are committed, then their components, so a plugin may
+        register components of a kind that a plugin loaded after it declares."""
         disabled = disabled_plugins()
-        seen: set[str] = set()
         staged: list[tuple[ModuleType, PluginRegistrar]] = []
-        for ep in metadata.entry_points(group=group):
-            dist = getattr(ep, "dist", None)
-            dist_name = dist.metadata["Name"] if dist is not None else "unknown"
-            version = dist.version if dist is not None else "unknown"
-            if ep.name in seen:
-                continue
-            seen.add(ep.name)
-            if ep.name in disabled or dist_name in disabled:
-                self.plugins.append(PluginInfo(ep.name, dist_name, version, "disabled",
-                                               f"disabled by {DISABLE_ENV}"))
+        for dist_name, version, ep in _entry_points(group):
+            if is_disabled(ep.name, dist_name, disabled):
+                self._record(PluginInfo(ep.name, dist_name, version, "disabled",
+                                        f"disabled by {DISABLE_ENV}"))
                 continue
             try:
                 module = ep.load()
             except BaseException as error:  # noqa: BLE001 - a plugin must never break the host
-                if isinstance(error, KeyboardInterrupt):
-                    raise
-                self.plugins.append(PluginInfo(ep.name, dist_name, version, "failed",
-                                               _format(error, "import")))
+                _reraise_interrupt(error)
+                self._record(PluginInfo(ep.name, dist_name, version, "failed", _format(error, "import")))
                 continue
             registrar = self._stage(module, ep.name, dist_name, version)
             if registrar is not None:
@@ -121,12 +150,14 @@ class PluginHost:
         """Run the plugin's hook against a staging registrar; None (and a record) when it fails."""
         try:
             check_api_version(name, getattr(module, "EMBEDLAB_API_VERSION", None))
-        except PluginError as error:
-            self._record(PluginInfo(name, distribution, version, "incompatible", str(error)))
+        except BaseException as error:  # noqa: BLE001 - even a hostile module attribute
+            _reraise_interrupt(error)
+            message = str(error) if isinstance(error, PluginError) else _format(error, "version check")
+            self._record(PluginInfo(name, distribution, version, "incompatible", message))
             return None
         registrar = PluginRegistrar(name, distribution, version)
         try:
-            self.manager.register(module, name=name)
+            self.manager.register(module, name=f"{distribution}:{name}" if distribution else name)
         except Exception as error:  # noqa: BLE001
             self._record(PluginInfo(name, distribution, version, "failed", _format(error, "registration")))
             return None
@@ -134,53 +165,59 @@ class PluginHost:
             others = [p for p in self.manager.get_plugins() if p is not module]
             caller = self.manager.subset_hook_caller("embedlab_register", remove_plugins=others)
             caller(registry=registrar)
-        except Exception as error:  # noqa: BLE001
+        except BaseException as error:  # noqa: BLE001 - sys.exit in a hook must not end the host
+            _reraise_interrupt(error)
             self.manager.unregister(module)
-            self._record(PluginInfo(name, distribution, version, "failed", _format(error, "registration")))
+            self._record(PluginInfo(name, distribution, version, "failed", _format(error, "registration")),
+                         registrar)
             return None
         return registrar
 
     def _commit_all(self, staged: list[tuple[ModuleType | object, PluginRegistrar]]) -> None:
         """Commit staged plugins: declared kinds first, then components. A plugin whose kinds clash
         or whose components name a kind nobody declared fails as a whole; so does, in turn, a plugin
-        that relied on a kind of a plugin that failed."""
+        that relied on a kind of a plugin that failed. Component names that several plugins register
+        do not fail anyone: the registry keeps every provider (see :mod:`embedlab.registry`)."""
         alive = list(staged)
         errors: dict[str, str] = {}
         declared: dict[str, PluginRegistrar] = {}
         for _, registrar in staged:
             for kind in registrar.staged_kinds:
-                owner = declared[kind.name].plugin if kind.name in declared else None
+                owner = (declared[kind.name].plugin, declared[kind.name].distribution) \
+                    if kind.name in declared else None
                 if kind.name in self.registry.kinds():
-                    owner = self.registry.kind(kind.name).plugin
+                    existing = self.registry.kind(kind.name)
+                    owner = (existing.plugin, existing.distribution)
                 if owner is not None:
-                    errors[registrar.plugin] = (f"registration failed: kind {kind.name!r} is already "
-                                                f"declared by plugin {owner!r}")
+                    errors[_key(registrar)] = (f"registration failed: kind {kind.name!r} is already declared "
+                                               f"by plugin {owner[0]!r} ({owner[1]}); the first distribution "
+                                               "in alphabetical order keeps it")
                 else:
                     declared[kind.name] = registrar
         changed = True
         while changed:  # drop plugins whose components need a kind no surviving plugin declares
             changed = False
-            alive_names = {r.plugin for _, r in alive if r.plugin not in errors}
-            kinds = set(self.registry.kinds()) | {k for k, r in declared.items() if r.plugin in alive_names}
+            alive_keys = {_key(r) for _, r in alive if _key(r) not in errors}
+            kinds = set(self.registry.kinds()) | {k for k, r in declared.items() if _key(r) in alive_keys}
             for _, registrar in alive:
-                if registrar.plugin in errors:
+                if _key(registrar) in errors:
                     continue
                 missing = sorted({s.kind for s in registrar.staged if s.kind not in kinds})
                 if missing:
-                    errors[registrar.plugin] = (f"registration failed: unknown kind(s) {', '.join(missing)}; "
-                                                f"kinds: {', '.join(sorted(kinds))} (a plugin-declared kind "
-                                                "needs its declaring plugin installed and loaded)")
+                    errors[_key(registrar)] = (f"registration failed: unknown kind(s) {', '.join(missing)}; "
+                                               f"kinds: {', '.join(sorted(kinds))} (a plugin-declared kind "
+                                               "needs its declaring plugin installed and loaded)")
                     changed = True
         for module, registrar in alive:
-            if registrar.plugin not in errors:
+            if _key(registrar) not in errors:
                 try:
                     self._commit(registrar)
                 except PluginError as error:
-                    errors[registrar.plugin] = f"registration failed: PluginError: {error}"
+                    errors[_key(registrar)] = f"registration failed: PluginError: {error}"
             info = (registrar.plugin, registrar.distribution, registrar.version)
-            if registrar.plugin in errors:
+            if _key(registrar) in errors:
                 self.manager.unregister(module)
-                self._record(PluginInfo(*info, "failed", errors[registrar.plugin]))
+                self._record(PluginInfo(*info, "failed", errors[_key(registrar)]), registrar)
                 continue
             components: dict[str, list[str]] = {}
             for spec in registrar.staged:
@@ -189,24 +226,38 @@ class PluginHost:
                                     [k.name for k in registrar.staged_kinds]))
 
     def _commit(self, registrar: PluginRegistrar) -> None:
-        clashes = [s for s in registrar.staged
-                   if s.name in self.registry.names(s.kind)]
-        if clashes:
-            first = clashes[0]
-            owner = self.registry.spec(first.kind, first.name)
-            raise PluginError(f"{first.kind} {first.name!r} is already registered by plugin "
-                              f"{owner.plugin!r} ({owner.distribution})")
         for kind in registrar.staged_kinds:
             self.registry.add_kind(kind)
         for spec in registrar.staged:
             self.registry.add_spec(spec)
 
-    def _record(self, info: PluginInfo) -> PluginInfo:
+    def _record(self, info: PluginInfo, registrar: PluginRegistrar | None = None) -> PluginInfo:
         self.plugins.append(info)
+        if info.status != "loaded":
+            staged = tuple((s.kind, s.name) for s in registrar.staged) if registrar is not None else ()
+            self.registry.add_unavailable(UnavailablePlugin(info.name, info.distribution, info.version,
+                                                            info.status, info.error, staged))
         return info
 
     def failures(self) -> Iterable[PluginInfo]:
+        """Plugins that are installed but provide nothing because they failed or are incompatible."""
         return (p for p in self.plugins if p.status in ("failed", "incompatible"))
+
+    def problems(self) -> list[str]:
+        """One line per failed or incompatible plugin and per ambiguous component name."""
+        what = {"failed": "failed to load", "incompatible": "is incompatible"}
+        lines = [f"plugin {p.name!r} ({p.distribution} {p.version}) {what[p.status]}: {p.error}"
+                 for p in self.failures()]
+        for providers in self.registry.clashes():
+            first = providers[0]
+            lines.append(f"{first.kind} {first.name!r} is provided by several plugins "
+                         f"({', '.join(p.distribution for p in providers)}): use "
+                         f"{' or '.join(p.qualified_name for p in providers)}")
+        return lines
+
+
+def _key(registrar: PluginRegistrar) -> tuple[str, str]:
+    return registrar.distribution, registrar.plugin
 
 
 def _format(error: BaseException, stage: str) -> str:

@@ -19,11 +19,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from embedlab.cache import EmbeddingCache
+    from embedlab.cli.plugins import warn_about_plugins
     from embedlab.experiment import load_config
     from embedlab.experiment.report import format_table, write_outputs
     from embedlab.experiment.runner import run_experiment
 
     config = load_config(args.config)
+    warn_about_plugins("run")
     if config.task == "node-classification":
         from embedlab.experiment.runner import run_classification_experiment
 

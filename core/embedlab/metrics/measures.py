@@ -172,7 +172,7 @@ BUILTIN_METRICS: dict[str, type[Measure]] = {
     cls.name: cls for cls in (NDCG, ReciprocalRank, Recall, Precision, AveragePrecision, Success)
 }
 
-_SYNTAX = re.compile(r"^\s*(?P<name>[A-Za-z0-9][A-Za-z0-9_.-]*)\s*"
+_SYNTAX = re.compile(r"^\s*(?P<name>(?:[A-Za-z0-9][A-Za-z0-9_.-]*:)?[A-Za-z0-9][A-Za-z0-9_.-]*)\s*"
                      r"(?:\((?P<params>[^()]*)\))?\s*(?:@\s*(?P<cutoff>\d+))?\s*$")
 _PARAM = re.compile(r"^\s*(?P<key>[A-Za-z_][A-Za-z0-9_]*)\s*=\s*(?P<value>.+?)\s*$")
 
