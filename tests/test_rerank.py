@@ -75,10 +75,10 @@ def test_encode_cached_hits_the_disk_cache_on_the_second_call(tmp_path) -> None:
         encode_cached(encoder, "docs", ["x"], None)
 
 
-def test_dense_encoder_builds_registered_encoders_and_refuses_other_kinds(monkeypatch) -> None:
+def test_dense_encoder_builds_registered_encoders_and_refuses_other_kinds() -> None:
     from embedlab.errors import ConfigError
-    from embedlab.registry import ComponentSpec
     from embedlab.rerank import dense_encoder, encoder_params
+    from embedlab.testing import registered
 
     class Sparse(CountingEncoder):
         output_kind = embedlab.EmbeddingKind.SPARSE
@@ -89,13 +89,11 @@ def test_dense_encoder_builds_registered_encoders_and_refuses_other_kinds(monkey
         def __init__(self, scale: int = 1) -> None:
             self.scale = scale
 
-    registry = embedlab.registry()
-    for name, factory in (("sparse-test", Sparse), ("dense-test", Dense)):
-        spec = ComponentSpec("encoder", name, factory, "t", "t", "0")
-        monkeypatch.setitem(registry._specs, ("encoder", name), [spec])
-    assert dense_encoder("r", "dense-test", {"scale": 3}).scale == 3
-    with pytest.raises(ConfigError, match="r: encoder 'sparse-test' gives sparse embeddings; r needs a dense encoder"):
-        dense_encoder("r", "sparse-test", {})
+    with registered("encoder", "sparse-test", Sparse), registered("encoder", "dense-test", Dense):
+        assert dense_encoder("r", "dense-test", {"scale": 3}).scale == 3
+        with pytest.raises(ConfigError, match="r: encoder 'sparse-test' gives sparse embeddings; r needs a "
+                                              "dense encoder"):
+            dense_encoder("r", "sparse-test", {})
     assert encoder_params({"a": 1}) == {"a": 1}
     with pytest.raises(ValueError, match="string keys"):
         encoder_params({1: 2})

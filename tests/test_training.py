@@ -126,10 +126,10 @@ def test_the_cache_keys_an_encoder_trained_on_queries_by_its_training_split(tmp_
         assert pipeline.build(CORPUS, train=split).cache_hits == hits
 
 
-def test_an_experiment_file_trains_on_its_train_split_and_evaluates_on_split(tmp_path, monkeypatch) -> None:
+def test_an_experiment_file_trains_on_its_train_split_and_evaluates_on_split(tmp_path) -> None:
     from embedlab.experiment import parse_config
     from embedlab.experiment.runner import run_experiment
-    from embedlab.registry import ComponentSpec
+    from embedlab.testing import registered
 
     folder = tmp_path / "beir"
     (folder / "qrels").mkdir(parents=True)
@@ -144,14 +144,12 @@ def test_an_experiment_file_trains_on_its_train_split_and_evaluates_on_split(tmp
         def fit_queries(self, data):
             trained.append(data)
 
-    registry = embedlab.registry()
-    for kind, name, factory in (("encoder", "learning-encoder", LearningEncoder),
-                                ("reranker", "learning-reranker", Recording)):
-        monkeypatch.setitem(registry._specs, (kind, name), [ComponentSpec(kind, name, factory, "tests", "tests", "0")])
-    config = parse_config(f'[dataset]\npath = "{folder}"\nsplit = "test"\ntrain_split = "train"\n\n'
-                          '[experiment]\nmetrics = ["nDCG@10"]\n\n[[pipeline]]\nname = "p"\n'
-                          'encoder = "learning-encoder"\nreranker = "learning-reranker"\n')
-    result = run_experiment(config, progress=False)
+    with registered("encoder", "learning-encoder", LearningEncoder), \
+            registered("reranker", "learning-reranker", Recording):
+        config = parse_config(f'[dataset]\npath = "{folder}"\nsplit = "test"\ntrain_split = "train"\n\n'
+                              '[experiment]\nmetrics = ["nDCG@10"]\n\n[[pipeline]]\nname = "p"\n'
+                              'encoder = "learning-encoder"\nreranker = "learning-reranker"\n')
+        result = run_experiment(config, progress=False)
     assert [d.split.name for d in trained] == ["train"] and trained[0].first_stage.query_ids.tolist() == ["t1"]
     assert result.outcomes[0].ranking.query_ids.tolist() == ["q1"]
     assert result.to_json()["dataset"]["train_split"] == "train"

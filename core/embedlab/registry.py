@@ -131,6 +131,13 @@ class Registry:
         providers.append(spec)
         providers.sort(key=lambda p: (normalize_distribution(p.distribution), p.plugin))
 
+    def remove_spec(self, spec: ComponentSpec) -> None:
+        """Remove one provider (a test double registered with :func:`embedlab.testing.registered`)."""
+        providers = self._specs.get((spec.kind, spec.name), [])
+        providers.remove(spec)
+        if not providers:
+            del self._specs[(spec.kind, spec.name)]
+
     def add_unavailable(self, plugin: UnavailablePlugin) -> None:
         """Remember an installed plugin that provides nothing, for error messages."""
         self._unavailable.append(plugin)

@@ -1,5 +1,6 @@
 """Helpers for plugin test suites: an embedding cache seeded as a pipeline would seed it, an
-exact first stage to rerank, seeded clustered unit vectors, and the neighbour margin of node vectors.
+exact first stage to rerank, seeded clustered unit vectors, the neighbour margin of node vectors, and
+test doubles registered by name (``registered``).
 
 Plain functions (no pytest, no torch import), so every plugin's ``conftest.py`` wraps them in its
 own fixtures instead of carrying a copy.
@@ -11,8 +12,9 @@ own fixtures instead of carrying a copy.
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable, Iterator
 
 import numpy as np
 
@@ -63,3 +65,24 @@ def neighbour_margin(adjacency: Any, vectors: np.ndarray) -> float:
     similarity = unit @ unit.T
     unlinked = ~linked & ~np.eye(len(vectors), dtype=bool)
     return float(similarity[linked].mean() - similarity[unlinked].mean())
+
+
+@contextmanager
+def registered(kind: str, name: str, factory: Callable[..., Any], *, plugin: str = "tests") -> Iterator[Any]:
+    """Register ``factory`` as ``(kind, name)`` in the process-wide registry for the ``with`` block, so
+    a test can reach a double through code that builds components by name::
+
+        with registered("pair-filter", "drop-odd", DropOddQueries):
+            encoder = FineTunedEncoder(filters=["drop-odd"])
+    """
+    import embedlab
+    from embedlab.registry import ComponentSpec
+
+    registry = embedlab.registry()
+    registry.kind(kind)
+    spec = ComponentSpec(kind, name, factory, plugin, plugin, "0")
+    registry.add_spec(spec)
+    try:
+        yield spec
+    finally:
+        registry.remove_spec(spec)

@@ -10,6 +10,7 @@ from embedlab_train.data import epoch_batches
 
 import embedlab
 from embedlab.cache import EmbeddingCache
+from embedlab.testing import registered
 from embedlab.training import TrainingData
 
 
@@ -70,16 +71,13 @@ class DropOddQueries(PairFilter):
         return context.data.query % 2 == 0
 
 
-def test_a_filter_selects_the_examples_training_sees(fast, dataset, monkeypatch):
+def test_a_filter_selects_the_examples_training_sees(fast, dataset):
     from embedlab_train import FineTunedEncoder
 
-    registry = embedlab.registry()
-    spec = registry.spec("loss", "infonce")
-    monkeypatch.setitem(registry._specs, ("pair-filter", "drop-odd"),
-                        type(spec)("pair-filter", "drop-odd", DropOddQueries, "test", "test", "0"))
-    encoder = FineTunedEncoder(**fast, filters=["drop-odd"])
-    data = TrainingSet.from_training_data(TrainingData(dataset.corpus, dataset.split("train")))
-    encoder.train(data)
+    with registered("pair-filter", "drop-odd", DropOddQueries):
+        encoder = FineTunedEncoder(**fast, filters=["drop-odd"])
+        data = TrainingSet.from_training_data(TrainingData(dataset.corpus, dataset.split("train")))
+        encoder.train(data)
     assert encoder.training_record["train_examples"] == len(data) // 2
 
 
