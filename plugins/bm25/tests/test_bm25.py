@@ -186,3 +186,43 @@ def test_fit_then_encode_reuses_counts_only_for_the_same_texts():
     assert (first != again).nnz == 0 and first.shape == (4, encoder.dim)
     refit = BM25().fit(DOCS)
     assert (refit.encode_documents(DOCS) != first).nnz == 0
+
+
+def _java_int_to_byte4_to_int(i: int) -> int:
+    """Lucene's SmallFloat.intToByte4 then byte4ToInt, written out as in the Java source."""
+    def long_to_int4(v: int) -> int:
+        bits = v.bit_length()
+        if bits < 4:
+            return v
+        shift = bits - 4
+        return ((v >> shift) & 0x07) | ((shift + 1) << 3)
+
+    def int4_to_long(e: int) -> int:
+        bits, shift = e & 0x07, (e >> 3) - 1
+        return bits if shift == -1 else (bits | 0x08) << shift
+
+    free = 255 - long_to_int4(2**31 - 1)
+    encoded = i if i < free else free + long_to_int4(i - free)
+    return encoded if encoded < free else free + int4_to_long(encoded - free)
+
+
+def test_lucene_lengths_match_smallfloat():
+    from embedlab_bm25.scoring import lucene_lengths
+
+    lengths = np.arange(0, 20_000)
+    expected = [_java_int_to_byte4_to_int(int(n)) for n in lengths]
+    assert lucene_lengths(lengths).tolist() == expected
+    assert lucene_lengths(np.array([23, 24, 40, 1000])).tolist() == [23, 24, 40, 984]
+
+
+def test_lucene_analyzer_tokens():
+    from embedlab_bm25.tokenizer import Tokenizer
+
+    text = "John's U.S.A. results: IL-6 rose 3.5-fold (p<0.05) in TNF-α cells; don't e.g. 1,000 日本"
+    assert Tokenizer(analyzer="lucene", stopwords=False)(text) == [
+        "john", "u.s.a", "results", "il", "6", "rose", "3.5", "fold", "p", "0.05", "in", "tnf", "α",
+        "cells", "don't", "e.g", "1,000", "日", "本"]
+    assert Tokenizer(analyzer="lucene", stemmer="porter")("The cells were studied in mice") == \
+        ["cell", "were", "studi", "mice"]
+    with pytest.raises(embedlab.ConfigError, match="unknown analyzer 'icu'"):
+        BM25(analyzer="icu")

@@ -74,3 +74,32 @@ def test_scifact_scores_equal_bm25s(scifact):
     assert ours.shape == (300, 5183)
     np.testing.assert_allclose(ours, ref, rtol=1e-4, atol=1e-6)
     assert_same_top10(ours, ref)
+
+
+def test_lucene_analyzer_scores_equal_bm25s_given_the_same_tokens(cranfield):
+    """Pyserini's configuration minus the one-byte norms (which bm25s does not have): bm25s indexes
+    our Lucene-analyzer tokens and scores them like we do."""
+    params = {"k1": 0.9, "b": 0.4, "analyzer": "lucene", "stemmer": "porter"}
+    documents, queries = cranfield.corpus.documents(), list(cranfield.queries.texts)
+    encoder = BM25(**params).fit(documents)
+    ours = (encoder.encode_queries(queries) @ encoder.encode_documents(documents).T).toarray()
+    retriever = bm25s.BM25(k1=0.9, b=0.4, method="lucene")
+    retriever.index(encoder.tokenizer.tokenize(documents), show_progress=False)
+    ref = np.stack([retriever.get_scores(q) for q in encoder.tokenizer.tokenize(queries)])
+    np.testing.assert_allclose(ours, ref, rtol=1e-4, atol=1e-6)
+    assert_same_top10(ours, ref)
+
+
+def test_pyserini_bm25_flat_on_scifact(scifact):
+    """Anserini's regression beir-v1.0.0-scifact.flat (-bm25: k1 0.9, b 0.4, DefaultEnglishAnalyzer
+    with Porter, title + text): nDCG@10 0.6789, R@100 0.9253, R@1000 0.9767."""
+    import embedlab
+
+    split = scifact.split("test")
+    encoder = BM25(k1=0.9, b=0.4, analyzer="lucene", stemmer="porter", lucene_norms=True)
+    pipeline = embedlab.Pipeline(encoder=encoder, index=embedlab.create("index", "exact"))
+    pipeline.build(scifact.corpus)
+    result = embedlab.evaluate(pipeline.search(split.queries, k=1000), split.qrels, ["nDCG@10", "R@100", "R@1000"])
+    assert result.aggregates["nDCG@10"] == pytest.approx(0.6789, abs=5e-4)
+    assert result.aggregates["R@100"] == pytest.approx(0.9253, abs=5e-4)
+    assert result.aggregates["R@1000"] == pytest.approx(0.9767, abs=5e-4)

@@ -17,8 +17,8 @@ from embedlab.embeddings import EmbeddingKind
 from embedlab.errors import InvalidInputError, NotFittedError, StateError
 from embedlab.persistence import load_state, save_state
 from embedlab.texts import check_texts
-from embedlab_bm25.scoring import METHODS, document_weights, idf, term_counts, vocabulary_of
-from embedlab_bm25.tokenizer import Tokenizer
+from embedlab_bm25.scoring import METHODS, document_weights, idf, lucene_lengths, term_counts, vocabulary_of
+from embedlab_bm25.tokenizer import ANALYZERS, Tokenizer
 
 
 def _positive_number(instance: Any, attribute: attrs.Attribute, value: Any) -> None:
@@ -39,10 +39,18 @@ def _regex(instance: Any, attribute: attrs.Attribute, value: str) -> None:
         raise ValueError(f"{attribute.name} {value!r} is not a valid regular expression: {error}") from None
 
 
+def _analyzer(instance: Any, attribute: attrs.Attribute, value: Any) -> None:
+    if value not in ANALYZERS:
+        raise ValueError(f"unknown analyzer {value!r}; choose one of {', '.join(ANALYZERS)}")
+
+
 @attrs.frozen
 class BM25Config:
     """BM25 parameters (defaults are bm25s's: k1=1.5, b=0.75, method="lucene") and tokenisation
-    (defaults are ``bm25s.tokenize``'s: lowercase, scikit-learn's token regex, English stopwords)."""
+    (defaults are ``bm25s.tokenize``'s: lowercase, scikit-learn's token regex, English stopwords).
+
+    Pyserini's BM25 "flat" (Anserini ``-bm25`` over title + text) is ``k1=0.9, b=0.4,
+    analyzer="lucene", stemmer="porter", lucene_norms=True``."""
 
     k1: float = attrs.field(default=1.5, validator=_positive_number)
     b: float = attrs.field(default=0.75, validator=_unit_interval)
@@ -53,6 +61,10 @@ class BM25Config:
     stopwords: bool = attrs.field(default=True, validator=attrs.validators.instance_of(bool))
     stemmer: str | None = attrs.field(
         default=None, validator=attrs.validators.optional(attrs.validators.instance_of(str)))
+    #: ``regex`` (bm25s's tokenisation, ``token_pattern``) or ``lucene`` (Lucene's EnglishAnalyzer chain).
+    analyzer: str = attrs.field(default="regex", validator=_analyzer)
+    #: Round document lengths as Lucene's one-byte norms do (exact below 24 tokens).
+    lucene_norms: bool = attrs.field(default=False, validator=attrs.validators.instance_of(bool))
 
 
 class BM25(Component):
@@ -70,7 +82,7 @@ class BM25(Component):
     def __init__(self, config: BM25Config | None = None, /, **params: Any) -> None:
         super().__init__(config, **params)
         c = self.config
-        self.tokenizer = Tokenizer(c.lowercase, c.token_pattern, c.stopwords, c.stemmer)
+        self.tokenizer = Tokenizer(c.lowercase, c.token_pattern, c.stopwords, c.stemmer, c.analyzer)
         self._vocabulary: np.ndarray | None = None
         self._columns: dict[str, int] = {}
         self._corpus_counts: tuple[list[str], sp.csr_matrix, np.ndarray] | None = None
@@ -143,6 +155,8 @@ class BM25(Component):
             counts, lengths = term_counts(self.tokenizer.tokenize(items, "documents"), self._columns,
                                           vocabulary.size)
         c = self.config
+        if c.lucene_norms:
+            lengths = lucene_lengths(lengths)
         return document_weights(counts, lengths, self._idf, self._avgdl, c.k1, c.b, c.method)
 
     def encode_queries(self, texts: Sequence[str]) -> sp.csr_matrix:

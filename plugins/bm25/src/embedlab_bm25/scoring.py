@@ -11,7 +11,9 @@ atire        ln(N / df)                            tf * (k1 + 1) / (tf + norm)
 ============ ===================================== =============================
 
 Lucene (since 8.0) and bm25s drop the constant factor ``k1 + 1`` of the classic formula; it scales
-every score equally and never changes a ranking.
+every score equally and never changes a ranking. Lucene also stores each document's length in one
+byte (``SmallFloat.intToByte4``: exact below 24 tokens, 4 significant bits above), so its ``dl`` is
+rounded down; :func:`lucene_lengths` reproduces that (``avgdl`` stays exact, as in Lucene).
 """
 
 from __future__ import annotations
@@ -47,6 +49,22 @@ def term_counts(token_lists: Sequence[list[str]], columns: Mapping[str, int],
     counts.sum_duplicates()
     counts.sort_indices()
     return counts, lengths
+
+
+#: ``SmallFloat.intToByte4``: lengths below this are stored exactly (255 - longToInt4(2**31 - 1)).
+_EXACT_LENGTHS = 24
+
+
+def lucene_lengths(lengths: np.ndarray) -> np.ndarray:
+    """Document lengths as Lucene's one-byte norm gives them back (``byte4ToInt(intToByte4(n))``)."""
+    n = np.asarray(lengths, dtype=np.int64)
+    rest = np.maximum(n - _EXACT_LENGTHS, 0)
+    bits = np.zeros_like(rest)
+    nonzero = rest > 0
+    bits[nonzero] = np.floor(np.log2(rest[nonzero])).astype(np.int64) + 1  # bit length
+    shift = np.maximum(bits - 4, 0)
+    kept = np.where(bits < 4, rest, ((rest >> shift) | 0x08) << shift)  # 4 significant bits
+    return np.where(n < _EXACT_LENGTHS, n, _EXACT_LENGTHS + kept)
 
 
 def idf(doc_freq: np.ndarray, n_docs: int, method: str) -> np.ndarray:

@@ -1,5 +1,12 @@
-"""Text -> tokens: optional lowercasing, a token regex, English stopwords and PyStemmer stemming,
-in the order bm25s applies them (lowercase, split, drop stopwords, stem)."""
+"""Text -> tokens, by one of two analyzers:
+
+* ``regex`` (bm25s's): optional lowercasing, a token regex, English stopwords, PyStemmer stemming,
+  in the order bm25s applies them (lowercase, split, drop stopwords, stem);
+* ``lucene``: Lucene's ``EnglishAnalyzer`` chain as Anserini/Pyserini index BEIR ("flat"): Unicode
+  word segmentation (UAX #29, what ``StandardTokenizer`` implements; here by the ``regex`` module's
+  default word boundaries), tokens holding a letter or digit, possessive ``'s`` removed, lowercased,
+  English stopwords, then the stemmer (``porter`` for Lucene's ``PorterStemFilter``).
+"""
 
 from __future__ import annotations
 
@@ -7,6 +14,7 @@ import re
 from itertools import filterfalse
 from typing import Any, Sequence
 
+import regex
 from tqdm.auto import tqdm
 
 from embedlab.errors import ConfigError
@@ -15,6 +23,19 @@ from embedlab_bm25.stopwords import ENGLISH
 
 #: Inputs shorter than this are tokenised without a progress bar.
 PROGRESS_MIN_TEXTS = 20_000
+ANALYZERS = ("regex", "lucene")
+#: Splits text at the Unicode default word boundaries (UAX #29), as Lucene's StandardTokenizer does.
+_WORD_BOUNDARY = regex.compile(r"(?w)\b")
+#: StandardTokenizer emits the segments that hold a letter or a digit (words, numbers, ideographs).
+_HAS_WORD_CHARACTER = regex.compile(r"[\p{L}\p{N}]").search
+#: Lucene's EnglishPossessiveFilter: a trailing 's after an apostrophe, right quote or fullwidth one.
+_POSSESSIVE = ("'s", "'S", "\u2019s", "\u2019S", "\uff07s", "\uff07S")
+
+
+def lucene_words(text: str) -> list[str]:
+    """StandardTokenizer-style tokens of ``text`` with possessives removed (case kept)."""
+    words = [w for w in _WORD_BOUNDARY.split(text) if _HAS_WORD_CHARACTER(w)]
+    return [w[:-2] if w.endswith(_POSSESSIVE) else w for w in words]
 
 
 def load_stemmer(language: str) -> Any:
@@ -34,14 +55,22 @@ class Tokenizer:
     """Callable turning one text into its list of tokens."""
 
     def __init__(self, lowercase: bool = True, token_pattern: str = r"(?u)\b\w\w+\b",
-                 stopwords: bool = True, stemmer: str | None = None) -> None:
+                 stopwords: bool = True, stemmer: str | None = None, analyzer: str = "regex") -> None:
+        if analyzer not in ANALYZERS:
+            raise ConfigError(f"bm25: unknown analyzer {analyzer!r}; choose one of {', '.join(ANALYZERS)}")
         self.lowercase = lowercase
+        self.analyzer = analyzer
         self._findall = re.compile(token_pattern).findall
         self.stopwords = ENGLISH if stopwords else frozenset()
         self._stemmer = load_stemmer(stemmer) if stemmer is not None else None
 
     def __call__(self, text: str) -> list[str]:
-        tokens = self._findall(text.lower() if self.lowercase else text)
+        if self.analyzer == "lucene":
+            tokens = lucene_words(text)
+            if self.lowercase:
+                tokens = [t.lower() for t in tokens]
+        else:
+            tokens = self._findall(text.lower() if self.lowercase else text)
         if self.stopwords:
             tokens = list(filterfalse(self.stopwords.__contains__, tokens))
         if self._stemmer is not None:
