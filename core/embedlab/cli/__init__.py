@@ -16,8 +16,8 @@ from typing import Sequence
 from embedlab.errors import EmbedlabError
 
 #: Core subcommand -> module under ``embedlab.cli``.
-SUBCOMMANDS = {"plugins": "plugins", "run": "run", "new-plugin": "new_plugin", "evaluate": "evaluate",
-               "datasets": "datasets", "claims": "claims"}
+SUBCOMMANDS = {"plugins": "plugins", "run": "run", "reproduce": "reproduce", "new-plugin": "new_plugin",
+               "evaluate": "evaluate", "datasets": "datasets", "claims": "claims"}
 
 
 def build_parser(*, plugin_commands: bool = True) -> argparse.ArgumentParser:

@@ -1,4 +1,5 @@
-"""The experiment table and the files of ``--output DIR``: results.json, TREC runs, results.csv."""
+"""The experiment table and the files of ``--output DIR``: results.json, manifest.json (the run
+manifest, :mod:`embedlab.manifest`), TREC runs, results.csv."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import tempfile
 from pathlib import Path
 
 from embedlab.experiment.runner import ExperimentResult
+from embedlab.manifest import MANIFEST_FILE, build_manifest
 
 SIGNIFICANCE = 0.05
 
@@ -70,12 +72,13 @@ def format_table(result: ExperimentResult) -> str:
 
 
 def write_outputs(result: ExperimentResult, directory: str | Path) -> list[Path]:
-    """Write results.json, results.csv and runs/<pipeline>.trec; return the written paths."""
+    """Write results.json, manifest.json, results.csv and runs/<pipeline>.trec; return the written paths."""
     from embedlab.trec import write_run
 
     out = Path(directory)
     (out / "runs").mkdir(parents=True, exist_ok=True)
-    written = [_atomic_text(out / "results.json", json.dumps(result.to_json(), indent=2, default=str))]
+    written = [_atomic_text(out / "results.json", json.dumps(result.to_json(), indent=2, default=str)),
+               _atomic_text(out / MANIFEST_FILE, json.dumps(build_manifest(result), indent=2, default=str))]
     for outcome in result.outcomes:
         path = out / "runs" / f"{outcome.name}.trec"
         write_run(outcome.ranking, path, tag=outcome.name)

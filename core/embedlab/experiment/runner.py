@@ -13,6 +13,7 @@ from tqdm.auto import tqdm
 
 from embedlab import stats
 from embedlab.cache import EmbeddingCache
+from embedlab.components import describe
 from embedlab.dataset import Dataset, Split
 from embedlab.errors import ConfigError
 from embedlab.executors import Executor, create_executor
@@ -34,6 +35,8 @@ class PipelineOutcome:
     bytes_per_document: float
     #: What the first stage learned on the training split (a fusion's tuned weights), if anything.
     fitted: dict[str, Any] = attrs.field(factory=dict)
+    #: :func:`embedlab.describe` of the first stage and of each reranker, in order (run manifest).
+    components: list[dict[str, Any]] = attrs.field(factory=list)
 
 
 @attrs.frozen
@@ -138,7 +141,8 @@ def run_pipeline(spec: PipelineConfig, dataset: Dataset, split: Split, k: int, m
     ranking = pipeline.search(split.queries, k, exclude=split.exclude)
     evaluation = evaluate(ranking, split.qrels, metrics)
     return PipelineOutcome(spec.name, pipeline.fingerprints(), ranking, evaluation, pipeline.timings,
-                           pipeline.bytes_per_document, dict(getattr(pipeline.first_stage, "fitted_params", {})))
+                           pipeline.bytes_per_document, dict(getattr(pipeline.first_stage, "fitted_params", {})),
+                           [describe(pipeline.first_stage), *(describe(s.reranker) for s in pipeline.cascade)])
 
 
 def compare_to_baseline(outcomes: list[PipelineOutcome], baseline: str, metrics: list[str]) -> list[Comparison]:
