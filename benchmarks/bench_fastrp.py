@@ -9,8 +9,9 @@ sparse result), sparse powers ``M @ U``, ``sklearn.preprocessing.normalize`` and
 times each; the table gives the fastest time of each and the ratio, one and two BLAS threads, with
 the load average before each timing. Quality rows classify each embedding with the same shuffles.
 
-    python benchmarks/bench_fastrp.py                 # quality + speed (~10 min on 2 cores)
+    python benchmarks/bench_fastrp.py                 # quality (10/50/90 %) + speed, DeepWalk included
     python benchmarks/bench_fastrp.py --speed-only    # the quiet-machine rerun of the speed rows
+    python benchmarks/bench_fastrp.py --no-speed --ratios 0.1 --variants deepwalk   # one row
 """
 
 from __future__ import annotations
@@ -80,7 +81,7 @@ def speed(graph, repeats: int) -> list[dict]:
     return rows
 
 
-def quality(graph, ratios: tuple[float, ...], repeats: int) -> list[dict]:
+def quality(graph, ratios: tuple[float, ...], repeats: int, selected: list[str]) -> list[dict]:
     protocol = ClassificationProtocol(train_ratios=ratios, repeats=repeats, C=(0.1,))
     variants = {
         "fastrp (paper config)": lambda: FastRP(**PAPER).fit_graph(graph).node_vectors,
@@ -89,9 +90,13 @@ def quality(graph, ratios: tuple[float, ...], repeats: int) -> list[dict]:
         "q = 1 (A only)": lambda: FastRP(**{**PAPER, "weights": (1.0,)}).fit_graph(graph).node_vectors,
         "no normalisation": lambda: FastRP(**{**PAPER, "normalization": False}).fit_graph(graph).node_vectors,
         "gaussian projection": lambda: FastRP(**PAPER, projection="gaussian").fit_graph(graph).node_vectors,
+        # the random-walk baseline of the paper's table (DeepWalk, d = 128, 80 walks of length 40, window 10)
+        "deepwalk": lambda: embedlab.create("encoder", "deepwalk", dim=128, workers=2).fit_graph(graph).node_vectors,
     }
     rows = []
     for name, embed in variants.items():
+        if selected and name not in selected:
+            continue
         start = time.perf_counter()
         vectors = embed()
         seconds = time.perf_counter() - start
@@ -112,14 +117,16 @@ def main() -> None:
     parser.add_argument("--shuffles", type=int, default=5)
     parser.add_argument("--repeats", type=int, default=3, help="timing repeats (fastest counts)")
     parser.add_argument("--speed-only", action="store_true")
+    parser.add_argument("--no-speed", action="store_true")
+    parser.add_argument("--variants", nargs="*", default=[], help="quality rows to run (default: all)")
     parser.add_argument("--output", default="docs/benchmarks/fastrp.json")
     args = parser.parse_args()
     graph = embedlab.load_dataset("blogcatalog").graph
     print(f"{graph}; published (notebook, C = 0.1): "
           + ", ".join(f"{r:.0%}: {m:.3f}/{M:.3f}" for r, (m, M) in PUBLISHED.items()), flush=True)
-    results = {"speed": speed(graph, args.repeats)}
+    results = {} if args.no_speed else {"speed": speed(graph, args.repeats)}
     if not args.speed_only:
-        results["quality"] = quality(graph, tuple(args.ratios), args.shuffles)
+        results["quality"] = quality(graph, tuple(args.ratios), args.shuffles, args.variants)
     print(f"wrote {write_json(args.output, args, results)}")
 
 

@@ -83,11 +83,12 @@ def _holdout_accuracy(x: np.ndarray, labels: sp.csr_matrix, train: np.ndarray, t
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--epochs", type=int, default=60, help="IRWE training epochs")
+    parser.add_argument("--graphs", nargs="*", default=[*ROLES, *COMMUNITIES])
     parser.add_argument("--output", default="docs/benchmarks/graph_embeddings.json")
     args = parser.parse_args()
     protocol = ClassificationProtocol(train_ratios=(0.5,), repeats=5)
     results: dict = {"classification": {}, "seconds": {}, "restore": {}, "inductive": {}}
-    for name in (*ROLES, *COMMUNITIES):
+    for name in args.graphs:
         graph = embedlab.load_dataset(name).graph
         vectors, seconds = embed_all(graph, args.epochs)
         results["seconds"][name] = seconds

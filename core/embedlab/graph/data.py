@@ -94,7 +94,8 @@ def _airports(region: str) -> Callable[..., GraphDataset]:
         return _task(graph, holdout, valid, seed, max_queries)
 
     factory.__name__ = f"airports_{region}"
-    factory.__doc__ = (f"{region.capitalize()} air-traffic network (struc2vec); labels: activity quartile "
+    region_name = {"usa": "USA"}.get(region, region.capitalize())
+    factory.__doc__ = (f"{region_name} air-traffic network (struc2vec); labels: activity quartile "
                        "(structural role), self-loops dropped.")
     return factory
 

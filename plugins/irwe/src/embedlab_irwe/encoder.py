@@ -62,6 +62,7 @@ class IRWE(NodeEncoder):
         position_walks: int = attrs.field(default=4, validator=_count)
         walk_length: int = attrs.field(default=8, validator=attrs.validators.ge(2))
         window: int = attrs.field(default=4, validator=_count)
+        #: Highest-degree nodes whose reachability places the others (at most half the graph's nodes).
         anchors: int = attrs.field(default=32, validator=_count)
         anchor_steps: int = attrs.field(default=4, validator=_count)
         negatives: int = attrs.field(default=5, validator=_count)
@@ -119,16 +120,16 @@ class IRWE(NodeEncoder):
         from embedlab_irwe.model import IdentityUnit, PositionUnit, skipgram_loss
 
         config = self.config
-        if graph.n_nodes < max(config.anchors, 4):
-            raise InvalidInputError(f"irwe: graph {graph.name!r} has {graph.n_nodes} nodes; it needs at least "
-                                    f"anchors = {config.anchors}")
+        if graph.n_nodes < 4:
+            raise InvalidInputError(f"irwe: graph {graph.name!r} has {graph.n_nodes} nodes; it needs at least 4")
         rng = np.random.default_rng(config.seed)
         order = np.lexsort((np.arange(graph.n_nodes), -graph.degrees))
-        self._anchor_ids = graph.node_ids[np.sort(order[:config.anchors])]
+        n_anchors = min(config.anchors, graph.n_nodes // 2)  # a small graph gets half its nodes as anchors
+        self._anchor_ids = graph.node_ids[np.sort(order[:n_anchors])]
         with torch_threads(config.num_threads):
             torch.manual_seed(config.seed)
             identity = IdentityUnit(AnonymousWalks(config.anonymous_length).size, config.dim, config.heads)
-            position = PositionUnit(config.anchors, config.dim, config.heads, config.walk_length)
+            position = PositionUnit(n_anchors, config.dim, config.heads, config.walk_length)
             self._model = (identity, position)
             optimiser = torch.optim.Adam([*identity.parameters(), *position.parameters()], lr=config.lr)
             self.losses = []
