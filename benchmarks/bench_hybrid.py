@@ -20,6 +20,7 @@ import attrs
 import common
 
 from embedlab import stats
+from embedlab.cache import EmbeddingCache
 from embedlab.experiment import load_config
 from embedlab.experiment.runner import run_experiment
 from embedlab.splits import unseen_qrels
@@ -36,7 +37,7 @@ def config_for(name: str):
 
 
 def report(name: str) -> dict:
-    result = run_experiment(config_for(name))
+    result = run_experiment(config_for(name), cache=EmbeddingCache())
     train = result.dataset.split(result.config.train_split)
     unseen = unseen_qrels(result.split.qrels, train.qrels)
     per_query = {o.name: dict(zip(o.evaluation.query_ids, o.evaluation.per_query["nDCG@10"])) for o in result.outcomes}

@@ -10,6 +10,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("run", help="run the pipelines of an experiment TOML file")
     parser.add_argument("config", type=Path, help="experiment TOML file")
     parser.add_argument("--output", "-o", type=Path, help="write results.json, results.csv and TREC runs here")
+    parser.add_argument("--report", type=Path, help="write a self-contained HTML page (table, per-query "
+                        "plots against the baseline, latency/bytes vs quality, the run manifest)")
     parser.add_argument("--no-cache", action="store_true", help="do not read or write the embedding cache")
     parser.add_argument("--cache-dir", type=Path, help="embedding cache directory "
                         "(default: $EMBEDLAB_CACHE_DIR or ~/.cache/embedlab)")
@@ -42,4 +44,8 @@ def run(args: argparse.Namespace) -> int:
     if args.output:
         for path in write_outputs(result, args.output):
             print(f"wrote {path}")
+    if args.report:
+        from embedlab.experiment.html import write_report
+
+        print(f"wrote {write_report(result, args.report)}")
     return 0
