@@ -18,8 +18,8 @@ SPECS = [
 ]
 
 
-#: Every strategy; ACORN twice: the graph alone, and with its exact fallback (the default).
-STRATEGIES = [(PrefilterIndex, {}), (PostfilterIndex, {}), (AcornIndex, {"exact_below": 0}), (AcornIndex, {})]
+#: Every strategy; ACORN twice: the graph alone (the default), and with an exact fallback.
+STRATEGIES = [(PrefilterIndex, {}), (PostfilterIndex, {}), (AcornIndex, {}), (AcornIndex, {"exact_below": 1000})]
 
 
 def built(cls, data, **params):
@@ -160,7 +160,7 @@ def test_acorn_unfiltered_search_around_exact_below(n, brute_force):
     rng = np.random.default_rng(n)
     docs = rng.standard_normal((n, 8)).astype(np.float32)
     queries = rng.standard_normal((5, 8)).astype(np.float32)
-    index = AcornIndex()
+    index = AcornIndex(exact_below=1000)
     index.build(docs)
     truth, scores = brute_force(docs, queries, 10, None)
     result = index.search(queries, 10)

@@ -49,8 +49,9 @@ class AcornConfig:
     compression (``<= 2 M gamma``); ``ef_construction``: build beam (None: ``M * gamma``);
     ``ef_search``: search beam (at least ``k``); ``metric``: ip, cosine or l2; ``seed``: level
     draws; ``exact_below``: a query whose filter passes at most this many documents is answered
-    by exact search over them instead of the graph (0: never; ACORN's fallback for predicates
-    too selective for ``gamma``)."""
+    by exact search over them instead of the graph (default 0: never, so ``acorn`` is ACORN;
+    a positive value adds an exact fallback for predicates too selective for ``gamma``, which
+    benchmarks report as a method of its own)."""
 
     M: int = attrs.field(default=32, validator=_at_least_two)
     gamma: int = attrs.field(default=6, validator=positive_int)
@@ -59,7 +60,7 @@ class AcornConfig:
     ef_search: int = attrs.field(default=64, validator=positive_int)
     metric: str = attrs.field(default="ip", validator=attrs.validators.in_(METRICS))
     seed: int = attrs.field(default=0, validator=non_negative_int)
-    exact_below: int = attrs.field(default=1000, validator=non_negative_int)
+    exact_below: int = attrs.field(default=0, validator=non_negative_int)
 
     def __attrs_post_init__(self) -> None:
         if self.M_beta > 2 * self.M * self.gamma:
