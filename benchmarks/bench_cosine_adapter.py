@@ -58,8 +58,9 @@ RECALLS = (0.5, 0.6, 0.7, 0.8, 0.9)
 
 def measured(ranking: Ranking, qrels: object) -> dict[str, float]:
     values = {m: float(v) for m, v in evaluate(ranking, qrels, MEASURES).aggregates.items()}
-    kept = ranking.doc_ids != ""
-    values["pooled"] = float(judge(ranking, qrels).labels.sum() / max(int(kept.sum()), 1))
+    rows = np.isin(ranking.query_ids, list(qrels))  # pooled over the queries being evaluated only
+    part = Ranking(ranking.query_ids[rows], ranking.doc_ids[rows], ranking.scores[rows])
+    values["pooled"] = float(judge(part, qrels).labels.sum() / max(int((part.doc_ids != "").sum()), 1))
     return values
 
 
