@@ -12,6 +12,7 @@ R@100 and R@1000 over the 300 test claims at depth 1000.
 
 from __future__ import annotations
 
+import argparse
 from pathlib import Path
 
 import common
@@ -34,6 +35,7 @@ CONFIGS = {
 
 
 def main() -> None:
+    argparse.ArgumentParser(description=__doc__.split("\n")[0]).parse_args()
     common.report_load("before")
     dataset = load_beir(DATA / "scifact" / "beir")
     split = dataset.split("test")
