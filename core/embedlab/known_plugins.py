@@ -9,6 +9,7 @@ KNOWN_PROVIDERS: dict[tuple[str, str], str] = {
     ("encoder", "minilm-tokens"): "embedlab-transformers",
     ("reranker", "maxsim"): "embedlab-transformers",
     ("encoder", "bm25"): "embedlab-bm25",
+    ("index", "inverted"): "embedlab-bm25",
     ("index", "faiss"): "embedlab-faiss",
     ("executor", "ray"): "embedlab-ray",
     ("compressor", "storage"): "embedlab-storage",

@@ -69,6 +69,7 @@ CASES = [
     Case("bidr", {"m": 4, "ksub": 16, "candidates": 1000}, (16, 200)),  # all re-scored: exact
     Case("distillvq", {"nlist": 4, "nprobe": 4, "m": 4, "ksub": 16, "epochs": 0, "show_progress": False},
          (16, 17, 200), min_recall=0.4),
+    Case("inverted", {}, (9, 10, 11, 200), embedding="sparse"),
     Case("seismic", {"n_postings": 1000}, (10, 11, 200), embedding="sparse", min_recall=0.8),
     Case("seismic", {"n_postings": 20, "doc_cut": 4}, (19, 20, 21, 200), embedding="sparse", min_recall=0.5),
     Case("muvera", {"candidates": 40, "R_reps": 4}, (39, 40, 41, 150), embedding="multi", min_recall=0.6),
