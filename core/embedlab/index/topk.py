@@ -25,8 +25,8 @@ class TopK:
 
     Higher scores win; equal scores go to the lower position. ``-inf`` scores mark documents
     that must not be returned (filtered out, or unmatched). A block is reduced without sorting
-    it: only entries above the query's current k-th best score are extracted (the first block
-    uses ``np.partition`` to find the cut), then merged with a small lexsort.
+    it: only entries above the query's current k-th best score are extracted (in the first block,
+    those reaching a lower bound of its k-th best), then merged with a small lexsort.
     """
 
     def __init__(self, n_queries: int, k: int) -> None:
@@ -46,12 +46,15 @@ class TopK:
             self._mask = np.empty(scores.size, dtype=bool)
         mask = np.greater(scores, cut[:, None], out=self._mask[:scores.size].reshape(scores.shape))
         open_rows = np.flatnonzero(cut == MISSING_SCORE)
-        if open_rows.size and scores.shape[1] > k:
-            # Fewer than k results so far: keep only this block's k best (ties included).
-            width = scores.shape[1]
+        if open_rows.size and scores.shape[1] >= 2 * k:
+            # Fewer than k results so far: keep what reaches a lower bound of this block's k-th
+            # best score, the smallest of the maxima of k disjoint column groups (k distinct
+            # entries reach it): one pass, no partition, and few entries beyond the k best.
+            width = scores.shape[1] - scores.shape[1] % k
             rows_open = slice(None) if open_rows.size == cut.size else open_rows
-            kth = np.partition(scores[rows_open], width - k, axis=1)[:, width - k]
-            mask[rows_open] &= scores[rows_open] >= kth[:, None]
+            groups = scores[rows_open, :width].reshape(-1, k, width // k)
+            bound = groups.max(axis=2).min(axis=1)
+            mask[rows_open] &= scores[rows_open] >= bound[:, None]
         local, cols = _nonzero(mask)  # row-major: local is sorted
         if local.size:
             first = np.concatenate([[True], local[1:] != local[:-1]])
