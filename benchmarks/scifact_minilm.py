@@ -1,6 +1,6 @@
 """all-MiniLM-L6-v2 + exact inner-product search on SciFact (BEIR test split, 300 queries).
 
-    python benchmarks/scifact_minilm.py [--backend onnx|torch] [--threads 2]
+    python benchmarks/scifact_minilm.py [--backend onnx|onnx-int8|torch] [--threads 2]
 
 Mean pooling, max_length 256, normalised; documents are ``title + " " + text``
 (``Corpus.documents()``). Reproduces the published MTEB nDCG@10 of 0.645 within +-0.003 (exit
@@ -31,7 +31,7 @@ TOLERANCE = 0.003
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--backend", choices=("onnx", "torch"), default="onnx")
+    parser.add_argument("--backend", choices=("onnx", "onnx-int8", "torch"), default="onnx")
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 1)
     args = parser.parse_args()
     dataset = load_beir(SCIFACT)

@@ -11,7 +11,7 @@ import numpy as np
 from embedlab.threads import torch_threads
 from embedlab_transformers.model_files import import_transformers
 
-BACKENDS = ("torch", "onnx")
+BACKENDS = ("torch", "onnx", "onnx-int8")
 
 
 class Backend(Protocol):
@@ -54,14 +54,19 @@ class TorchBackend:
 
 
 class OnnxBackend:
-    """The model exported to ONNX once (cached on disk), run by an ONNX Runtime CPU session."""
+    """The model exported to ONNX once (cached on disk), run by an ONNX Runtime CPU session;
+    ``quantized`` runs its dynamic int8 version (:mod:`embedlab_transformers.quantize`)."""
 
-    def __init__(self, model_dir: Path, tokenizer: Any, max_length: int, num_threads: int | None) -> None:
+    def __init__(self, model_dir: Path, tokenizer: Any, max_length: int, num_threads: int | None,
+                 quantized: bool = False) -> None:
         import onnxruntime as ort
 
         from embedlab_transformers.onnx_export import ensure_onnx_model
+        from embedlab_transformers.quantize import ensure_quantized_model
 
         self.path = ensure_onnx_model(model_dir, tokenizer, max_length)
+        if quantized:
+            self.path = ensure_quantized_model(self.path)
         options = ort.SessionOptions()
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
@@ -81,6 +86,6 @@ def make_backend(kind: str, model_dir: Path, tokenizer: Any, max_length: int,
     """Build the backend named ``kind`` (one of :data:`BACKENDS`)."""
     if kind == "torch":
         return TorchBackend(model_dir, tokenizer, num_threads)
-    if kind == "onnx":
-        return OnnxBackend(model_dir, tokenizer, max_length, num_threads)
+    if kind in ("onnx", "onnx-int8"):
+        return OnnxBackend(model_dir, tokenizer, max_length, num_threads, quantized=kind == "onnx-int8")
     raise ValueError(f"unknown backend {kind!r}; expected one of {BACKENDS}")
