@@ -54,8 +54,9 @@ CASES = [
     Case("postfilter", {"oversample": 0.1, "growth": 3.0}, (50, 200)),
     # Deep enough, post-filtering an HNSW finds what passes (its beam is widened to the depth).
     Case("postfilter", {"index": "faiss", "index_params": {"factory": "HNSW16"}}, (50, 300), min_recall=0.95),
-    # ACORN answers queries passing <= exact_below documents exactly, the others through the graph.
-    Case("acorn", {}, (10, 300, 999, 1000)),
+    # With a fallback, ACORN answers queries passing <= exact_below documents exactly, the others
+    # through the graph (the fallback is off by default: exact_below = 0).
+    Case("acorn", {"exact_below": 1000}, (10, 300, 999, 1000)),
     Case("acorn", {"exact_below": 100}, (99, 100, 101, 400), min_recall=0.9),
     # Graph only: a filter passing 1 of 200 documents (far below 1 / gamma) may find nothing.
     Case("acorn", {"exact_below": 0, "M": 8, "gamma": 4, "M_beta": 8}, (10, 11, 200), min_recall=0.8),
