@@ -14,6 +14,8 @@ Conventions (checked against trec_eval through pytrec_eval-terrier in ``tests/te
   no relevant document are evaluated too and score 0, as trec_eval does.
 * **Grades.** Unjudged documents count as grade 0. A document is relevant at level ``rel`` when its
   grade is ``>= rel`` (``rel >= 1``); gains for nDCG are ``max(grade, 0)`` (negative grades gain 0).
+  ``JudgedRanking.judged`` tells a judged document (any grade, 0 included) from an unjudged one, for
+  measures that treat them differently (Judged@k, bpref, condensed-list measures).
 """
 
 from __future__ import annotations
@@ -39,6 +41,8 @@ class JudgedRanking:
     """``(n, depth)`` int64 grade of the document at each rank; 0 where unjudged or nothing retrieved."""
     retrieved: np.ndarray
     """``(n, depth)`` bool: a document was retrieved at this rank."""
+    judged: np.ndarray
+    """``(n, depth)`` bool: the document at this rank has a judgment in the qrels (any grade)."""
     ideal: np.ndarray
     """``(n, max_judged)`` int64 judged grades of each query, descending, padded with ``PAD_GRADE``."""
 
@@ -128,11 +132,12 @@ def _trec_order(query_ids: np.ndarray, docs: np.ndarray, scores: np.ndarray) -> 
 
 
 def _lookup_grades(docs: np.ndarray, rows: np.ndarray, query_index: np.ndarray, judged_docs: np.ndarray,
-                   judged_grades: np.ndarray) -> np.ndarray:
-    """Grade of ``docs[i, j]`` for the qrels query ``rows[i]``; 0 where unjudged or padding."""
+                   judged_grades: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Grade of ``docs[i, j]`` for the qrels query ``rows[i]`` (0 where unjudged or padding), and
+    whether it is judged."""
     grades = np.zeros(docs.shape, dtype=np.int64)
     if judged_docs.size == 0:
-        return grades
+        return grades, np.zeros(docs.shape, dtype=bool)
     names, codes = np.unique(judged_docs, return_inverse=True)
     at = np.minimum(np.searchsorted(names, docs), names.size - 1)
     known = (names[at] == docs) & (docs != "")
@@ -142,7 +147,7 @@ def _lookup_grades(docs: np.ndarray, rows: np.ndarray, query_index: np.ndarray, 
     wanted = rows[:, None] * names.size + at
     pos = np.minimum(np.searchsorted(sorted_keys, wanted), sorted_keys.size - 1)
     found = known & (sorted_keys[pos] == wanted)
-    return np.where(found, judged_grades[by_key][pos], 0)
+    return np.where(found, judged_grades[by_key][pos], 0), found
 
 
 def prepare(ranking: Ranking, qrels: Qrels) -> JudgedRanking:
@@ -153,12 +158,14 @@ def prepare(ranking: Ranking, qrels: Qrels) -> JudgedRanking:
     present = np.flatnonzero(rows >= 0)
     docs = ranking.doc_ids[rows[present]]
     order = _trec_order(np.asarray(query_ids)[present], docs, ranking.scores[rows[present]])
-    found = _lookup_grades(docs, present, query_index, judged_docs, judged_grades)
+    found, is_judged = _lookup_grades(docs, present, query_index, judged_docs, judged_grades)
     grades = np.zeros((n, docs.shape[1]), dtype=np.int64)
     retrieved = np.zeros((n, docs.shape[1]), dtype=bool)
+    judged = np.zeros((n, docs.shape[1]), dtype=bool)
     grades[present] = np.take_along_axis(found, order, axis=1)
     retrieved[present] = np.take_along_axis(docs != "", order, axis=1)
-    return JudgedRanking(np.asarray(query_ids, dtype=str), grades, retrieved,
+    judged[present] = np.take_along_axis(is_judged, order, axis=1)
+    return JudgedRanking(np.asarray(query_ids, dtype=str), grades, retrieved, judged,
                          _ideal_matrix(query_index, judged_grades, n))
 
 

@@ -59,8 +59,12 @@ def _as_metric(metric: Any, registry: Registry | None) -> Any:
 
 
 def _values(metric: Any, judged: compute.JudgedRanking, ranking: Ranking, qrels: Qrels) -> np.ndarray:
-    if isinstance(metric, Measure):
-        return np.asarray(metric.compute(judged), dtype=np.float64)
+    if isinstance(metric, Measure) and not metric.overrides_per_query():
+        values = np.asarray(metric.compute(judged), dtype=np.float64)
+        if values.shape != judged.query_ids.shape:
+            raise InvalidInputError(f"metric {metric}: compute() returned shape {values.shape}, expected "
+                                    f"one value per qrels query {judged.query_ids.shape}")
+        return values
     values = metric.per_query(ranking, qrels)
     missing = [q for q in judged.query_ids.tolist() if q not in values]
     if missing:

@@ -56,8 +56,15 @@ class RelevanceConfig:
 class Measure(Component):
     """Base class of evaluation measures (the :class:`embedlab.Metric` protocol).
 
-    Subclasses set ``name`` and ``Config`` (which has a ``cutoff`` field) and implement
-    :meth:`compute` on the shared :class:`~embedlab.metrics.compute.JudgedRanking` arrays.
+    Subclasses set ``name`` and ``Config`` (which has a ``cutoff`` field) and implement one of:
+
+    * :meth:`compute`, vectorised over the shared :class:`~embedlab.metrics.compute.JudgedRanking`
+      arrays (grades, retrieved and judged masks in trec_eval order, ideal grades), which
+      :func:`embedlab.evaluate` builds once for every measure; or
+    * :meth:`per_query`, from the ranking and qrels themselves. An overridden ``per_query`` is what
+      :func:`embedlab.evaluate` calls.
+
+    Either way the measure parses from and prints as ``Name(param=value)@cutoff``.
     """
 
     kind: ClassVar[str] = "metric"
@@ -66,9 +73,17 @@ class Measure(Component):
     cutoff_required: ClassVar[bool] = False
 
     def __init__(self, config: Any = None, /, **params: Any) -> None:
+        if not (self.overrides_per_query() or type(self).compute is not Measure.compute):
+            raise TypeError(f"measure {type(self).__qualname__} implements neither compute(judged) nor "
+                            "per_query(ranking, qrels); implement one of them")
         super().__init__(config, **params)
         if self.cutoff_required and self.config.cutoff is None:
             raise ConfigError(f"measure {self.name} needs a cutoff: write it like {self.name}@10")
+
+    @classmethod
+    def overrides_per_query(cls) -> bool:
+        """Whether the subclass computes its values in its own :meth:`per_query`."""
+        return cls.per_query is not Measure.per_query
 
     @property
     def cutoff(self) -> int | None:
