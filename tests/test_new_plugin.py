@@ -16,8 +16,8 @@ import pytest
 from embedlab.claims import read_claims
 from embedlab.cli import main
 from embedlab.errors import ConfigError
-from embedlab.plugins import DISABLE_ENV, ENTRY_POINT_GROUP
-from embedlab.scaffold import SUFFIX, PluginNames, render_plugin, template_root
+from embedlab.plugins import API_VERSION, DISABLE_ENV, ENTRY_POINT_GROUP
+from embedlab.scaffold import KIND_FACTORIES, SUFFIX, PluginNames, render_plugin, template_root
 
 try:
     import tomllib
@@ -35,32 +35,44 @@ def template_files(root: Path) -> list[str]:
     return sorted(str(p.relative_to(root)) for p in root.rglob("*") if p.is_file())
 
 
-def test_scaffolded_plugin_installs_passes_its_tests_and_is_discovered(tmp_path, capsys) -> None:
-    assert main(["new-plugin", "scaffold-probe", "--output", str(tmp_path / "plugins")]) == 0
-    project = tmp_path / "plugins" / "scaffold-probe"
-    out = capsys.readouterr().out
-    assert f"cd {project}" in out and "pip install -e" in out and "pytest" in out
+def test_every_kind_installs_passes_its_own_tests_and_is_discovered(tmp_path, capsys) -> None:
+    """One scaffolded project per kind, installed together with one pip call and tested with one
+    pytest run (the slow parts), so the test stays fast while covering every template."""
+    projects = {}
+    for kind in KIND_FACTORIES:
+        assert main(["new-plugin", f"probe-{kind}", "--kind", kind, "--output", str(tmp_path / "plugins")]) == 0
+        projects[kind] = tmp_path / "plugins" / f"probe-{kind}"
+        out = capsys.readouterr().out
+        assert f"cd {projects[kind]}" in out and "pip install -e" in out and f"{kind}.py" in out
 
     site = tmp_path / "site"  # installed here only: the shared environment is left untouched
     pip = run(sys.executable, "-m", "pip", "install", "--no-deps", "--no-build-isolation", "--no-index",
-              "--disable-pip-version-check", "--quiet", "--target", str(site), str(project), cwd=tmp_path)
+              "--disable-pip-version-check", "--quiet", "--target", str(site), *map(str, projects.values()),
+              cwd=tmp_path)
     assert pip.returncode == 0, pip.stdout + pip.stderr
-    assert (site / "embedlab_scaffold_probe" / "__init__.py").is_file()
+    assert (site / "embedlab_probe_index" / "__init__.py").is_file()
 
     env = dict(os.environ)
     # Other installed plugins are switched off: this test must not depend on them (nor wait for them).
-    env[DISABLE_ENV] = ",".join(ep.name for ep in metadata.entry_points(group=ENTRY_POINT_GROUP))
+    env[DISABLE_ENV] = ",".join(f"{ep.dist.metadata['Name']}:{ep.name}" if ep.dist else ep.name
+                                for ep in metadata.entry_points(group=ENTRY_POINT_GROUP))
     env["PYTHONPATH"] = os.pathsep.join([str(site), *filter(None, [os.environ.get("PYTHONPATH")])])
-    tests = run(sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", cwd=project, env=env)
+    tests = run(sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-rA", "--rootdir", ".",
+                *(f"{p.name}/tests" for p in projects.values()), cwd=tmp_path / "plugins", env=env)
     assert tests.returncode == 0, tests.stdout + tests.stderr
-    assert "8 passed" in tests.stdout
+    for kind, project in projects.items():  # each project's own tests ran and passed
+        module = f"embedlab_probe_{kind}"
+        assert f"PASSED probe-{kind}/tests/test_{module}.py::" in tests.stdout, kind
+        assert f"PASSED probe-{kind}/tests/test_{module}_plugin.py::test_plugin_is_discovered_and_loaded" \
+            in tests.stdout, kind
 
-    listing = run(sys.executable, "-m", "embedlab.cli", "plugins", "--json", cwd=tmp_path, env=env)
+    listing = run(sys.executable, "-m", "embedlab.cli", "plugins", "--json", "--strict", cwd=tmp_path, env=env)
     assert listing.returncode == 0, listing.stderr
     plugins = {p["name"]: p for p in json.loads(listing.stdout)}
-    probe = plugins["scaffold-probe"]
-    assert (probe["status"], probe["distribution"]) == ("loaded", "embedlab-scaffold-probe"), probe
-    assert probe["components"] == {"compressor": ["scaffold-probe"]}
+    for kind in KIND_FACTORIES:
+        probe = plugins[f"probe-{kind}"]
+        assert (probe["status"], probe["distribution"]) == ("loaded", f"embedlab-probe-{kind}"), probe
+        assert probe["components"] == {kind: [f"probe-{kind}"]}
 
 
 def test_default_destination_and_rendered_project(tmp_path, monkeypatch) -> None:
@@ -78,13 +90,42 @@ def test_default_destination_and_rendered_project(tmp_path, monkeypatch) -> None
     assert "embedlab>=0.1" in meta["project"]["dependencies"]
     assert meta["project"]["entry-points"]["embedlab"] == {"my_method": "embedlab_my_method"}
     init = (project / "src/embedlab_my_method/__init__.py").read_text()
-    assert 'EMBEDLAB_API_VERSION = "1.0"' in init and "@embedlab.hookimpl" in init
+    assert f'EMBEDLAB_API_VERSION = "{API_VERSION}"' in init and "@embedlab.hookimpl" in init
+    assert 'registry.add("compressor", "my_method", MyMethod)' in init
     compressor = (project / "src/embedlab_my_method/compressor.py").read_text()
     assert "class MyMethod(embedlab.Component)" in compressor
     claims = read_claims(project / "src/embedlab_my_method/claims.toml", "my_method")
     assert [c.status for c in claims] == ["not tested"]
     assert meta["tool"]["setuptools"]["package-data"] == {"embedlab_my_method": ["claims.toml"]}
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no temporary leftovers
+
+
+@pytest.mark.parametrize("kind", list(KIND_FACTORIES))
+def test_each_kind_renders_its_component_module_tests_and_readme(tmp_path, kind: str) -> None:
+    project = render_plugin("my-method", tmp_path / "p", kind=kind)
+    files = template_files(project)
+    assert files == sorted(["README.md", "pyproject.toml", "src/embedlab_my_method/__init__.py",
+                            "src/embedlab_my_method/claims.toml", f"src/embedlab_my_method/{kind}.py",
+                            "tests/test_embedlab_my_method.py", "tests/test_embedlab_my_method_plugin.py"])
+    for name in files:
+        text = (project / name).read_text()
+        assert "{{" not in text, name
+        if name.endswith(".py"):
+            assert max(map(len, text.splitlines())) <= 120, name  # the generated code passes ruff's E501
+    factory = "my_method_dataset" if kind == "dataset" else "MyMethod"
+    init = (project / "src/embedlab_my_method/__init__.py").read_text()
+    assert f'from embedlab_my_method.{kind} import {factory}' in init
+    assert f'registry.add("{kind}", "my-method", {factory})' in init
+    readme = (project / "README.md").read_text()
+    assert f"the {kind} `my-method`" in readme and "## Usage\n\n```" in readme and "| parameter |" in readme
+
+
+def test_unknown_kind_is_refused(tmp_path, capsys) -> None:
+    with pytest.raises(ConfigError, match="no plugin template for kind 'gadget'"):
+        render_plugin("x", tmp_path / "x", kind="gadget")
+    with pytest.raises(SystemExit):
+        main(["new-plugin", "x", "--kind", "gadget"])
+    assert "invalid choice: 'gadget'" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize(("name", "expected"), [
@@ -144,15 +185,16 @@ def test_core_wheel_ships_the_template(tmp_path) -> None:
                 cwd=tmp_path)
     assert build.returncode == 0, build.stdout + build.stderr
     (wheel,) = (tmp_path / "dist").glob("embedlab-*.whl")
-    root = Path(str(template_root()))
-    expected = {f"embedlab/templates/plugin/{name}" for name in template_files(root)}
+    root = Path(str(template_root())).parent
+    expected = {f"embedlab/templates/{name}" for name in template_files(root) if "__pycache__" not in name}
     with zipfile.ZipFile(wheel) as archive:
         missing = expected - set(archive.namelist())
         assert not missing, ("add the template to [tool.setuptools.package-data] in pyproject.toml: "
                              f'embedlab = ["py.typed", "templates/**/*"]; missing {sorted(missing)}')
-        packaged = zipfile.Path(archive, "embedlab/templates/plugin/")
-        from_wheel = render_plugin("probe", tmp_path / "from-wheel", template=packaged)
-    from_source = render_plugin("probe", tmp_path / "from-source")
+        packaged = zipfile.Path(archive, "embedlab/templates/")
+        from_wheel = render_plugin("probe", tmp_path / "from-wheel", template=packaged / "plugin", kind="index",
+                                   kind_template=packaged / "kinds" / "index")
+    from_source = render_plugin("probe", tmp_path / "from-source", kind="index")
     files = template_files(from_source)
-    assert "src/embedlab_probe/compressor.py" in files and template_files(from_wheel) == files
+    assert "src/embedlab_probe/index.py" in files and template_files(from_wheel) == files
     assert all((from_wheel / f).read_bytes() == (from_source / f).read_bytes() for f in files)

@@ -1,9 +1,13 @@
-"""Render the plugin template (``embedlab/templates/plugin``) into a new plugin project.
+"""Render the plugin template into a new plugin project.
 
-Template files end in ``.tmpl`` (so that ruff, pytest and setuptools leave the template alone):
-their text is rendered and the suffix dropped; other files are copied as they are. File contents
-and file/directory names may use the placeholders ``{{name}}``, ``{{module}}``,
-``{{distribution}}`` and ``{{class_name}}``.
+A project is the common part (``embedlab/templates/plugin``: pyproject, README, the module with the
+hook, claims, the discovery test) overlaid with one kind's example (``embedlab/templates/kinds/KIND``:
+the component module and its behaviour tests). Template files end in ``.tmpl`` (so that ruff,
+pytest and setuptools leave the template alone): their text is rendered and the suffix dropped;
+other files are copied as they are. A kind's ``README.usage.md`` and ``README.parameters.md`` are
+not copied: they fill the README's ``{{usage}}`` and ``{{parameters}}``. File contents and names may
+use the placeholders of :meth:`PluginNames.placeholders` plus ``kind``, ``factory`` (what the hook
+registers), ``api_version``, ``usage`` and ``parameters``.
 """
 
 from __future__ import annotations
@@ -25,6 +29,10 @@ if TYPE_CHECKING:
     from importlib.resources.abc import Traversable
 
 SUFFIX = ".tmpl"
+#: Kinds ``embedlab new-plugin --kind`` has an example for; the factory each example registers.
+KIND_FACTORIES = {"compressor": "{class_name}", "encoder": "{class_name}", "index": "{class_name}",
+                  "reranker": "{class_name}", "metric": "{class_name}", "dataset": "{snake_name}_dataset"}
+README_SNIPPETS = ("usage", "parameters")
 _NAME = re.compile(r"^[a-z][a-z0-9]*(?:[-_][a-z0-9]+)*$")
 _PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z_]+)\s*\}\}")
 MAX_NAME_LENGTH = 40
@@ -38,6 +46,7 @@ class PluginNames:
     module: str  # import name: embedlab_my_method
     distribution: str  # PyPI name: embedlab-my-method
     class_name: str  # example component class: MyMethod
+    snake_name: str  # Python identifier: my_method
 
     @classmethod
     def from_name(cls, name: str) -> PluginNames:
@@ -54,15 +63,36 @@ class PluginNames:
         if keyword.iskeyword(class_name):
             class_name += "Component"
         return cls(name=name, module="embedlab_" + "_".join(parts),
-                   distribution="embedlab-" + "-".join(parts), class_name=class_name)
+                   distribution="embedlab-" + "-".join(parts), class_name=class_name,
+                   snake_name="_".join(parts))
 
     def placeholders(self) -> dict[str, str]:
         return attrs.asdict(self)
 
 
 def template_root() -> Traversable:
-    """The plugin template shipped inside the ``embedlab`` package."""
+    """The common part of the plugin template, shipped inside the ``embedlab`` package."""
     return resources.files("embedlab") / "templates" / "plugin"
+
+
+def kind_root(kind: str) -> Traversable:
+    """The example of one component kind, overlaid on :func:`template_root`."""
+    if kind not in KIND_FACTORIES:
+        raise ConfigError(f"no plugin template for kind {kind!r}; choose one of {', '.join(KIND_FACTORIES)}")
+    return resources.files("embedlab") / "templates" / "kinds" / kind
+
+
+def placeholders(name: str, kind: str, kind_template: Traversable) -> dict[str, str]:
+    """Every placeholder's value for plugin ``name`` of ``kind`` (README snippets rendered)."""
+    from embedlab.plugins import API_VERSION
+
+    values = PluginNames.from_name(name).placeholders()
+    values.update(kind=kind, factory=KIND_FACTORIES[kind].format(**values), api_version=API_VERSION)
+    for snippet in README_SNIPPETS:
+        entry = kind_template / f"README.{snippet}.md"
+        text = entry.read_text(encoding="utf-8") if entry.is_file() else ""
+        values[snippet] = render_text(text, values, f"kinds/{kind}/{entry.name}").strip()
+    return values
 
 
 def render_text(text: str, values: dict[str, str], where: str) -> str:
@@ -79,37 +109,53 @@ def render_text(text: str, values: dict[str, str], where: str) -> str:
 
 
 def _render_tree(source: Traversable, target: Path, values: dict[str, str], where: str) -> None:
-    target.mkdir()
+    target.mkdir(exist_ok=True)
     for entry in sorted(source.iterdir(), key=lambda e: e.name):
+        if entry.name in {f"README.{snippet}.md" for snippet in README_SNIPPETS}:
+            continue
         child_where = f"{where}/{entry.name}"
         name = render_text(entry.name, values, child_where)
         if entry.is_dir():
             _render_tree(entry, target / name, values, child_where)
         elif name.endswith(SUFFIX):
             text = render_text(entry.read_text(encoding="utf-8"), values, child_where)
-            (target / name[: -len(SUFFIX)]).write_text(text, encoding="utf-8")
+            _create(target / name[: -len(SUFFIX)], text.encode("utf-8"), child_where)
         else:
-            (target / name).write_bytes(entry.read_bytes())
+            _create(target / name, entry.read_bytes(), child_where)
 
 
-def render_plugin(name: str, destination: str | Path, template: Traversable | None = None) -> Path:
-    """Render the plugin template for ``name`` into the new directory ``destination``.
+def _create(path: Path, content: bytes, where: str) -> None:
+    """Write a new file; a kind's file may not replace a common one (a template bug)."""
+    try:
+        with open(path, "xb") as handle:
+            handle.write(content)
+    except FileExistsError:
+        raise ConfigError(f"template {where}: {path.name} is already written by the common template") from None
+
+
+def render_plugin(name: str, destination: str | Path, template: Traversable | None = None, *,
+                  kind: str = "compressor", kind_template: Traversable | None = None) -> Path:
+    """Render the plugin template for ``name``, with the example component of ``kind``, into the
+    new directory ``destination``.
 
     Refuses to touch an existing path. The project is rendered into a temporary sibling directory
     and renamed into place, so a failure leaves nothing half-written.
     """
-    values = PluginNames.from_name(name).placeholders()
+    kind_source = kind_template or kind_root(kind)
+    values = placeholders(name, kind, kind_source)
     target = Path(destination)
     if target.exists():
         raise ConfigError(f"{target} already exists; choose another --output directory or remove it")
     source = template or template_root()
-    if not source.is_dir():
-        raise ConfigError(f"plugin template not found at {source}: the embedlab installation is "
-                          "incomplete (reinstall embedlab)")
+    for tree in (source, kind_source):
+        if not tree.is_dir():
+            raise ConfigError(f"plugin template not found at {tree}: the embedlab installation is "
+                              "incomplete (reinstall embedlab)")
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.parent / f".{target.name}.tmp-{uuid.uuid4().hex}"
     try:
         _render_tree(source, tmp, values, "plugin")
+        _render_tree(kind_source, tmp, values, f"kinds/{kind}")
         os.rename(tmp, target)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
