@@ -60,7 +60,7 @@ def test_every_kind_installs_passes_its_own_tests_and_is_discovered(tmp_path, ca
     tests = run(sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-rA", "--rootdir", ".",
                 *(f"{p.name}/tests" for p in projects.values()), cwd=tmp_path / "plugins", env=env)
     assert tests.returncode == 0, tests.stdout + tests.stderr
-    for kind, project in projects.items():  # each project's own tests ran and passed
+    for kind in projects:  # each project's own tests ran and passed
         module = f"embedlab_probe_{kind}"
         assert f"PASSED probe-{kind}/tests/test_{module}.py::" in tests.stdout, kind
         assert f"PASSED probe-{kind}/tests/test_{module}_plugin.py::test_plugin_is_discovered_and_loaded" \

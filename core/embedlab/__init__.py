@@ -98,6 +98,24 @@ def load_dataset(name: str, **params: Any) -> Dataset:
     return registry().create("dataset", name, **params)
 
 
+def run_experiment(config: Any, *, output: str | Path | None = None, report: str | Path | None = None,
+                   cache: Any = True, progress: bool = True, executor: Any = None) -> Any:
+    """Run an experiment as ``embedlab run`` does and return its result (the same code runs both).
+
+    ``config`` is an experiment TOML file or an :class:`embedlab.experiment.ExperimentConfig`
+    (``embedlab.experiment.parse_config(text)``). ``output`` writes results.json, manifest.json,
+    results.csv and TREC runs there (``--output``); ``report`` the HTML page (``--report``).
+    ``cache``: True (the default cache, ``$EMBEDLAB_CACHE_DIR``), False (none, ``--no-cache``), a cache
+    directory (``--cache-dir``) or an :class:`embedlab.cache.EmbeddingCache`. Plugins that failed
+    to load and ambiguous component names are reported as warnings. Returns an
+    :class:`embedlab.experiment.runner.ExperimentResult` (``format_table(result)`` in
+    :mod:`embedlab.experiment.report` prints the table), or the node-classification result.
+    """
+    from embedlab.experiment.api import run
+
+    return run(config, output=output, report=report, cache=cache, progress=progress, executor=executor).result
+
+
 def load_component(path: str | Path, *, mmap: bool = False) -> Any:
     """Load any saved component: its manifest names the kind, name and distribution, the registry
     the class. ``mmap=True`` memory-maps the large arrays instead of reading them (for components
@@ -131,5 +149,5 @@ __all__ = [
     "Reranker", "ReportsTimings",
     "Retriever", "SearchResult", "Split", "StateError", "Trainable", "TrainingData", "UnknownComponentError",
     "UsesEmbeddingCache", "as_dense", "as_sparse", "config_dict", "create", "describe",
-    "fingerprint", "hookimpl", "load_component", "load_dataset", "plugin_host", "registry",
+    "fingerprint", "hookimpl", "load_component", "load_dataset", "plugin_host", "registry", "run_experiment",
 ]

@@ -57,11 +57,3 @@ def run(args: argparse.Namespace) -> int:
         return 1
     return 0
 
-
-def warn_about_plugins(command: str) -> None:
-    """One stderr line per plugin that failed to load and per ambiguous component name: commands
-    that use components (``embedlab run``) call it, so a broken plugin is never a silent surprise."""
-    import embedlab
-
-    for line in embedlab.plugin_host().problems():
-        print(f"embedlab {command}: warning: {line} (see `embedlab plugins`)", file=sys.stderr)

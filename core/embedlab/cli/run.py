@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 
@@ -20,32 +21,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from embedlab.cache import EmbeddingCache
-    from embedlab.cli.plugins import warn_about_plugins
-    from embedlab.experiment import load_config
-    from embedlab.experiment.report import format_table, write_outputs
-    from embedlab.experiment.runner import run_experiment
+    from embedlab.experiment.api import run as run_experiment
 
-    config = load_config(args.config)
-    warn_about_plugins("run")
-    if config.task == "node-classification":
-        from embedlab.experiment.runner import run_classification_experiment
+    def warn(line: str) -> None:
+        print(f"embedlab run: warning: {line}", file=sys.stderr)
 
-        outcome = run_classification_experiment(config, progress=not args.quiet)
-        print(outcome.format_table())
-        for path in outcome.write_outputs(args.output) if args.output else []:
-            print(f"wrote {path}")
-        return 0
-    cache = None
-    if not args.no_cache:
-        cache = EmbeddingCache(args.cache_dir / "embeddings") if args.cache_dir else EmbeddingCache()
-    result = run_experiment(config, cache=cache, progress=not args.quiet)
-    print(format_table(result))
-    if args.output:
-        for path in write_outputs(result, args.output):
-            print(f"wrote {path}")
-    if args.report:
-        from embedlab.experiment.html import write_report
-
-        print(f"wrote {write_report(result, args.report)}")
+    completed = run_experiment(args.config, output=args.output, report=args.report,
+                               cache=False if args.no_cache else (args.cache_dir or True),
+                               progress=not args.quiet, warn=warn)
+    print(completed.table)
+    for path in completed.written:
+        print(f"wrote {path}")
     return 0
