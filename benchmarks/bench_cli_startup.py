@@ -47,11 +47,15 @@ def main() -> None:
     print(f"load average before: {os.getloadavg()[0]:.2f}")
     print("| core | command | median s | modules | torch | plugin modules |")
     print("|---|---|---|---|---|---|")
+    cores = args.core or [None]
     for command in COMMANDS:
-        for core in args.core or [None]:
-            runs = [measure(core, command) for _ in range(args.repeat)]
-            seconds = statistics.median(r[0] for r in runs)
-            _, modules, torch, plugins = runs[-1]
+        runs: dict[Path | None, list] = {core: [] for core in cores}
+        for _ in range(args.repeat):  # alternated, so that load changes hit every core alike
+            for core in cores:
+                runs[core].append(measure(core, command))
+        for core in cores:
+            seconds = statistics.median(r[0] for r in runs[core])
+            _, modules, torch, plugins = runs[core][-1]
             print(f"| {core or 'installed'} | embedlab {' '.join(command)} | {seconds:.2f} | {modules} | "
                   f"{'yes' if torch else 'no'} | {plugins} |")
     print(f"load average after: {os.getloadavg()[0]:.2f}")
