@@ -18,6 +18,10 @@ import pytest
 
 RAY = str(Path(sys.executable).with_name("ray"))
 START_TIMEOUT_S = 180
+# Ray 2.60's `ray start --head` turns token authentication on by default; this test driver then failed
+# with InvalidAuthToken until the fixture timed out (CI, 2026-12-06). The test cluster is a throwaway
+# one on this machine, so nodes and driver run with authentication off.
+CLUSTER_ENV = {"RAY_USAGE_STATS_ENABLED": "0", "RAY_AUTH_MODE": "disabled"}
 
 
 def _free_port() -> int:
@@ -31,7 +35,7 @@ def _start(args: list[str], log: Path) -> subprocess.Popen:
     handle = open(log, "wb")
     command = [RAY, "start", "--block", "--disable-usage-stats", "--num-cpus=2", *args]
     return subprocess.Popen(command, stdout=handle, stderr=subprocess.STDOUT,
-                            start_new_session=True, env={**os.environ, "RAY_USAGE_STATS_ENABLED": "0"})
+                            start_new_session=True, env={**os.environ, **CLUSTER_ENV})
 
 
 def _wait_for_nodes(address: str, count: int, nodes: list[subprocess.Popen], logs: list[Path]) -> None:
@@ -62,6 +66,8 @@ def ray_cluster() -> Iterator[str]:
     address = f"127.0.0.1:{_free_port()}"
     logs = [temp / "head.log", temp / "worker.log"]
     head = ["--head", "--include-dashboard=false", f"--port={address.split(':')[1]}", f"--temp-dir={temp}"]
+    saved = {name: os.environ.get(name) for name in CLUSTER_ENV}
+    os.environ.update(CLUSTER_ENV)  # the driver (this process) must match the nodes
     nodes = [_start(head, logs[0])]
     try:
         _wait_for_nodes(address, 1, nodes, logs[:1])
@@ -79,3 +85,8 @@ def ray_cluster() -> Iterator[str]:
                 os.killpg(node.pid, signal.SIGKILL)
                 node.wait()
         shutil.rmtree(temp, ignore_errors=True)
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
