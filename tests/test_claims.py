@@ -207,3 +207,14 @@ def test_cli_lists_the_core_claims_as_json_and_text(capsys: pytest.CaptureFixtur
     assert main(["claims", "--plugin", "no-such-plugin"]) == 1
     assert "no installed plugin named no-such-plugin" in capsys.readouterr().err
     assert main(["claims", "--status", "maybe"]) == 1
+
+
+def test_an_installed_plugin_with_an_invalid_claims_file_is_reported_not_raised(tmp_path: Path) -> None:
+    from embedlab.claims import _source
+
+    bad = tmp_path / "claims.toml"
+    bad.write_text(GOOD.replace('command = "python bench.py --n 3"', 'command = "python a.py; python b.py"'))
+    source = _source("demo", "embedlab-demo", "1.0", bad)
+    assert source.claims == () and "one command on one line" in source.error
+    missing = _source("demo", "embedlab-demo", "1.0", tmp_path / "absent" / "claims.toml")
+    assert missing.claims == () and "no claims.toml in the package" in missing.error

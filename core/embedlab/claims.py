@@ -208,7 +208,8 @@ def _source(plugin: str, distribution: str, version: str, path: Path | None) -> 
         return ClaimSource(plugin, distribution, version, "", error="package not found")
     try:
         return ClaimSource(plugin, distribution, version, str(path), tuple(read_claims(path, plugin)))
-    except ClaimsError:
+    except ClaimsError as invalid:
+        error = invalid
         if not path.is_file():
             error = ClaimsError(f"no {CLAIMS_FILE} in the package (see docs/plugin-authors.md, "
                                 "'Declare your claims')")
