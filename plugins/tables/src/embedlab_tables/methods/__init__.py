@@ -1,0 +1,1 @@
+"""The benchmark's embedding-table methods (one module per family)."""
