@@ -64,4 +64,6 @@ KNOWN_PROVIDERS: dict[tuple[str, str], str] = {
     ("embedding-table", "int16"): "embedlab-tables",
     ("embedding-table", "alpt8"): "embedlab-tables",
     ("embedding-table", "alpt16"): "embedlab-tables",
+    ("embedding-table", "unified-embedding"): "embedlab-unified-embedding",
+    ("embedding-table", "optembed"): "embedlab-optembed",
 }
