@@ -48,7 +48,7 @@ from embedlab.protocols import (
 )
 from embedlab.ranking import Ranking
 from embedlab.rerank import append_tail
-from embedlab.retrievers import ComponentSpec, EmbeddingRetriever, create_component, first_stage
+from embedlab.retrievers import ComponentSpec, EmbeddingRetriever, create_component, first_stage, passage_stage
 from embedlab.shards import DEFAULT_CHUNK_SIZE
 from embedlab.timings import Timings
 from embedlab.training import TrainingData
@@ -175,11 +175,13 @@ class Pipeline:
                    compressor: ComponentSpec = None, reranker: ComponentSpec = None,
                    retriever: Any = None, retrievers: Sequence[Any] | None = None,
                    fusion: Mapping[str, Any] | None = None, cascade: Sequence[Any] = (),
-                   **options: Any) -> Pipeline:
+                   passages: Mapping[str, Any] | None = None, **options: Any) -> Pipeline:
         """Build every stage through the registry by name (or ``{"name": ..., **params}``).
 
         ``retrievers`` (first-stage specs, see :mod:`embedlab.retrievers`) with ``fusion``
         (:class:`~embedlab.fusion.FusionConfig` parameters) make a fused first stage.
+        ``passages`` (with ``encoder``: :class:`~embedlab.passages.PassageConfig` parameters) cuts
+        documents into passages that the encoder and index work on, and scores documents from them.
         """
         chosen = [n for n, v in (("encoder", encoder), ("retriever", retriever), ("retrievers", retrievers))
                   if v is not None]
@@ -188,6 +190,15 @@ class Pipeline:
                               f"retrievers (+ fusion); got {', '.join(chosen) or 'none'}")
         if fusion is not None and retrievers is None:
             raise ConfigError("fusion needs 'retrievers' (the first stages to fuse)")
+        if passages is not None:
+            if encoder is None:
+                raise ConfigError("passages needs an encoder (+ index): it cuts documents into passages "
+                                  "that the encoder encodes")
+            inner = {key: options[key] for key in ("fit_sample", "seed", "chunk_size", "executor", "progress")
+                     if key in options}
+            retriever = passage_stage(passages, label=options.get("name", "passages"), encoder=encoder,
+                                      index=index, compressor=compressor, options=inner)
+            encoder = index = compressor = None
         if retrievers is not None:
             from embedlab.fusion import FusionRetriever
 

@@ -60,6 +60,22 @@ class GraphEncoder(Protocol):
 
 
 @runtime_checkable
+class Tokenizes(Protocol):
+    """Optional encoder capability: its own tokenizer, so documents can be cut into passages of a
+    number of *its* tokens (:mod:`embedlab.segmentation`) and lengths over its limit be counted.
+    Plugin API 1.1."""
+
+    @property
+    def max_tokens(self) -> int:
+        """Tokens of a document's own text that one input holds (the limit less special tokens
+        and any document prefix)."""
+
+    def token_spans(self, texts: Sequence[str]) -> list[np.ndarray]:
+        """Per text, the ``(n_tokens, 2)`` int64 character spans ``[start, end)`` of its tokens,
+        without special tokens and without truncation."""
+
+
+@runtime_checkable
 class Trainable(Protocol):
     """A component that must be fitted explicitly before use (never silently on the batch)."""
 

@@ -5,7 +5,8 @@ A spec is one of:
 
 * a :class:`~embedlab.protocols.Retriever` object, used as is;
 * ``{"encoder": ..., "compressor": ..., "index": ...}``: an :class:`EmbeddingRetriever` (index
-  defaults to ``exact``);
+  defaults to ``exact``); with ``"passages": {...}`` (segmentation and aggregate parameters) a
+  :class:`~embedlab.passages.PassageRetriever` over the same parts;
 * ``{"retriever": "name"}`` or ``{"retriever": {"name": ..., **params}}``: a component of kind
   ``retriever`` from the registry (a plugin's, or the core's ``fusion``).
 
@@ -44,7 +45,7 @@ from embedlab.training import TrainingData
 
 ComponentSpec = str | Mapping[str, Any] | None
 EMBEDDING_KEYS = ("encoder", "compressor", "index")
-SPEC_KEYS = ("label", "retriever", *EMBEDDING_KEYS)
+SPEC_KEYS = ("label", "retriever", *EMBEDDING_KEYS, "passages")
 
 
 def create_component(kind: str, spec: ComponentSpec) -> Any:
@@ -325,12 +326,31 @@ def first_stage(spec: Any, *, label: str | None = None, fit_sample: int = 100_00
     if has_retriever:
         if any(k in spec for k in EMBEDDING_KEYS):
             raise ConfigError("first stage: 'retriever' cannot be combined with 'compressor' or 'index'")
+        if "passages" in spec:
+            raise ConfigError("first stage: 'passages' belongs to an encoder first stage, not to 'retriever'")
         return create_component("retriever", spec["retriever"])
+    if spec.get("passages") is not None:
+        return passage_stage(spec["passages"], label=label or _spec_name(spec["encoder"]),
+                             encoder=spec["encoder"], index=spec.get("index"),
+                             compressor=spec.get("compressor"),
+                             options={"fit_sample": fit_sample, "seed": seed})
     return EmbeddingRetriever(encoder=create_component("encoder", spec["encoder"]),
                               index=create_component("index", spec.get("index") or "exact"),
                               compressor=create_component("compressor", spec.get("compressor")),
                               fit_sample=fit_sample, seed=seed,
                               label=label or _spec_name(spec["encoder"]))
+
+
+def passage_stage(passages: Any, *, label: str, encoder: ComponentSpec, index: ComponentSpec = None,
+                  compressor: ComponentSpec = None, options: Mapping[str, Any] | None = None) -> Retriever:
+    """A :class:`~embedlab.passages.PassageRetriever` from a ``passages`` table (its parameters)."""
+    from embedlab.passages import PassageRetriever
+
+    if not isinstance(passages, Mapping):
+        raise ConfigError(f"first stage {label!r}: passages must be a table such as "
+                          "{ by = \"tokens\", size = 128, overlap = 32 }, got " + repr(passages))
+    return PassageRetriever(encoder=encoder, index=index or "exact", compressor=compressor, label=label,
+                            options=options, **dict(passages))
 
 
 def _spec_name(spec: ComponentSpec) -> str:

@@ -1,6 +1,7 @@
 """Helpers for plugin test suites: an embedding cache seeded as a pipeline would seed it, an
-exact first stage to rerank, seeded clustered unit vectors, the neighbour margin of node vectors, and
-test doubles registered by name (``registered``).
+exact first stage to rerank, seeded clustered unit vectors, the neighbour margin of node vectors,
+test doubles registered by name (``registered``) and a torch-free encoder with a tokenizer and a
+length limit (``TokenLimitedHashing``).
 
 Plain functions (no pytest, no torch import), so every plugin's ``conftest.py`` wraps them in its
 own fixtures instead of carrying a copy.
@@ -12,15 +13,21 @@ own fixtures instead of carrying a copy.
 
 from __future__ import annotations
 
+import re
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Iterator, Sequence
 
+import attrs
 import numpy as np
 
 from embedlab.cache import EmbeddingCache
 from embedlab.dataset import Corpus, Queries
+from embedlab.hashing import HashingEncoder
 from embedlab.ranking import Ranking
+from embedlab.texts import check_texts
+
+_TOKEN = re.compile(r"\w+|[^\w\s]")
 
 
 def cached_documents(cache: EmbeddingCache, encoder: object, corpus: Corpus) -> np.ndarray:
@@ -86,3 +93,32 @@ def registered(kind: str, name: str, factory: Callable[..., Any], *, plugin: str
         yield spec
     finally:
         registry.remove_spec(spec)
+
+
+class TokenLimitedHashing(HashingEncoder):
+    """The ``hashing`` encoder with a tokenizer (words and punctuation marks, ``\\w+|[^\\w\\s]``)
+    and a limit: only a text's first ``max_tokens`` tokens are encoded, as a transformer truncates.
+    A torch-free stand-in for tests of passages (:class:`~embedlab.protocols.Tokenizes`)."""
+
+    name = "token-limited-hashing"
+
+    @attrs.frozen
+    class Config(HashingEncoder.Config):
+        """``max_tokens``: tokens of a text that are encoded (the rest is cut)."""
+
+        max_tokens: int = attrs.field(default=16, validator=[attrs.validators.instance_of(int),
+                                                             attrs.validators.gt(0)])
+
+    @property
+    def max_tokens(self) -> int:
+        return int(self.config.max_tokens)
+
+    def token_spans(self, texts: Sequence[str]) -> list[np.ndarray]:
+        return [np.asarray([m.span() for m in _TOKEN.finditer(t)], dtype=np.int64).reshape(-1, 2)
+                for t in check_texts(texts, f"{self.name} texts")]
+
+    def _encode(self, texts: Sequence[str], what: str) -> np.ndarray:
+        items = check_texts(texts, f"{self.name} {what}")
+        kept = [t[:int(s[self.max_tokens - 1, 1])] if len(s) > self.max_tokens else t
+                for t, s in zip(items, self.token_spans(items))]
+        return super()._encode(kept, what)

@@ -20,13 +20,18 @@
     # compressor = { name = ..., ... } and reranker = { name = ..., ... } likewise
 
     [[pipeline]]
+    name = "minilm-passages"             # documents cut into passages, scored by their best one
+    encoder = { name = "minilm" }
+    passages = { by = "tokens", size = 128, overlap = 32, aggregate = "maxp" }
+
+    [[pipeline]]
     name = "hybrid"                      # a fused first stage: other pipelines' first stages by name,
     retrievers = ["bm25", { encoder = "minilm" }]          # or first-stage tables
     fusion = { method = "rrf" }          # rrf | combsum | combmnz | linear; norm, weights, depth ...
     cascade = [{ reranker = { name = "maxsim" }, depth = 100 }]   # rerankers in sequence
 
-A first stage is ``encoder`` (+ ``compressor``, ``index``), ``retriever`` (a registered retriever
-component) or ``retrievers`` + optional ``fusion``.
+A first stage is ``encoder`` (+ ``compressor``, ``index``, ``passages``), ``retriever`` (a registered
+retriever component) or ``retrievers`` + optional ``fusion``.
 """
 
 from __future__ import annotations
@@ -51,7 +56,7 @@ TASKS = ("retrieval", "node-classification")
 #: ``[experiment]`` keys of the node-classification task (:class:`embedlab.graph.ClassificationProtocol`).
 CLASSIFICATION_KEYS = ("train_ratios", "repeats", "C")
 FIRST_STAGE_KEYS = ("encoder", "retriever", "retrievers")
-PIPELINE_KEYS = ("name", *STAGES, "retriever", "retrievers", "fusion", "cascade")
+PIPELINE_KEYS = ("name", *STAGES, "retriever", "retrievers", "fusion", "cascade", "passages")
 
 
 @attrs.frozen
@@ -67,6 +72,8 @@ class PipelineConfig:
     retrievers: tuple[Mapping[str, Any], ...] | None = None
     fusion: Mapping[str, Any] | None = None
     cascade: tuple[Mapping[str, Any], ...] = ()
+    #: Segmentation and aggregate of an encoder first stage over passages (embedlab.passages).
+    passages: Mapping[str, Any] | None = None
 
     def first_stage_spec(self) -> dict[str, Any]:
         """This pipeline's first stage as a first-stage table (see :mod:`embedlab.retrievers`)."""
@@ -76,6 +83,8 @@ class PipelineConfig:
         if self.retriever is not None:
             return {"label": self.name, "retriever": dict(self.retriever)}
         spec = {"label": self.name, "encoder": self.encoder, "index": self.index}
+        if self.passages is not None:
+            spec["passages"] = dict(self.passages)
         return spec | ({"compressor": self.compressor} if self.compressor else {})
 
 
@@ -192,6 +201,21 @@ def _first_stage_extras(table: Mapping[str, Any], locator: _Locator, i: int,
     A string in ``retrievers`` names an earlier [[pipeline]] whose first stage is fused.
     """
     out: dict[str, Any] = {}
+    if "passages" in table:
+        if "encoder" not in table:
+            raise locator.error("'passages' cuts documents for an encoder first stage; this pipeline has no "
+                                "'encoder'", "pipeline", i, "passages")
+        if not isinstance(table["passages"], dict):
+            raise locator.error("must be a table such as { by = \"tokens\", size = 128, overlap = 32 }",
+                                "pipeline", i, "passages")
+        from embedlab.components import make_config
+        from embedlab.passages import PassageConfig
+
+        try:
+            make_config(PassageConfig, dict(table["passages"]), "passages")
+        except ConfigError as error:
+            raise locator.error(str(error), "pipeline", i, "passages") from None
+        out["passages"] = dict(table["passages"])
     if "retriever" in table:
         out["retriever"] = _component(table["retriever"], locator, i, "retriever")
     if "fusion" in table:

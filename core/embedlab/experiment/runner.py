@@ -122,7 +122,8 @@ def build_pipeline(spec: PipelineConfig, *, cache: EmbeddingCache | None = None,
     """The (unbuilt) pipeline of one ``[[pipeline]]`` table, every component created and validated;
     ``executor`` runs an encoder first stage's encoding and indexing (None: this process)."""
     if spec.encoder is not None:
-        first = {"encoder": spec.encoder, "index": spec.index, "compressor": spec.compressor}
+        first = {"encoder": spec.encoder, "index": spec.index, "compressor": spec.compressor,
+                 "passages": spec.passages}
     elif spec.retriever is not None:
         first = {"retriever": spec.retriever}
     else:

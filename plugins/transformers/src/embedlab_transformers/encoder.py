@@ -81,12 +81,13 @@ class TransformersEncoder(Component):
         # presets without a model_path parameter use the default model
         self.model_dir = resolve_model_dir(getattr(self.config, "model_path", None))
         self._model: LoadedModel | None = None
+        self._span_tokenizer: Any = None
         self._warned_truncation = False
 
     def __getstate__(self) -> dict[str, Any]:
         """Copies sent to other processes (executors' workers) leave the loaded model behind: each
         worker loads it once, on first use."""
-        return {**self.__dict__, "_model": None}
+        return {**self.__dict__, "_model": None, "_span_tokenizer": None}
 
     @property
     def output_kind(self) -> EmbeddingKind:
@@ -126,6 +127,35 @@ class TransformersEncoder(Component):
                                self.config.num_threads)
         return LoadedModel(tokenizer, backend, max_length, int(model_config.hidden_size),
                            padding_values(tokenizer))
+
+    @property
+    def max_tokens(self) -> int:
+        """Tokens of a document's text one input holds: ``max_length`` less the special tokens and
+        the ``document_prefix``'s tokens (the :class:`embedlab.protocols.Tokenizes` capability)."""
+        prefix = self.config.document_prefix
+        prefix_tokens = len(self.token_spans([prefix])[0]) if prefix else 0
+        return self.max_length - self.tokenizer.num_special_tokens_to_add(pair=False) - prefix_tokens
+
+    def token_spans(self, texts: Sequence[str]) -> list[np.ndarray]:
+        """Per text, the ``(n_tokens, 2)`` character spans of its tokens (no special tokens, not
+        truncated); needs a fast (Rust) tokenizer, which reports offsets."""
+        items = check_texts(texts, f"{self.name} texts")
+        if not items:
+            return []
+        if self._span_tokenizer is None:
+            tokenizer = self.tokenizer
+            if not getattr(tokenizer, "is_fast", False):
+                raise ConfigError(f"{self.name}: the tokenizer of {self.model_dir} is not a fast tokenizer and "
+                                  "reports no character offsets; segment by 'words' or 'sentences'")
+            # a copy of the Rust tokenizer without truncation or padding (the Hugging Face wrapper
+            # sets both on its own per call, and converting its output costs as much as tokenising)
+            from tokenizers import Tokenizer
+
+            self._span_tokenizer = Tokenizer.from_str(tokenizer.backend_tokenizer.to_str())
+            self._span_tokenizer.no_truncation()
+            self._span_tokenizer.no_padding()
+        encoded = self._span_tokenizer.encode_batch(items, add_special_tokens=False)
+        return [np.asarray(e.offsets, dtype=np.int64).reshape(-1, 2) for e in encoded]
 
     def encode_queries(self, texts: Sequence[str]) -> np.ndarray | MultiVectorEmbeddings:
         return self._encode(texts, self.config.query_prefix, "queries")
