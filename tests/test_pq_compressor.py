@@ -41,3 +41,32 @@ def test_save_and_load_reproduce_the_codes(vectors: np.ndarray, tmp_path) -> Non
 def test_use_before_fit_is_a_clear_error(vectors: np.ndarray) -> None:
     with pytest.raises(NotFittedError, match="pq: call fit"):
         PQCompressor().encode(vectors)
+
+
+def test_opq_is_faiss_opq_and_scores_equal_decoded_inner_products(vectors: np.ndarray, tmp_path) -> None:
+    faiss = pytest.importorskip("faiss")
+    pq = PQCompressor(m=4, ksub=16, opq=True, iterations=10, seed=2).fit(vectors)
+    rotation = pq.rotation
+    np.testing.assert_allclose(rotation @ rotation.T, np.eye(16), atol=1e-5)
+    reference = faiss.index_factory(16, "OPQ4,PQ4x4", faiss.METRIC_INNER_PRODUCT)
+    inner = faiss.downcast_index(reference.index)
+    inner.pq.cp.niter, inner.pq.cp.seed = 10, 2
+    reference.train(vectors)
+    np.testing.assert_array_equal(pq.encode(vectors), reference.sa_encode(vectors))   # same rotation and codes
+    codes = pq.encode(vectors)
+    np.testing.assert_allclose(pq.score(vectors[:3], codes), vectors[:3] @ pq.decode(codes).T, rtol=1e-4, atol=1e-5)
+    pq.save(tmp_path / "opq")
+    again = embedlab.load_component(tmp_path / "opq")
+    np.testing.assert_array_equal(again.rotation, rotation)
+    np.testing.assert_array_equal(again.encode(vectors), codes)
+
+
+def test_use_codebooks_replaces_the_centroids_and_keeps_the_rotation(vectors: np.ndarray) -> None:
+    pytest.importorskip("faiss")
+    pq = PQCompressor(m=4, ksub=16, opq=True, iterations=5).fit(vectors)
+    rotation, centroids = pq.rotation, pq.codebooks.centroids
+    pq.use_codebooks(centroids[:, ::-1])                      # same centroids, ids reversed
+    np.testing.assert_array_equal(pq.rotation, rotation)
+    np.testing.assert_array_equal(pq.codebooks.centroids, centroids[:, ::-1])
+    with pytest.raises(embedlab.InvalidInputError, match="do not fit"):
+        pq.use_codebooks(centroids[:2])

@@ -157,3 +157,36 @@ def train_codebooks(vectors: object, *, m: int, ksub: int = 256, seed: int = 0, 
     check_training_size(len(x), ksub)
     books = [kmeans(x[:, j * dsub:(j + 1) * dsub], ksub, seed=seed + j, iterations=iterations) for j in range(m)]
     return Codebooks(np.stack(books))
+
+
+def opq_codebooks(vectors: object, *, m: int, ksub: int = 256, seed: int = 0, iterations: int = 25,
+                  num_threads: int | None = None, owner: str = "pq") -> tuple[np.ndarray, Codebooks]:
+    """FAISS's ``OPQ{m},PQ{m}`` training (an orthonormal rotation ``R`` learnt with the codebooks):
+    ``(R, codebooks)``, codes being those of ``R x``. Needs ``faiss-cpu`` (imported here only) and
+    ``ksub`` a power of two; ``iterations`` and ``seed`` are FAISS's PQ k-means settings. The
+    initialisation JPQ's and BiDR's official code start from."""
+    from embedlab.threads import faiss_threads
+
+    try:
+        import faiss
+    except ImportError:
+        raise ConfigError(f"{owner}: OPQ needs FAISS; pip install faiss-cpu") from None
+    bits = ksub.bit_length() - 1
+    if 1 << bits != ksub:
+        raise ConfigError(f"{owner}: OPQ trains FAISS PQ, which needs ksub a power of two (got {ksub}); "
+                          f"use ksub={1 << bits} or {2 << bits}")
+    x = as_dense(vectors, name=f"{owner} OPQ training vectors")
+    dim = x.shape[1]
+    check_subspaces(dim, m, owner)
+    check_training_size(len(x), max(ksub, dim), owner, f"centroid per subspace (ksub={ksub}) and at least "
+                                                       f"one per dimension (d={dim})")
+    with faiss_threads(num_threads):
+        opq = faiss.OPQMatrix(dim, m)
+        opq.verbose = False
+        pq = faiss.IndexPQ(dim, m, bits, faiss.METRIC_INNER_PRODUCT)
+        pq.pq.cp.niter = iterations
+        pq.pq.cp.seed = seed
+        faiss.IndexPreTransform(opq, pq).train(x)
+    rotation = faiss.vector_to_array(opq.A).reshape(dim, dim).astype(np.float32)
+    centroids = faiss.vector_to_array(pq.pq.centroids).reshape(m, ksub, dim // m)
+    return rotation, Codebooks(centroids.astype(np.float32))

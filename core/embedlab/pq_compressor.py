@@ -1,7 +1,9 @@
-"""``pq``: plain product quantisation (:mod:`embedlab.pq`) as a compressor with ADC scoring.
+"""``pq``: product quantisation (:mod:`embedlab.pq`) as a compressor with ADC scoring, plain
+(k-means) or with FAISS's OPQ rotation.
 
-The baseline every learned quantiser (JPQ, Distill-VQ) starts from, and the default in-memory
-codes of two-tier indexes (embedlab-bidr)."""
+The baseline every learned quantiser (JPQ, Distill-VQ) starts from, the default in-memory codes of
+two-tier indexes (embedlab-bidr), and the holder of codebooks trained elsewhere
+(:meth:`PQCompressor.use_codebooks`: BiDR's contrastive quantisation)."""
 
 from __future__ import annotations
 
@@ -12,16 +14,19 @@ import attrs
 import numpy as np
 
 from embedlab.components import Component
+from embedlab.embeddings import as_dense
 from embedlab.errors import InvalidInputError, NotFittedError, StateError
 from embedlab.persistence import load_state, save_state
-from embedlab.pq import Codebooks, train_codebooks
+from embedlab.pq import Codebooks, opq_codebooks, train_codebooks
 
 _v = attrs.validators
 _int = _v.instance_of(int)
 
 
 class PQCompressor(Component):
-    """k-means PQ: ``m`` sub-vectors, each replaced by the id of one of ``ksub`` centroids.
+    """k-means PQ: ``m`` sub-vectors, each replaced by the id of one of ``ksub`` centroids; with
+    ``opq=True`` the vectors are first rotated by an orthonormal ``R`` trained with the codebooks
+    (FAISS ``OPQ{m},PQ{m}``; needs faiss-cpu), and ``decode`` rotates back.
 
     A :class:`embedlab.CodeScorer`: ``score`` sums per-query lookup tables (inner product with the
     decoded vectors) without decoding the corpus.
@@ -37,22 +42,53 @@ class PQCompressor(Component):
     @attrs.frozen
     class Config:
         """``m``: subspaces (must divide the dimension; bytes per vector for ``ksub <= 256``);
-        ``ksub``: centroids per subspace; ``iterations``: k-means iterations; ``seed``."""
+        ``ksub``: centroids per subspace; ``iterations``: k-means iterations; ``seed``; ``opq``:
+        FAISS OPQ rotation and codebooks (``ksub`` a power of two)."""
 
         m: int = attrs.field(default=32, validator=[_int, _v.ge(1)])
         ksub: int = attrs.field(default=256, validator=[_int, _v.ge(2), _v.le(65536)])
         iterations: int = attrs.field(default=20, validator=[_int, _v.ge(1)])
         seed: int = attrs.field(default=0, validator=[_int, _v.ge(0)])
+        opq: bool = attrs.field(default=False, validator=_v.instance_of(bool))
 
     def __init__(self, config: Any = None, /, **params: Any) -> None:
         super().__init__(config, **params)
         self._books: Codebooks | None = None
+        self._rotation: np.ndarray | None = None
 
     def fit(self, vectors: np.ndarray) -> PQCompressor:
-        """k-means in every subspace of ``vectors`` (needs at least ``ksub`` rows)."""
+        """k-means in every subspace of ``vectors`` (needs at least ``ksub`` rows), after the OPQ
+        rotation with ``opq=True``."""
         c = self.config
-        self._books = train_codebooks(vectors, m=c.m, ksub=c.ksub, seed=c.seed, iterations=c.iterations)
+        if c.opq:
+            self._rotation, self._books = opq_codebooks(vectors, m=c.m, ksub=c.ksub, seed=c.seed,
+                                                        iterations=c.iterations)
+        else:
+            self._books = train_codebooks(vectors, m=c.m, ksub=c.ksub, seed=c.seed, iterations=c.iterations)
         return self
+
+    def use_codebooks(self, centroids: np.ndarray) -> PQCompressor:
+        """Encode and score with ``centroids`` (``(m, ksub, d/m)``, in the rotated space with
+        ``opq=True``) from now on: codebooks trained elsewhere (BiDR's contrastive quantisation).
+        The rotation is kept; codes must be made again with :meth:`encode`."""
+        books = Codebooks(centroids)
+        if books.centroids.shape != self.codebooks.centroids.shape:
+            raise InvalidInputError(f"pq: centroids of shape {books.centroids.shape} do not fit this compressor's "
+                                    f"{self.codebooks.centroids.shape}")
+        self._books = books
+        return self
+
+    @property
+    def rotation(self) -> np.ndarray | None:
+        """The ``(d, d)`` OPQ rotation (codes are those of ``R x``), or None without ``opq``."""
+        if self._books is None:
+            raise NotFittedError("pq: call fit(vectors) first")
+        return None if self._rotation is None else self._rotation.copy()
+
+    def _rotate(self, x: np.ndarray) -> np.ndarray:
+        if self._rotation is None:
+            return x
+        return np.ascontiguousarray(as_dense(x, dim=self._rotation.shape[0], allow_empty=True) @ self._rotation.T)
 
     @property
     def codebooks(self) -> Codebooks:
@@ -66,21 +102,26 @@ class PQCompressor(Component):
 
     @property
     def memory_bytes(self) -> int:
-        """Bytes of the centroids."""
-        return int(self.codebooks.centroids.nbytes)
+        """Bytes of the centroids (and of the rotation)."""
+        rotation = 0 if self._rotation is None else self._rotation.nbytes
+        return int(self.codebooks.centroids.nbytes + rotation)
 
     def encode(self, vectors: np.ndarray) -> np.ndarray:
-        return self.codebooks.encode(vectors)
+        return self.codebooks.encode(self._rotate(vectors))
 
     def decode(self, codes: np.ndarray) -> np.ndarray:
-        return self.codebooks.decode(codes)
+        decoded = self.codebooks.decode(codes)
+        return decoded if self._rotation is None else np.ascontiguousarray(decoded @ self._rotation)
 
     def score(self, queries: np.ndarray, codes: np.ndarray) -> np.ndarray:
         """Inner product of every query with every decoded code, by lookup tables."""
-        return self.codebooks.scores(queries, codes, "ip")
+        return self.codebooks.scores(self._rotate(queries), codes, "ip")
 
     def save(self, path: str | Path) -> None:
-        save_state(path, self, arrays={"centroids": self.codebooks.centroids})
+        arrays = {"centroids": self.codebooks.centroids}
+        if self._rotation is not None:
+            arrays["rotation"] = self._rotation
+        save_state(path, self, arrays=arrays)
 
     @classmethod
     def load(cls, path: str | Path) -> PQCompressor:
@@ -92,4 +133,9 @@ class PQCompressor(Component):
             pq._books = Codebooks(state.arrays["centroids"])
         except InvalidInputError as error:
             raise StateError(f"{path}: {error}") from None
+        rotation = state.arrays.get("rotation")
+        dim = pq._books.dim
+        if pq.config.opq != (rotation is not None) or (rotation is not None and rotation.shape != (dim, dim)):
+            raise StateError(f"{path}: rotation.npy does not match opq={pq.config.opq} and dimension {dim}")
+        pq._rotation = None if rotation is None else np.array(rotation, dtype=np.float32)
         return pq
