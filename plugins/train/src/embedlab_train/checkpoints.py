@@ -12,18 +12,22 @@ also a complete model directory, so any of them loads as an encoder (``embedlab.
 
 from __future__ import annotations
 
+import tempfile
 from pathlib import Path
 from typing import Any, Mapping
 
 import numpy as np
 import torch
 
+from embedlab.cache import default_cache_dir
 from embedlab.errors import StateError
 from embedlab.persistence import MANIFEST, load_state, save_state
 from embedlab_train.model import WEIGHTS, TrainableModel, model_files
 
 CHECKPOINT, BEST, FINAL = "checkpoint", "best", "final"
 TRAINER_STATE = "trainer.safetensors"
+#: The loss's own trainable tensors (``Loss.parameters()``) next to the weights in ``best/``.
+LOSS_PARAMETERS = "loss.safetensors"
 
 
 def save_model_state(path: Path, model: TrainableModel, identity: Mapping[str, Any], meta: Mapping[str, Any],
@@ -84,3 +88,36 @@ def read_progress(run: Path, identity_hash: str) -> Any:
         raise StateError(f"{path} belongs to another training run (identity {found!r}, this run "
                          f"{identity_hash!r}); use another checkpoint_dir or delete it")
     return state
+
+
+def tensors_bytes(tensors: Mapping[str, torch.Tensor]) -> bytes:
+    """Named tensors (a loss's parameters) as the bytes of a safetensors file."""
+    from safetensors.torch import save
+
+    return save({name: t.detach().to("cpu").contiguous().clone() for name, t in tensors.items()})
+
+
+def load_tensors(file: Path, tensors: Mapping[str, torch.Tensor]) -> None:
+    """Copy the tensors of a :func:`tensors_bytes` file into ``tensors`` (in place), or StateError."""
+    from safetensors.torch import load_file
+
+    found = load_file(str(file))
+    missing = sorted(set(tensors) - set(found))
+    if missing:
+        raise StateError(f"{file}: tensor(s) {missing} missing")
+    with torch.no_grad():
+        for name, tensor in tensors.items():
+            tensor.copy_(found[name])
+
+
+def run_directory(setting: str | None, run_hash: str,
+                  prefix: str = "embedlab-train-") -> tuple[Path, tempfile.TemporaryDirectory | None]:
+    """Where a run with identity ``run_hash`` lives, from a ``checkpoint_dir`` setting: ``"auto"``
+    (``$EMBEDLAB_CACHE_DIR/train/<run hash>``: a rerun reuses a finished run and resumes a killed
+    one), a path, or None (a fresh temporary folder, returned too so the caller keeps it alive)."""
+    if setting is None:
+        temporary = tempfile.TemporaryDirectory(prefix=prefix)
+        return Path(temporary.name), temporary
+    if setting == "auto":
+        return default_cache_dir().expanduser() / "train" / run_hash[:32], None
+    return Path(setting).expanduser(), None

@@ -106,7 +106,13 @@ def epoch_batches(data: TrainingSet, batch_size: int, seed: int, epoch: int) -> 
     resumed run sees the same batches), packed greedily so that no batch holds two examples of the
     same query or the same positive document (sentence-transformers' ``NO_DUPLICATES``); an example
     that fits no open batch starts a new one."""
-    order = np.random.default_rng([seed, epoch]).permutation(len(data))
+    return pack_batches(data, np.random.default_rng([seed, epoch]).permutation(len(data)), batch_size)
+
+
+def pack_batches(data: TrainingSet, order: np.ndarray, batch_size: int) -> list[np.ndarray]:
+    """The examples ``order`` packed greedily, in that order, into batches of at most
+    ``batch_size`` without two examples of the same query or positive document (each goes to the
+    first open batch it fits; :func:`epoch_batches` packs a seeded permutation)."""
     batches: list[list[int]] = []
     seen: list[tuple[set[int], set[int]]] = []
     open_from = 0

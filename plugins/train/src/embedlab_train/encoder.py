@@ -17,13 +17,13 @@ from embedlab_transformers.config_fields import int_at_least, model_path_field
 from embedlab_transformers.encoder import EncoderSettings, TransformersEncoder
 from embedlab_transformers.model_files import model_max_length, weights_sha256
 
-from embedlab.cache import EmbeddingCache, default_cache_dir
+from embedlab.cache import EmbeddingCache
 from embedlab.components import NOT_IDENTITY, describe, fingerprint
 from embedlab.errors import ConfigError, StateError
 from embedlab.persistence import load_state, save_state
 from embedlab.threads import torch_threads
 from embedlab.training import TrainingData, holdout_split
-from embedlab_train.checkpoints import FINAL, complete, save_model_state
+from embedlab_train.checkpoints import FINAL, complete, run_directory, save_model_state
 from embedlab_train.components import component_spec, create, filter_specs
 from embedlab_train.context import TrainingContext
 from embedlab_train.data import TrainingSet
@@ -217,13 +217,9 @@ class FineTunedEncoder(TransformersEncoder):
         return trainer.run(), trainer
 
     def _run_dir(self, run_hash: str) -> Path:
-        directory = self.config.checkpoint_dir
-        if directory is None:
-            self._temporary = tempfile.TemporaryDirectory(prefix="embedlab-train-")
-            return Path(self._temporary.name)
-        if directory == "auto":
-            return default_cache_dir().expanduser() / "train" / run_hash[:32]
-        return Path(directory).expanduser()
+        directory, temporary = run_directory(self.config.checkpoint_dir, run_hash)
+        self._temporary = temporary or self._temporary
+        return directory
 
     def _adopt(self, model_dir: Path) -> None:
         """Encode with the trained weights in ``model_dir`` from now on."""

@@ -23,10 +23,13 @@ from embedlab.early_stopping import EarlyStopping
 from embedlab_train.checkpoints import (
     BEST,
     CHECKPOINT,
+    LOSS_PARAMETERS,
     TRAINER_STATE,
+    load_tensors,
     read_progress,
     restore_trainer_state,
     save_model_state,
+    tensors_bytes,
     trainer_state_bytes,
 )
 from embedlab_train.context import TrainingContext
@@ -108,13 +111,21 @@ class Trainer:
         self.validation, self.settings, self.run_dir = validation, settings, run_dir
         self.identity, self.run_hash, self.callbacks = identity, run_hash, list(callbacks)
         self.loss_parameters = loss.parameters()
+        own_rates = dict(loss.learning_rates())
+        unknown = sorted(set(own_rates) - set(self.loss_parameters))
+        if unknown:
+            raise ValueError(f"{type(loss).__name__}.learning_rates() names {unknown}, which are not among "
+                             f"its parameters() {sorted(self.loss_parameters)}")
         named = [(f"model.{n}", p) for n, p in model.model.named_parameters() if p.requires_grad]
-        named += [(f"loss.{n}", p) for n, p in self.loss_parameters.items()]
+        named += [(f"loss.{n}", p) for n, p in self.loss_parameters.items() if n not in own_rates]
         decay = [(n, p) for n, p in named if n.startswith("model.") and not n.endswith(NO_DECAY)]
         rest = [(n, p) for n, p in named if not (n.startswith("model.") and not n.endswith(NO_DECAY))]
-        self.names = [n for n, _ in decay + rest]
-        self.optimizer = adamw([{"params": [p for _, p in decay], "weight_decay": settings.weight_decay},
-                                {"params": [p for _, p in rest], "weight_decay": 0.0}], settings.lr)
+        groups = [(decay, settings.weight_decay, settings.lr), (rest, 0.0, settings.lr)]
+        groups += [([(f"loss.{n}", self.loss_parameters[n])], 0.0, rate) for n, rate in own_rates.items()]
+        groups = [g for g in groups if g[0]]
+        self.names = [n for members, _, _ in groups for n, _ in members]
+        self.optimizer = adamw([{"params": [p for _, p in members], "weight_decay": decay_rate, "base_lr": rate}
+                                for members, decay_rate, rate in groups], settings.lr)
         self.batches_per_epoch = len(epoch_batches(context.data, settings.batch_size, settings.seed, 0))
         self.total_steps = settings.epochs * self.batches_per_epoch
         self.warmup = math.ceil(settings.warmup_ratio * self.total_steps)
@@ -147,28 +158,42 @@ class Trainer:
         return True
 
     def _snapshot_best(self) -> int:
-        """Keep the current weights as the best so far (on disk when there is a run directory)."""
+        """Keep the current weights and the loss's own parameters as the best so far (on disk when
+        there is a run directory)."""
         if self.run_dir is not None:
-            save_model_state(self.run_dir / BEST, self.model, self.identity, {"run": self.run_hash})
+            extra = {LOSS_PARAMETERS: tensors_bytes(self.loss_parameters)} if self.loss_parameters else None
+            save_model_state(self.run_dir / BEST, self.model, self.identity, {"run": self.run_hash},
+                             extra_files=extra)
         else:
             self._best_memory = {k: v.detach().clone() for k, v in self.model.model.state_dict().items()}
+            self._best_loss = {k: v.detach().clone() for k, v in self.loss_parameters.items()}
         return len(self.progress.validation)
 
     def best_weights(self) -> None:
-        """Load the weights early stopping kept (when held-out queries exist)."""
+        """Load the weights and loss parameters early stopping kept (when held-out queries exist)."""
         if self.validation is None:
             return
         if self.run_dir is not None:
             self.model.load_weights(self.run_dir / BEST / WEIGHTS)
+            if self.loss_parameters:
+                load_tensors(self.run_dir / BEST / LOSS_PARAMETERS, self.loss_parameters)
         else:
             self.model.model.load_state_dict(self._best_memory)
+            with torch.no_grad():
+                for name, tensor in self.loss_parameters.items():
+                    tensor.copy_(self._best_loss[name])
 
     # -- training -------------------------------------------------------------------------
+
+    def validation_score(self) -> float:
+        """Held-out nDCG@10 of the current weights (override for a model that is not a bi-encoder)."""
+        assert self.validation is not None
+        return evaluate(self.model, self.context.data, self.validation, self.settings.eval_batch_size)
 
     def _evaluate(self) -> float | None:
         if self.validation is None:
             return None
-        value = evaluate(self.model, self.context.data, self.validation, self.settings.eval_batch_size)
+        value = self.validation_score()
         self.progress.validation.append(value)
         return value
 
@@ -188,20 +213,38 @@ class Trainer:
                                  "best_epoch": stopper.best_epoch, "epoch": stopper.epoch, "stale": stopper.stale}
         return stop
 
-    def _step(self, rows: np.ndarray, negatives: np.ndarray) -> float:
+    def batch_loss(self, rows: np.ndarray, negatives: np.ndarray) -> torch.Tensor:
+        """The loss of the examples ``rows`` with their hard ``negatives`` (one row per example):
+        both sides embedded, then ``loss(Batch)``. A subclass overrides it to train another kind of
+        model with this loop (a cross-encoder scoring (query, document) pairs)."""
         data = self.context.data
         positives = data.positive[rows]
         doc_positions = np.concatenate([positives, negatives[rows].T.reshape(-1)])
         documents = [data.documents[p] for p in doc_positions.tolist()]
         queries = self.model.embed([data.queries.texts[q] for q in data.query[rows].tolist()])
-        batch = Batch(queries, self.model.embed(documents), rows, doc_positions, data)
-        loss = self.loss(batch)
+        return self.loss(Batch(queries, self.model.embed(documents), rows, doc_positions, data))
+
+    def epoch_plan(self, epoch: int) -> tuple[list[np.ndarray], np.ndarray]:
+        """The batches of ``epoch`` (example indices) and every example's hard negatives
+        (``(n_examples, count)`` corpus positions): seeded batches without duplicate queries or
+        positives (or the sampler's own, :meth:`NegativeSampler.batches`), negatives from the sampler.
+        A subclass may override it; it must depend only on the seed and ``epoch``, so a resumed run
+        sees the same batches."""
+        settings = self.settings
+        negatives = self.sampler.sample(self.context, epoch, np.random.default_rng([settings.seed, epoch, 1]))
+        batches = self.sampler.batches(self.context, epoch, negatives, settings.batch_size)
+        if batches is None:
+            batches = epoch_batches(self.context.data, settings.batch_size, settings.seed, epoch)
+        return batches, negatives
+
+    def _step(self, rows: np.ndarray, negatives: np.ndarray) -> float:
+        loss = self.batch_loss(rows, negatives)
         if not torch.isfinite(loss):
             raise FloatingPointError(f"training loss is {float(loss)} at step {self.progress.step}; "
                                      "lower lr or check the loss's parameters")
         factor = lr_factor(self.progress.step, self.total_steps, self.warmup)
         for group in self.optimizer.param_groups:
-            group["lr"] = self.settings.lr * factor
+            group["lr"] = group["base_lr"] * factor
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         if self.settings.max_grad_norm:
@@ -226,9 +269,7 @@ class Trainer:
                   unit="step", disable=disable) as bar:
             started, pairs = time.perf_counter(), 0
             while progress.epoch < settings.epochs and not progress.stopped:
-                batches = epoch_batches(self.context.data, settings.batch_size, settings.seed, progress.epoch)
-                rng = np.random.default_rng([settings.seed, progress.epoch, 1])
-                negatives = self.sampler.sample(self.context, progress.epoch, rng)
+                batches, negatives = self.epoch_plan(progress.epoch)
                 while progress.batch < len(batches):
                     rows = batches[progress.batch]
                     value = self._step(rows, negatives)

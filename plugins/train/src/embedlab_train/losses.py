@@ -105,7 +105,13 @@ class Loss(Component):
         (precompute guide or teacher scores here). Default: nothing."""
 
     def parameters(self) -> dict[str, torch.Tensor]:
-        """Trainable tensors of the loss itself (optimised and checkpointed with the model)."""
+        """Trainable tensors of the loss itself (optimised and checkpointed with the model, and
+        kept with the best held-out weights)."""
+        return {}
+
+    def learning_rates(self) -> dict[str, float]:
+        """Learning rates of those of :meth:`parameters` that do not train at the encoder's
+        (JPQ's PQ centroids); same warm-up and decay, no weight decay. Default: none."""
         return {}
 
     def __call__(self, batch: Batch) -> torch.Tensor:

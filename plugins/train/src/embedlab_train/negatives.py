@@ -40,6 +40,14 @@ class NegativeSampler(Component):
         the run's seed and the epoch, so a resumed run draws the same negatives)."""
         return np.zeros((len(context.data), 0), dtype=np.int64)
 
+    def batches(self, context: TrainingContext, epoch: int, negatives: np.ndarray,
+                batch_size: int) -> list[np.ndarray] | None:
+        """The batches of ``epoch`` (example indices, every example once) when the sampler composes
+        them too (BiDR's locality-centric sampling walks from a query to its negative's other
+        queries), given this epoch's ``negatives``; it must depend only on the seed and ``epoch``.
+        Default None: the loop's seeded random batches (:func:`embedlab_train.data.epoch_batches`)."""
+        return None
+
 
 class InBatch(NegativeSampler):
     """No hard negatives: each query's negatives are the other examples' positives in its batch."""
