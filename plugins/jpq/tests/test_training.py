@@ -123,7 +123,7 @@ def test_ctrl_c_leaves_the_compressor_unchanged(docs: np.ndarray, labelled: tupl
                                                 monkeypatch: pytest.MonkeyPatch) -> None:
     queries, relevant = labelled
     calls = {"n": 0}
-    original = training.pairwise_lambda_loss
+    original = training.live_index_loss
 
     def interrupted(*args, **kwargs):  # type: ignore[no-untyped-def]
         calls["n"] += 1
@@ -131,7 +131,7 @@ def test_ctrl_c_leaves_the_compressor_unchanged(docs: np.ndarray, labelled: tupl
             raise KeyboardInterrupt
         return original(*args, **kwargs)
 
-    monkeypatch.setattr(training, "pairwise_lambda_loss", interrupted)
+    monkeypatch.setattr(training, "live_index_loss", interrupted)
     fresh = JPQCompressor(**fast)
     with pytest.raises(KeyboardInterrupt):
         fresh.train(docs, queries, relevant)
@@ -206,3 +206,33 @@ def test_an_interrupted_pipeline_training_keeps_the_previous_state(docs, labelle
     with pytest.raises(KeyboardInterrupt):
         jpq.fit_queries(embedlab.TrainingData(corpus, split, queries[:1], docs))
     np.testing.assert_array_equal(jpq.codebooks.centroids, before)
+
+
+def test_controls_map_alone_and_map_trained_against_float_vectors(fast: dict, make_vectors) -> None:  # type: ignore[no-untyped-def]
+    """The supervised controls of the query map: trained on the frozen initial codes (no centroid
+    training), or against the uncompressed vectors and then served on the codes."""
+    docs = make_vectors(600)
+    rng = np.random.default_rng(5)
+    distortion = np.eye(32) + 1.5 * rng.standard_normal((32, 32)) / np.sqrt(32)
+    targets = np.arange(0, 600, 2)
+    q = docs[targets] @ distortion.T
+    queries = (q / np.linalg.norm(q, axis=1, keepdims=True)).astype(np.float32)
+    relevant = [[int(t)] for t in targets]
+    plain = JPQCompressor(**fast).fit(docs)
+    alone = JPQCompressor(**fast, train_centroids=False).fit(docs).train(docs, queries, relevant)
+    on_float = JPQCompressor(**fast, train_centroids=False, train_against="float").fit(docs)
+    on_float.train(docs, queries, relevant)
+    for control in (alone, on_float):
+        np.testing.assert_array_equal(control.codebooks.centroids, plain.codebooks.centroids)
+        assert control.query_adapter is not None
+        assert train_ndcg(control, docs, queries, relevant) > train_ndcg(plain, docs, queries, relevant) + 0.05
+    # the float-trained map ranks the float vectors well: W q against the documents themselves
+    mapped = queries @ on_float.query_adapter.T
+    exact = np.argsort(-(mapped @ docs.T), axis=1)[:, :10]
+    before = np.argsort(-(queries @ docs.T), axis=1)[:, :10]
+    hits = [np.mean([t in row for row, t in zip(ranked, targets)]) for ranked in (exact, before)]
+    assert hits[0] > hits[1] + 0.05
+    with pytest.raises(embedlab.ConfigError, match="no centroids to train"):
+        JPQCompressor(**fast, train_against="float")
+    with pytest.raises(embedlab.ConfigError, match="nothing to train"):
+        JPQCompressor(**fast, train_centroids=False, query_adapter=False)

@@ -13,13 +13,20 @@ import torch
 import embedlab
 from embedlab.components import NOT_IDENTITY
 from embedlab.embeddings import as_dense
-from embedlab.errors import ConfigError, InvalidInputError, NotFittedError, StateError
+from embedlab.errors import InvalidInputError, NotFittedError, StateError
 from embedlab.persistence import load_state, save_state
-from embedlab.pq import Codebooks, check_subspaces, check_training_size, code_dtype, train_codebooks
-from embedlab.threads import faiss_threads, torch_threads
+from embedlab.pq import (
+    Codebooks,
+    check_subspaces,
+    check_training_size,
+    code_dtype,
+    opq_codebooks,
+    train_codebooks,
+)
+from embedlab.threads import torch_threads
 from embedlab.training import TrainingData
 from embedlab_jpq.query_map import LinearQueryMap
-from embedlab_jpq.torch_pq import FrozenPQ
+from embedlab_jpq.torch_pq import FloatDocuments, FrozenPQ
 from embedlab_jpq.training import check_relevant, train_jpq
 
 _v = attrs.validators
@@ -46,14 +53,6 @@ class _Fitted:
         if self.adapter is None:
             return self.rotation
         return self.adapter if self.rotation is None else self.rotation @ self.adapter
-
-
-def _faiss() -> Any:
-    try:
-        import faiss
-    except ImportError:
-        raise ConfigError("jpq: opq=True needs FAISS; pip install 'embedlab-jpq[opq]' (faiss-cpu)") from None
-    return faiss
 
 
 def _apply(x: np.ndarray, matrix: np.ndarray | None) -> np.ndarray:
@@ -86,8 +85,11 @@ class JPQCompressor(embedlab.Component):
         """``m``: subspaces (bytes per vector for ``ksub <= 256``); ``ksub``: centroids per
         subspace; ``opq``: initialise from FAISS ``OPQ{m},PQ{m}`` (rotation kept fixed, as JPQ
         does; ``ksub`` a power of two); ``kmeans_iterations``: Lloyd iterations of the initial
-        k-means; ``lr``: Adam on the centroids; ``query_adapter``: also train a linear map of the
-        query vectors (:mod:`embedlab_jpq.query_map`), at ``query_lr``; ``epochs``,
+        k-means; ``lr``: Adam on the centroids; ``train_centroids``: train them (off: the map
+        alone on the initial codes, a control); ``query_adapter``: also train a linear map of the
+        query vectors (:mod:`embedlab_jpq.query_map`), at ``query_lr``; ``train_against``:
+        ``"codes"`` (JPQ: the live PQ index) or ``"float"`` (the control: the map trained against
+        the uncompressed document vectors, then served on the codes); ``epochs``,
         ``batch_size``: passes and queries per step; ``top_k``: live-index negatives per query (200
         in the paper); ``lambda_cut``: ranks beyond it get weight 0 (0: no cut); ``temperature``:
         scores are divided by it inside the loss (see :mod:`embedlab_jpq.loss`);
@@ -102,8 +104,10 @@ class JPQCompressor(embedlab.Component):
         opq: bool = attrs.field(default=False, validator=_v.instance_of(bool))
         kmeans_iterations: int = attrs.field(default=25, validator=[_int, _v.ge(1)])
         lr: float = attrs.field(default=2e-5, validator=[_number, _v.gt(0)])
+        train_centroids: bool = attrs.field(default=True, validator=_v.instance_of(bool))
         query_adapter: bool = attrs.field(default=True, validator=_v.instance_of(bool))
         query_lr: float = attrs.field(default=3e-4, validator=[_number, _v.gt(0)])
+        train_against: str = attrs.field(default="codes", validator=_v.in_(("codes", "float")))
         epochs: int = attrs.field(default=30, validator=[_int, _v.ge(1)])
         batch_size: int = attrs.field(default=32, validator=[_int, _v.ge(1)])
         top_k: int = attrs.field(default=200, validator=[_int, _v.ge(1)])
@@ -117,6 +121,13 @@ class JPQCompressor(embedlab.Component):
                                               metadata=NOT_IDENTITY)
         show_progress: bool | None = attrs.field(default=None, validator=_v.optional(_v.instance_of(bool)),
                                                  metadata=NOT_IDENTITY)
+
+        def __attrs_post_init__(self) -> None:
+            if self.train_against == "float" and self.train_centroids:
+                raise ValueError("train_against='float' trains the query map against the uncompressed vectors, "
+                                 "where there are no centroids to train: set train_centroids=False")
+            if not (self.train_centroids or self.query_adapter):
+                raise ValueError("nothing to train: train_centroids and query_adapter are both False")
 
     def __init__(self, config: Any = None, /, **params: Any) -> None:
         super().__init__(config, **params)
@@ -148,22 +159,9 @@ class JPQCompressor(embedlab.Component):
     def _faiss_opq(self, x: np.ndarray) -> tuple[np.ndarray, Codebooks]:
         """The rotation and codebooks of a FAISS ``OPQ{m},PQ{m}`` index trained on ``x`` (what
         JPQ's official code starts from), with our ``kmeans_iterations`` and ``seed``."""
-        faiss, config = _faiss(), self.config
-        bits = config.ksub.bit_length() - 1
-        if 1 << bits != config.ksub:
-            raise ConfigError(f"jpq: opq=True trains FAISS PQ, which needs ksub a power of two (got "
-                              f"{config.ksub}); use ksub={1 << bits} or {2 << bits}, or opq=False")
-        dim = x.shape[1]
-        with faiss_threads(config.num_threads):
-            opq = faiss.OPQMatrix(dim, config.m)
-            opq.verbose = False
-            pq = faiss.IndexPQ(dim, config.m, bits, faiss.METRIC_INNER_PRODUCT)
-            pq.pq.cp.niter = config.kmeans_iterations
-            pq.pq.cp.seed = config.seed
-            faiss.IndexPreTransform(opq, pq).train(x)
-        rotation = faiss.vector_to_array(opq.A).reshape(dim, dim).astype(np.float32)
-        centroids = faiss.vector_to_array(pq.pq.centroids).reshape(config.m, config.ksub, dim // config.m)
-        return rotation, Codebooks(centroids.astype(np.float32))
+        config = self.config
+        return opq_codebooks(x, m=config.m, ksub=config.ksub, seed=config.seed, iterations=config.kmeans_iterations,
+                             num_threads=config.num_threads, owner="jpq")
 
     def train(self, doc_vectors: np.ndarray, query_vectors: np.ndarray,
               relevant: Sequence[Sequence[int]]) -> JPQCompressor:
@@ -187,20 +185,35 @@ class JPQCompressor(embedlab.Component):
         if not keep:
             raise InvalidInputError("jpq: no training query has a relevant document; pass relevance "
                                     "judgements (positions in doc_vectors) for the query vectors")
-        codes = start.assign.encode(_apply(docs, start.rotation))
+        rotated = _apply(docs, start.rotation)
         with torch.random.fork_rng(devices=[]), torch_threads(config.num_threads):
             torch.manual_seed(config.seed)
             generator = torch.Generator().manual_seed(config.seed)
-            pq = FrozenPQ(start.books.centroids, codes)
+            documents = FloatDocuments(rotated) if config.train_against == "float" else \
+                FrozenPQ(start.books.centroids, start.assign.encode(rotated))
             query_map = LinearQueryMap(start.dim, start.rotation, config.query_adapter)
             if config.query_adapter and start.adapter is not None:
                 with torch.no_grad():
                     query_map.weight.copy_(torch.from_numpy(start.adapter))
-            result = train_jpq(pq, query_map, torch.from_numpy(queries[keep]), [lists[i] for i in keep], config,
-                               generator, desc=f"jpq m={config.m}")
+            result = train_jpq(documents, query_map, torch.from_numpy(queries[keep]), [lists[i] for i in keep],
+                               config, generator, train_centroids=config.train_centroids, desc=f"jpq m={config.m}")
         record = {"trained": True, "losses": result.losses, "validation_ndcg10": result.validation,
                   "best_epoch": result.best_epoch, "queries": len(keep), "train_queries": result.train_queries}
-        self._fitted = _Fitted(start.rotation, start.assign, Codebooks(result.centroids), result.adapter, record)
+        books = start.books if result.centroids is None else Codebooks(result.centroids)
+        self._fitted = _Fitted(start.rotation, start.assign, books, result.adapter, record)
+        return self
+
+    def use_centroids(self, centroids: np.ndarray, record: dict[str, Any] | None = None) -> JPQCompressor:
+        """Score with ``centroids`` (``(m, ksub, d/m)``, in the rotated space) from now on, keeping
+        the assignments, rotation and query map: centroids trained elsewhere (jointly with a query
+        encoder by the ``jpq`` retriever). ``record`` replaces the training record."""
+        state = self._state()
+        books = Codebooks(np.array(centroids, dtype=np.float32))
+        if books.centroids.shape != state.assign.centroids.shape:
+            raise InvalidInputError(f"jpq: centroids of shape {books.centroids.shape} do not fit this compressor's "
+                                    f"{state.assign.centroids.shape}")
+        self._fitted = _Fitted(state.rotation, state.assign, books, state.adapter,
+                               dict(record if record is not None else state.record))
         return self
 
     def fit_queries(self, data: TrainingData) -> JPQCompressor:
@@ -227,6 +240,12 @@ class JPQCompressor(embedlab.Component):
         training or with ``query_adapter=False``."""
         adapter = self._state().adapter
         return None if adapter is None else adapter.copy()
+
+    @property
+    def rotation(self) -> np.ndarray | None:
+        """The fixed ``(d, d)`` OPQ rotation ``R`` (codes live in the space of ``R x``), or None."""
+        rotation = self._state().rotation
+        return None if rotation is None else rotation.copy()
 
     @property
     def codebooks(self) -> Codebooks:

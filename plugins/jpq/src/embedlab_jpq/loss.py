@@ -19,7 +19,7 @@ heavier pairs); compare losses on fixed candidate lists.
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Any, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -64,3 +64,16 @@ def pairwise_lambda_loss(scores: torch.Tensor, labels: torch.Tensor, valid: torc
     losses = (F.softplus(difference) * pair_weights * pairs).sum(dim=(1, 2))
     counts = pairs.sum(dim=(1, 2)).clamp(min=1)
     return (losses / counts).mean()
+
+
+def live_index_loss(documents: Any, queries: torch.Tensor, relevant: Sequence[Sequence[int]], top_k: int,
+                    lambda_cut: int, temperature: float) -> torch.Tensor:
+    """JPQ's loss of a batch of (already mapped) ``queries``: search the current ``documents``
+    (:class:`embedlab_jpq.torch_pq.FrozenPQ`, or :class:`~embedlab_jpq.torch_pq.FloatDocuments` for
+    the float control) for each query's ``top_k`` (end-to-end negatives), append the relevant
+    documents not retrieved, score the lists with gradients (queries and, for PQ, centroids) and
+    apply :func:`pairwise_lambda_loss` to the scores divided by ``temperature``."""
+    retrieved = documents.search(queries.detach(), top_k)
+    positions, labels, valid = candidate_lists(retrieved, relevant)
+    scores = documents.candidate_scores(queries, positions) / temperature
+    return pairwise_lambda_loss(scores, labels, valid, lambda_cut)

@@ -7,6 +7,8 @@ that the scored documents use. Searching the current centroids ("the live index"
 asymmetric distance computation as :meth:`embedlab.pq.Codebooks.scores`.
 
 Shared by the JPQ trainer; usable by any method that fine-tunes PQ centroids (Distill-VQ, ...).
+:class:`FloatDocuments` has the same search/score interface over uncompressed vectors: the supervised
+control that trains the query side against the float index instead of the codes.
 
 >>> pq = FrozenPQ(codebooks.centroids, codes)                       # doctest: +SKIP
 >>> scores = pq.candidate_scores(query_tensor, candidate_positions)   # doctest: +SKIP
@@ -62,3 +64,22 @@ class FrozenPQ(nn.Module):
     def codebooks(self) -> Codebooks:
         """The current centroids as core :class:`embedlab.pq.Codebooks` (a copy)."""
         return Codebooks(self.centroids.detach().numpy().copy())
+
+
+class FloatDocuments(nn.Module):
+    """Fixed float document vectors ``(n, d)`` with :class:`FrozenPQ`'s interface (``search``,
+    ``candidate_scores``) and nothing to train: the query side is trained against the uncompressed
+    index (the control that removes quantisation from JPQ's training)."""
+
+    def __init__(self, vectors: np.ndarray) -> None:
+        super().__init__()
+        self.register_buffer("vectors", torch.from_numpy(np.ascontiguousarray(vectors, dtype=np.float32)))
+
+    def candidate_scores(self, queries: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
+        """``(b, l)`` inner products of query ``i`` with the documents ``positions[i]``."""
+        return torch.einsum("bd,bld->bl", queries, self.vectors[positions])
+
+    @torch.no_grad()
+    def search(self, queries: torch.Tensor, k: int) -> torch.Tensor:
+        """``(b, k)`` positions of the ``k`` best documents by inner product, best first."""
+        return torch.topk(queries @ self.vectors.T, min(k, len(self.vectors)), dim=1).indices

@@ -4,8 +4,10 @@ loss against the live index.
 Each step maps a batch of training queries (:class:`LinearQueryMap`), searches the *current*
 centroids for each query's ``top_k`` documents (the live index: end-to-end negatives, refreshed
 every step), appends the relevant documents that were not retrieved, and takes one Adam step with
-:func:`embedlab_jpq.loss.pairwise_lambda_loss` on the centroids (learning rate ``lr``) and, when
-it is trainable, the query map (``query_lr``). Assignments stay frozen (:class:`FrozenPQ`).
+:func:`embedlab_jpq.loss.pairwise_lambda_loss` on the centroids (learning rate ``lr``; unless
+``train_centroids`` is off) and, when it is trainable, the query map (``query_lr``). Assignments
+stay frozen (:class:`FrozenPQ`). Against :class:`FloatDocuments` (the float control) only the map
+trains.
 
 A seeded share of the training queries is held out (with ``holdout="documents"``, training also
 drops the queries that share a relevant document with them); after every epoch their nDCG@10 on the live
@@ -26,18 +28,18 @@ from tqdm.auto import tqdm
 
 from embedlab.early_stopping import EarlyStopping
 from embedlab.errors import InvalidInputError
-from embedlab_jpq.loss import candidate_lists, pairwise_lambda_loss
+from embedlab_jpq.loss import live_index_loss
 from embedlab_jpq.query_map import LinearQueryMap
-from embedlab_jpq.torch_pq import FrozenPQ
+from embedlab_jpq.torch_pq import FloatDocuments, FrozenPQ
 
 
 @attrs.frozen
 class TrainingResult:
-    """Best centroids and query adapter (None when it is not trained); mean training loss of every
-    epoch run; held-out nDCG@10 before training and after every epoch (empty when nothing is held
-    out); the epoch whose state was kept."""
+    """Best centroids (None for the float control) and query adapter (None when it is not trained);
+    mean training loss of every epoch run; held-out nDCG@10 before training and after every epoch
+    (empty when nothing is held out); the epoch whose state was kept."""
 
-    centroids: np.ndarray
+    centroids: np.ndarray | None
     adapter: np.ndarray | None
     losses: list[float]
     validation: list[float]
@@ -101,30 +103,36 @@ def split_queries(relevant: Sequence[Sequence[int]], fraction: float, holdout: s
     return train, kept
 
 
-def train_jpq(pq: FrozenPQ, query_map: LinearQueryMap, queries: torch.Tensor, relevant: list[list[int]],
-              config: Any, generator: torch.Generator, *, desc: str = "jpq") -> TrainingResult:
-    """Train ``pq.centroids`` (and ``query_map`` when trainable) in place, ending with the best
-    epoch's state, and return the record. ``queries`` are the encoder's (unmapped) vectors.
+def train_jpq(documents: FrozenPQ | FloatDocuments, query_map: LinearQueryMap, queries: torch.Tensor,
+              relevant: list[list[int]], config: Any, generator: torch.Generator, *,
+              train_centroids: bool = True, desc: str = "jpq") -> TrainingResult:
+    """Train the centroids of ``documents`` (a :class:`FrozenPQ`, when ``train_centroids``) and
+    ``query_map`` (when trainable) in place, ending with the best epoch's state, and return the
+    record. ``queries`` are the encoder's (unmapped) vectors. With :class:`FloatDocuments` only the
+    query map trains (the float control).
 
     ``config`` supplies ``lr``, ``query_lr``, ``epochs``, ``batch_size``, ``top_k``, ``lambda_cut``,
     ``temperature``, ``validation_fraction``, ``holdout``, ``patience`` and ``show_progress``. Ctrl-C
-    propagates; the caller owns ``pq`` and ``query_map`` and discards them.
+    propagates; the caller owns ``documents`` and ``query_map`` and discards them.
     """
     train_rows, held_rows = split_queries(relevant, config.validation_fraction, config.holdout, generator)
     held_relevant = [relevant[i] for i in held_rows]
+    centroids = documents.centroids if train_centroids and isinstance(documents, FrozenPQ) else None
 
     def validate() -> list[float]:
         if not len(held_rows):
             return []
         with torch.no_grad():
-            return [ndcg_at_10(pq.search(query_map(queries[held_rows]), 10).numpy(), held_relevant)]
+            return [ndcg_at_10(documents.search(query_map(queries[held_rows]), 10).numpy(), held_relevant)]
 
-    def snapshot() -> tuple[torch.Tensor, torch.Tensor]:
-        return pq.centroids.detach().clone(), query_map.weight.detach().clone()
+    def snapshot() -> tuple[torch.Tensor | None, torch.Tensor]:
+        return None if centroids is None else centroids.detach().clone(), query_map.weight.detach().clone()
 
-    groups = [{"params": [pq.centroids], "lr": config.lr}]
+    groups = [] if centroids is None else [{"params": [centroids], "lr": config.lr}]
     if query_map.trainable:
         groups.append({"params": [query_map.weight], "lr": config.query_lr})
+    if not groups:
+        raise InvalidInputError("jpq: nothing to train (no centroids and no query map)")
     optimiser = torch.optim.Adam(groups)
     batches = math.ceil(len(train_rows) / config.batch_size)
     losses: list[float] = []
@@ -137,11 +145,8 @@ def train_jpq(pq: FrozenPQ, query_map: LinearQueryMap, queries: torch.Tensor, re
             total = 0.0
             for start in range(0, len(order), config.batch_size):
                 rows = order[start:start + config.batch_size]
-                batch = query_map(queries[rows])
-                retrieved = pq.search(batch.detach(), config.top_k)
-                positions, labels, valid = candidate_lists(retrieved, [relevant[i] for i in rows])
-                scores = pq.candidate_scores(batch, positions) / config.temperature
-                loss = pairwise_lambda_loss(scores, labels, valid, config.lambda_cut)
+                loss = live_index_loss(documents, query_map(queries[rows]), [relevant[i] for i in rows],
+                                       config.top_k, config.lambda_cut, config.temperature)
                 optimiser.zero_grad()
                 loss.backward()
                 optimiser.step()
@@ -155,7 +160,8 @@ def train_jpq(pq: FrozenPQ, query_map: LinearQueryMap, queries: torch.Tensor, re
                 break
     best, best_epoch = stopper.best_state, stopper.best_epoch
     with torch.no_grad():
-        pq.centroids.copy_(best[0])
+        if centroids is not None:
+            centroids.copy_(best[0])
         query_map.weight.copy_(best[1])
-    return TrainingResult(best[0].numpy().copy(), query_map.adapter(), losses, validation, best_epoch,
-                          len(train_rows))
+    final = documents.centroids.detach().numpy().copy() if isinstance(documents, FrozenPQ) else None
+    return TrainingResult(final, query_map.adapter(), losses, validation, best_epoch, len(train_rows))
