@@ -126,6 +126,10 @@ def linear_rows(m: int, seed: int, docs: np.ndarray, train: common.EncodedSplit,
     return rows
 
 
+#: The FAISS OPQ start of every retriever run, per (dataset, m, seed): fitted once, shared by the variants.
+STARTS: dict[tuple[str, int, int], JPQCompressor] = {}
+
+
 def retriever(dataset: Dataset, train: Split, seed: int, m: int, lr: float, variant: str,
               args: argparse.Namespace) -> tuple[JPQRetriever, float]:
     """The retriever ``jpq`` of one variant, trained (or reused from the cache)."""
@@ -134,6 +138,11 @@ def retriever(dataset: Dataset, train: Split, seed: int, m: int, lr: float, vari
     jpq = JPQRetriever(encoder={"name": "minilm", **common.ENCODER_PARAMS["minilm"]}, m=m, seed=seed, lr=lr,
                        epochs=args.epochs, centroid_lr=args.centroid_lr, num_threads=args.threads,
                        show_progress=True, **change)
+    key = (dataset.name, m, seed)
+    if key not in STARTS:
+        docs = common.encode_split(dataset, "test").docs
+        STARTS[key] = JPQCompressor(m=m, opq=True, seed=seed, query_adapter=False, num_threads=args.threads).fit(docs)
+    jpq.start_from(STARTS[key])
     jpq.use_cache(EmbeddingCache())
     start = time.perf_counter()
     jpq.build(dataset.corpus, train=train)

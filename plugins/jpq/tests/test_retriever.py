@@ -72,6 +72,11 @@ def test_untrained_it_is_the_pq_index_searched_with_the_frozen_encoder(params, t
     expected = np.argsort(-compressor.score(queries, compressor.encode(docs)), axis=1, kind="stable")[:, :5]
     found = retriever.search(topics.queries, k=5)
     np.testing.assert_array_equal(np.vectorize(topics.corpus.position.get)(found.doc_ids), expected)
+    shared = JPQRetriever(**params).start_from(compressor)          # one PQ fit shared by several runs
+    shared.build(topics.corpus)
+    np.testing.assert_array_equal(shared.search(topics.queries, k=5).doc_ids, found.doc_ids)
+    with pytest.raises(embedlab.ConfigError, match="start compressor has m=8"):
+        JPQRetriever(**params).start_from(JPQCompressor(m=8, ksub=16))
 
 
 def test_joint_training_moves_the_encoder_and_the_centroids_and_learns(params, topics):

@@ -12,6 +12,7 @@ Controls: ``train_centroids=False`` (the encoder alone on the initial codes) and
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 import logging
@@ -157,6 +158,29 @@ class JPQRetriever(embedlab.Component):
         self.timings = Timings()
         self._built: _Built | None = None
         self._temporary: tempfile.TemporaryDirectory | None = None
+        self._start: JPQCompressor | None = None
+
+    def start_from(self, compressor: JPQCompressor) -> JPQRetriever:
+        """Build from a copy of this fitted, untrained ``jpq`` compressor (same ``m``, ``ksub``,
+        ``opq``) instead of fitting one on the corpus: several runs (seeds of the training, the
+        controls) share one FAISS OPQ fit. It must have been fitted on this corpus's vectors."""
+        config = compressor.config
+        if (config.m, config.ksub, config.opq) != (self.config.m, self.config.ksub, self.config.opq):
+            raise ConfigError(f"jpq retriever: the start compressor has m={config.m}, ksub={config.ksub}, "
+                              f"opq={config.opq}; this retriever m={self.config.m}, ksub={self.config.ksub}, "
+                              f"opq={self.config.opq}")
+        if compressor.training_record.get("trained"):
+            raise ConfigError("jpq retriever: start from an untrained (fitted only) compressor")
+        self._start = copy.deepcopy(compressor)
+        return self
+
+    def _initial_pq(self, docs: np.ndarray) -> JPQCompressor:
+        config = self.config
+        if self._start is not None:
+            return copy.deepcopy(self._start)
+        return JPQCompressor(m=config.m, ksub=config.ksub, opq=config.opq, kmeans_iterations=config.kmeans_iterations,
+                             query_adapter=False, seed=config.seed, num_threads=config.num_threads,
+                             show_progress=config.show_progress).fit(docs)
 
     # -- pipeline protocol ------------------------------------------------------------------
 
@@ -167,16 +191,12 @@ class JPQRetriever(embedlab.Component):
     def build(self, corpus: Corpus, train: Split | None = None) -> Timings:
         """Encode and compress ``corpus``; with ``train``, fine-tune the query encoder jointly with
         the centroids first (Ctrl-C or an error leaves the retriever as it was)."""
-        config = self.config
         self.timings = timings = Timings()
         vectors, timings.encode_documents_s = self._encode(self.document_encoder, "documents",
                                                            corpus.content_hash, corpus.documents())
         docs = as_dense(vectors, name="jpq retriever document vectors")
         start = time.perf_counter()
-        compressor = JPQCompressor(m=config.m, ksub=config.ksub, opq=config.opq,
-                                   kmeans_iterations=config.kmeans_iterations, query_adapter=False,
-                                   seed=config.seed, num_threads=config.num_threads,
-                                   show_progress=config.show_progress).fit(docs)
+        compressor = self._initial_pq(docs)
         timings.fit_compressor_s = time.perf_counter() - start
         query_encoder, record = self.document_encoder, {"trained": False}
         if train is not None:
