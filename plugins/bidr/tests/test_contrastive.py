@@ -12,6 +12,7 @@ from embedlab_bidr.contrastive import straight_through_quantise, train_contrasti
 
 import embedlab  # noqa: E402
 from embedlab.pq_compressor import PQCompressor  # noqa: E402
+from embedlab.threads import faiss_threads  # noqa: E402
 
 FAST = {"epochs": 8, "batch_size": 32, "lr": 5e-3, "num_threads": 1, "show_progress": False}
 
@@ -65,9 +66,11 @@ def test_training_raises_code_tier_recall_and_keeps_the_rotation(docs, fast):
 def test_opq_rotation_is_kept_and_early_stopping_keeps_the_best_epoch(docs):
     pytest.importorskip("faiss")
     queries, relevant = labelled(docs, 2)
-    pq = PQCompressor(m=8, ksub=16, iterations=8, opq=True).fit(docs)
+    with faiss_threads(1):                 # OpenMP on a busy machine spins: one thread
+        pq = PQCompressor(m=8, ksub=16, iterations=8, opq=True).fit(docs)
     rotation = pq.rotation
-    record = train_contrastive_pq(pq, docs, queries, relevant, validation_fraction=0.2, patience=2, **FAST)
+    record = train_contrastive_pq(pq, docs, queries, relevant, validation_fraction=0.2, patience=2,
+                                  **{**FAST, "epochs": 4})
     np.testing.assert_array_equal(pq.rotation, rotation)
     values = record["validation_recall"]
     assert record["held_out_queries"] == 60 and len(values) == len(record["losses"]) + 1
