@@ -6,9 +6,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from embedlab_train.testing import TOPICS, tiny_bert
+from embedlab_train.testing import tiny_bert, topics_dataset
 
-from embedlab.dataset import Corpus, Dataset, Queries
+from embedlab.dataset import Dataset
 
 #: Settings every test encoder takes: one thread, short texts, no bars, nothing held out.
 FAST = {"num_threads": 1, "show_progress": False, "max_length": 32, "train_batch_size": 8, "lr": 1e-3,
@@ -30,19 +30,8 @@ def tiny_model(tmp_path_factory) -> Path:
     return tiny_bert(tmp_path_factory.mktemp("tiny-bert"))
 
 
-def make_dataset() -> Dataset:
-    """24 topics x 2 documents; a train query per topic (both documents of another topic relevant,
-    so a zero-shot model is wrong) and a test query paraphrasing it (same relevant topic)."""
-    docs, texts = [], []
-    for t, topic in enumerate(TOPICS):
-        docs += [f"t{t}a", f"t{t}b"]
-        texts += [f"def helper(): how to {topic} in python", f"example code that shows {topic} quickly"]
-    queries = Queries([f"train{t}" for t in range(len(TOPICS))] + [f"test{t}" for t in range(len(TOPICS))],
-                      [f"{topic}" for topic in TOPICS] + [f"how do i {topic}" for topic in TOPICS])
-    shifted = [(t + 5) % len(TOPICS) for t in range(len(TOPICS))]  # words do not give the answer away
-    qrels = {"train": {f"train{t}": {f"t{s}a": 1, f"t{s}b": 1} for t, s in enumerate(shifted)},
-             "test": {f"test{t}": {f"t{s}a": 1} for t, s in enumerate(shifted)}}
-    return Dataset("tiny-topics", Corpus(docs, texts), queries, qrels)
+#: The dataset of these tests (the subprocess tests import it from here).
+make_dataset = topics_dataset
 
 
 @pytest.fixture(scope="session")

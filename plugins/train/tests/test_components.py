@@ -83,10 +83,11 @@ def test_a_filter_selects_the_examples_training_sees(fast, dataset):
 
 def test_embedlab_plugins_lists_the_declared_kinds_and_their_components():
     info = {p.name: p for p in embedlab.plugin_host().plugins}["train"]
-    assert info.status == "loaded" and sorted(info.kinds) == ["loss", "negatives", "pair-filter"]
+    assert info.status == "loaded" and sorted(info.kinds) == ["loss", "negatives", "pair-filter", "pooling-head"]
     assert info.components["loss"] == ["infonce", "matryoshka"]
     assert info.components["negatives"] == ["in-batch", "mined"]
-    assert info.components["encoder"] == ["finetune"]
+    assert info.components["encoder"] == ["finetune", "frozen-head"]
+    assert sorted(info.components["pooling-head"]) == ["linear", "mean"]
     assert embedlab.registry().kind("loss").distribution == "embedlab-train"
 
 

@@ -22,7 +22,7 @@ import torch
 from embedlab.cache import default_cache_dir
 from embedlab.errors import StateError
 from embedlab.persistence import MANIFEST, load_state, save_state
-from embedlab_train.model import WEIGHTS, TrainableModel, model_files
+from embedlab_train.model import Student
 
 CHECKPOINT, BEST, FINAL = "checkpoint", "best", "final"
 TRAINER_STATE = "trainer.safetensors"
@@ -30,11 +30,12 @@ TRAINER_STATE = "trainer.safetensors"
 LOSS_PARAMETERS = "loss.safetensors"
 
 
-def save_model_state(path: Path, model: TrainableModel, identity: Mapping[str, Any], meta: Mapping[str, Any],
+def save_model_state(path: Path, model: Student, identity: Mapping[str, Any], meta: Mapping[str, Any],
                      *, arrays: Mapping[str, np.ndarray] | None = None,
                      extra_files: Mapping[str, bytes] | None = None) -> Path:
-    """Write ``model``'s weights and model files as an encoder state directory (atomically)."""
-    files = {**model_files(model.model_dir), WEIGHTS: model.weights_bytes(), **(extra_files or {})}
+    """Write ``model``'s state files (weights and what reads them) as an encoder state directory
+    (atomically)."""
+    files = {**model.state_files(), **(extra_files or {})}
     return save_state(path, None, arrays=arrays, files=files, meta=meta, identity=identity)
 
 

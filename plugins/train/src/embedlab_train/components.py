@@ -11,6 +11,7 @@ KINDS = {
     "loss": "training objectives of embedlab-train (InfoNCE and what reduces to it)",
     "negatives": "hard-negative samplers of embedlab-train (in-batch, mined from a first stage, ...)",
     "pair-filter": "training-pair filters of embedlab-train (drop noisy (query, positive) pairs)",
+    "pooling-head": "trainable poolers over a frozen encoder's hidden states (embedlab-train's frozen-head encoder)",
 }
 
 

@@ -63,7 +63,7 @@ class TrainingContext:
     device: torch.device
     seed: int
     cache: EmbeddingCache | None = None
-    #: The student (:class:`embedlab_train.model.TrainableModel`), for methods that score with it.
+    #: The student (:class:`embedlab_train.model.Student`), for methods that score with it.
     model: Any = None
     show_progress: bool = False
     _rankings: dict[str, Candidates] = attrs.field(factory=dict)

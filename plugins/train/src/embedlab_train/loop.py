@@ -35,7 +35,7 @@ from embedlab_train.checkpoints import (
 from embedlab_train.context import TrainingContext
 from embedlab_train.data import epoch_batches
 from embedlab_train.losses import Batch, Loss
-from embedlab_train.model import WEIGHTS, TrainableModel
+from embedlab_train.model import Student
 from embedlab_train.negatives import NegativeSampler
 from embedlab_train.validation import ValidationSet, evaluate
 
@@ -104,7 +104,7 @@ def lr_factor(step: int, total: int, warmup: int) -> float:
 class Trainer:
     """One training run of ``model`` on ``data`` with ``loss`` and ``sampler`` (see module docstring)."""
 
-    def __init__(self, model: TrainableModel, loss: Loss, sampler: NegativeSampler, context: TrainingContext,
+    def __init__(self, model: Student, loss: Loss, sampler: NegativeSampler, context: TrainingContext,
                  validation: ValidationSet | None, settings: RunSettings, run_dir: Path | None,
                  identity: Mapping[str, Any], run_hash: str, callbacks: Sequence[StepCallback] = ()) -> None:
         self.model, self.loss, self.sampler, self.context = model, loss, sampler, context
@@ -151,7 +151,7 @@ class Trainer:
         state = read_progress(self.run_dir, self.run_hash)
         if state is None:
             return False
-        self.model.load_weights(state.files[WEIGHTS])
+        self.model.load_weights(state.files[self.model.weights_name])
         restore_trainer_state(state.files[TRAINER_STATE], self.optimizer, self.names, self.loss_parameters)
         torch.set_rng_state(torch.from_numpy(np.array(state.arrays["torch_rng"], dtype=np.uint8)))
         self.progress = Progress(**state.meta["progress"])
@@ -174,7 +174,7 @@ class Trainer:
         if self.validation is None:
             return
         if self.run_dir is not None:
-            self.model.load_weights(self.run_dir / BEST / WEIGHTS)
+            self.model.load_weights(self.run_dir / BEST / self.model.weights_name)
             if self.loss_parameters:
                 load_tensors(self.run_dir / BEST / LOSS_PARAMETERS, self.loss_parameters)
         else:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import tempfile
 from pathlib import Path
-from typing import Mapping, Sequence
+from typing import Mapping, Protocol, Sequence
 
 import torch
 from embedlab_transformers.backends import model_input_names
@@ -34,8 +34,37 @@ def resolve_device(device: str) -> torch.device:
     return torch.device(device)
 
 
+class Student(Protocol):
+    """What the training loop trains: any ``torch.nn.Module`` with these members. The trainable
+    parameters are those of :attr:`model` that require gradients."""
+
+    #: The module holding the trainable parameters (``named_parameters``, ``state_dict``).
+    model: torch.nn.Module
+    device: torch.device
+    #: The file of :meth:`state_files` that holds the weights (what :meth:`load_weights` reads).
+    weights_name: str
+
+    @property
+    def dim(self) -> int: ...
+
+    def embed(self, texts: Sequence[str]) -> torch.Tensor:
+        """``(n, dim)`` embeddings of ``texts`` with gradients (in training mode)."""
+
+    def state_files(self) -> dict[str, bytes]:
+        """Every file of a saved state: the weights (:attr:`weights_name`) and what reads them."""
+
+    def load_weights(self, file: Path) -> None:
+        """Load the weights file written by :meth:`state_files`."""
+
+    def train(self, mode: bool = True) -> torch.nn.Module: ...
+
+    def eval(self) -> torch.nn.Module: ...
+
+
 class TrainableModel(torch.nn.Module):
-    """A Hugging Face ``AutoModel`` whose pooled sentence embeddings carry gradients."""
+    """A Hugging Face ``AutoModel`` whose pooled sentence embeddings carry gradients (a :class:`Student`)."""
+
+    weights_name = WEIGHTS
 
     def __init__(self, model_dir: Path, *, pooling: str, normalize: bool, max_length: int,
                  device: torch.device) -> None:
@@ -93,6 +122,10 @@ class TrainableModel(torch.nn.Module):
         from safetensors.torch import load_model
 
         load_model(self.model, str(file), strict=True, device=str(self.device))
+
+    def state_files(self) -> dict[str, bytes]:
+        """The model directory's files with the current weights: a complete Hugging Face model."""
+        return {**model_files(self.model_dir), WEIGHTS: self.weights_bytes()}
 
 
 def model_files(model_dir: Path) -> dict[str, bytes]:

@@ -1,5 +1,6 @@
 """Helpers for the test suites of training plugins (no pytest import): a tiny random BERT with
-all-MiniLM-L6-v2's tokenizer that trains in milliseconds per step, and random loss batches.
+all-MiniLM-L6-v2's tokenizer that trains in milliseconds per step, a small labelled dataset
+(:func:`topics_dataset`), and random loss batches.
 
 >>> model_dir = tiny_bert(tmp_path)                                     # doctest: +SKIP
 >>> q, docs, batch = random_batch(b=6, k=2, d=16)                       # doctest: +SKIP
@@ -14,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from embedlab.dataset import Corpus, Dataset, Queries
 from embedlab_train.data import TrainingSet
 from embedlab_train.losses import Batch
 
@@ -46,6 +48,29 @@ def tiny_bert(root: str | Path, *, hidden: int = 32, layers: int = 2, seed: int 
         torch.manual_seed(seed)
         transformers.BertModel(config).save_pretrained(root, safe_serialization=True)
     return root
+
+
+def head_settings(model_dir: str | Path) -> dict:
+    """``frozen-head`` parameters for fast tests over ``model_dir`` (a :func:`tiny_bert`): one
+    thread, 32 tokens, no bars, nothing held out, no checkpoints on disk."""
+    return {"model_path": str(model_dir), "num_threads": 1, "show_progress": False, "max_length": 32,
+            "train_batch_size": 8, "batch_size": 16, "validation_fraction": 0.0, "warmup_ratio": 0.0,
+            "checkpoint_dir": None}
+
+
+def topics_dataset() -> Dataset:
+    """24 topics x 2 documents; a train query per topic (both documents of another topic relevant,
+    so a zero-shot model is wrong) and a test query paraphrasing it (same relevant topic)."""
+    docs, texts = [], []
+    for t, topic in enumerate(TOPICS):
+        docs += [f"t{t}a", f"t{t}b"]
+        texts += [f"def helper(): how to {topic} in python", f"example code that shows {topic} quickly"]
+    queries = Queries([f"train{t}" for t in range(len(TOPICS))] + [f"test{t}" for t in range(len(TOPICS))],
+                      [f"{topic}" for topic in TOPICS] + [f"how do i {topic}" for topic in TOPICS])
+    shifted = [(t + 5) % len(TOPICS) for t in range(len(TOPICS))]  # words do not give the answer away
+    qrels = {"train": {f"train{t}": {f"t{s}a": 1, f"t{s}b": 1} for t, s in enumerate(shifted)},
+             "test": {f"test{t}": {f"t{s}a": 1} for t, s in enumerate(shifted)}}
+    return Dataset("tiny-topics", Corpus(docs, texts), queries, qrels)
 
 
 def pair_set(n_queries: int, n_docs: int, judged: list[set[int]] | None = None) -> TrainingSet:

@@ -12,7 +12,7 @@ import torch
 
 from embedlab_train.context import TrainingContext
 from embedlab_train.data import TrainingSet
-from embedlab_train.model import TrainableModel
+from embedlab_train.model import Student
 
 #: First-stage candidates of each held-out query added to the pool.
 POOL_DEPTH = 20
@@ -47,7 +47,7 @@ class ValidationSet:
         return cls(np.asarray(held, dtype=np.int64), pool, relevant)
 
 
-def encode(model: TrainableModel, texts: Sequence[str], batch_size: int) -> torch.Tensor:
+def encode(model: Student, texts: Sequence[str], batch_size: int) -> torch.Tensor:
     """Embeddings of ``texts`` without gradients, in length-sorted batches (input order kept)."""
     order = np.argsort([-len(t) for t in texts], kind="stable")
     out = torch.empty((len(texts), model.dim), device=model.device)
@@ -69,7 +69,7 @@ def ndcg_at_10(scores: torch.Tensor, relevant: list[set[int]]) -> float:
     return float(np.mean(values))
 
 
-def evaluate(model: TrainableModel, data: TrainingSet, validation: ValidationSet, batch_size: int) -> float:
+def evaluate(model: Student, data: TrainingSet, validation: ValidationSet, batch_size: int) -> float:
     """Held-out nDCG@10 with the model's current weights (eval mode, restored afterwards)."""
     was_training = model.training
     model.eval()
