@@ -43,6 +43,7 @@ from embedlab.errors import ConfigError, StateError
 from embedlab.persistence import load_state, save_state
 from embedlab.texts import check_texts
 from embedlab.threads import torch_threads
+from embedlab_train.blocks import zero_
 from embedlab_train.components import component_spec, create
 from embedlab_train.data import TrainingSet
 from embedlab_train.hidden import FrozenEncoder, HiddenStates, pad_tokens
@@ -76,20 +77,23 @@ class PoolingHead(Component):
         raise NotImplementedError
 
 
-class MeanPooling(torch.nn.Module):
-    """Masked mean of the last layer's tokens: the frozen model's own pooling (no parameters)."""
+class LastLayerMean(torch.nn.Module):
+    """The last layer's masked mean (``states[:, -1]`` of the ``layers`` view): the frozen model's
+    own mean pooling, no parameters."""
 
-    def forward(self, states: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        return masked_mean(states, mask)
+    def forward(self, states: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+        return states[:, -1]
 
 
 class MeanHead(PoolingHead):
-    """No parameters: the frozen encoder's mean pooling (the zero-shot reference of every head)."""
+    """No parameters: the frozen encoder's mean pooling (the zero-shot reference of every head),
+    read from the cached per-layer means (no token states needed)."""
 
     name = "mean"
+    features = "layers"
 
     def module(self, dim: int, layers: int) -> torch.nn.Module:
-        return MeanPooling()
+        return LastLayerMean()
 
 
 class ResidualLinear(torch.nn.Module):
@@ -98,8 +102,7 @@ class ResidualLinear(torch.nn.Module):
     def __init__(self, dim: int) -> None:
         super().__init__()
         self.linear = torch.nn.Linear(dim, dim)
-        torch.nn.init.zeros_(self.linear.weight)
-        torch.nn.init.zeros_(self.linear.bias)
+        zero_(self.linear)
 
     def forward(self, states: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
         last = states[:, -1]
