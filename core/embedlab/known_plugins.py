@@ -55,6 +55,8 @@ KNOWN_PROVIDERS: dict[tuple[str, str], str] = {
     ("encoder", "frozen-head"): "embedlab-train",
     ("pooling-head", "mean"): "embedlab-train",
     ("pooling-head", "linear"): "embedlab-train",
+    ("pooling-head", "latent-attention"): "embedlab-nvembed",
+    ("encoder", "nvembed"): "embedlab-nvembed",
     ("loss", "gist"): "embedlab-gist",
     ("loss", "rzen"): "embedlab-rzen",
     ("loss", "kalm"): "embedlab-kalm",
