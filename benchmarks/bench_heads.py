@@ -13,7 +13,8 @@ against zero-shot and against the linear control, Holm-corrected within each com
     python benchmarks/bench_heads.py features --datasets scifact python-stdlib     # hidden states, once
     python benchmarks/bench_heads.py quality --datasets scifact --methods linear nvembed \
         --json results/bench_heads_scifact.json
-    python benchmarks/bench_heads.py layers --datasets scifact python-stdlib --plot docs/img/miner_layers.png
+    python benchmarks/bench_heads.py layers --datasets scifact python-stdlib --plot docs/benchmarks/miner_layers.png \
+        --probes results/bench_heads_scifact.json
 
 Training runs are cached by their identity (``checkpoint_dir = "auto"``): a rerun only evaluates.
 """
@@ -133,6 +134,9 @@ def quality(args: argparse.Namespace) -> dict:
             rankings[method] = tried[best][1]
             choices[method] = {"lr": best, "held_out": tried[best][0], "grid": {str(k): v[0] for k, v in tried.items()},
                                "steps": tried[best][2].get("steps"), "epochs_run": tried[best][2].get("epochs_run")}
+            if method == "miner":
+                choices[method]["layers"] = make_encoder(method, best, args.threads).train(
+                    training_set(dataset, train)).layer_report()      # the finished run, reused
         for method, ranking in rankings.items():
             per_query[method] = evaluate(ranking, qrels, ["nDCG@10"]).query_values("nDCG@10")
             unseen_value = evaluate(ranking, unseen, ["nDCG@10"]).aggregates["nDCG@10"] if unseen else float("nan")
@@ -153,6 +157,68 @@ def quality(args: argparse.Namespace) -> dict:
     return {"rows": rows, "lr_grid": list(args.lrs), "base": BASE}
 
 
+def training_set(dataset: Dataset, train: str) -> Any:
+    from embedlab_train import TrainingSet
+
+    from embedlab.training import TrainingData
+
+    return TrainingSet.from_training_data(TrainingData(dataset.corpus, dataset.split(train)))
+
+
+def layers(args: argparse.Namespace) -> dict:
+    """Zero-shot nDCG@10 of every hidden state's mean (0 = embeddings) on the test split and its
+    unseen subset: MINER's layer diagnostic (no training, nothing tuned). ``--probes FILE``: add the
+    held-out nDCG@10 of the probes from a ``quality --methods miner`` result."""
+    cache, curves = EmbeddingCache(), {}
+    for name in args.datasets:
+        dataset = common.load(name)
+        train, test = SPLITS[name]
+        qrels = dataset.split(test).qrels
+        unseen = unseen_qrels(qrels, dataset.split(train).qrels)
+        curve = []
+        for layer in range(7):
+            encoder = embedlab.create("encoder", "frozen-head", head={"name": "layer", "layer": layer}, max_length=256,
+                                      num_threads=args.threads)
+            ranking = evaluate_encoder(encoder, dataset, None, test, cache)
+            curve.append({"layer": layer, "ndcg10": evaluate(ranking, qrels, ["nDCG@10"]).aggregates["nDCG@10"],
+                          "unseen": evaluate(ranking, unseen, ["nDCG@10"]).aggregates["nDCG@10"] if unseen else None})
+            print(f"{name} layer {layer}: nDCG@10 {curve[-1]['ndcg10']:.4f}", flush=True)
+        curves[name] = curve
+    probes = {}
+    if args.probes:
+        import json
+
+        for row in json.loads(open(args.probes).read())["results"]["rows"]:
+            if row["method"] == "miner" and "layers" in row:
+                probes[row["dataset"]] = row["layers"]["layer_scores"]
+    if args.plot:
+        plot_layers(curves, probes, args.plot)
+    return {"curves": curves, "probe_held_out": probes}
+
+
+def plot_layers(curves: dict, probes: dict, path: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for name, curve in curves.items():
+        line, = ax.plot([c["layer"] for c in curve], [c["ndcg10"] for c in curve], marker="o",
+                        label=f"{name}: zero-shot layer mean (test)")
+        if name in probes:
+            ax.plot(range(1, len(probes[name]) + 1), probes[name], marker="s", linestyle="--", color=line.get_color(),
+                    label=f"{name}: trained probe (held-out train queries)")
+    ax.set_xlabel("hidden state (0 = embeddings)")
+    ax.set_ylabel("nDCG@10")
+    ax.set_title("all-MiniLM-L6-v2: retrieval quality per layer")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    print(f"wrote {path}")
+
+
 def print_table(rows: list[dict]) -> None:
     print(f"{'method':<12} {'lr':>7} {'held-out':>9} {'nDCG@10':>8} {'unseen':>7}  "
           "vs zero-shot (Holm p)   vs linear (Holm p)")
@@ -169,16 +235,18 @@ def print_table(rows: list[dict]) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
-    for command in ("features", "quality"):
+    for command in ("features", "quality", "layers"):
         p = sub.add_parser(command)
         p.add_argument("--datasets", nargs="+", default=["python-stdlib", "scifact"], choices=sorted(SPLITS))
         p.add_argument("--threads", type=int, default=2)
         p.add_argument("--json", help="write the results here")
     sub.choices["quality"].add_argument("--methods", nargs="+", default=["linear", "nvembed"], choices=sorted(METHODS))
     sub.choices["quality"].add_argument("--lrs", nargs="+", type=float, default=list(LR_GRID))
+    sub.choices["layers"].add_argument("--plot", help="write the layer curve here (PNG)")
+    sub.choices["layers"].add_argument("--probes", help="a quality --json result with miner's probe scores")
     args = parser.parse_args()
     common.report_load()
-    results = {"features": features, "quality": quality}[args.command](args)
+    results = {"features": features, "quality": quality, "layers": layers}[args.command](args)
     if args.json:
         common.write_json(args.json, args, results)
 
