@@ -65,6 +65,7 @@ KNOWN_PROVIDERS: dict[tuple[str, str], str] = {
     ("pooling-head", "layer-probe"): "embedlab-miner",
     ("pooling-head", "miner-fusion"): "embedlab-miner",
     ("encoder", "miner"): "embedlab-miner",
+    ("compressor", "embedfilter"): "embedlab-embedfilter",
     ("loss", "gist"): "embedlab-gist",
     ("loss", "rzen"): "embedlab-rzen",
     ("loss", "kalm"): "embedlab-kalm",
