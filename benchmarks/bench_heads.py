@@ -81,10 +81,12 @@ def features(args: argparse.Namespace) -> dict:
     return out
 
 
-def make_encoder(method: str, lr: float | None, threads: int) -> Any:
+def make_encoder(method: str, lr: float | None, threads: int, epochs: int | None = None) -> Any:
     spec = dict(METHODS[method])
     name = spec.pop("name")
     params = {**BASE, **spec, "num_threads": threads}
+    if epochs is not None:
+        params["epochs"] = epochs
     if lr is not None:
         params["lr"] = lr
     return embedlab.create("encoder", name, **params)
@@ -124,7 +126,7 @@ def quality(args: argparse.Namespace) -> dict:
                 continue
             tried = {}
             for lr in args.lrs:
-                encoder = make_encoder(method, lr, args.threads)
+                encoder = make_encoder(method, lr, args.threads, args.epochs)
                 started = time.perf_counter()
                 ranking = evaluate_encoder(encoder, dataset, train, test, cache)
                 tried[lr] = (held_out_best(encoder), ranking, encoder.training_record, time.perf_counter() - started)
@@ -135,7 +137,7 @@ def quality(args: argparse.Namespace) -> dict:
             choices[method] = {"lr": best, "held_out": tried[best][0], "grid": {str(k): v[0] for k, v in tried.items()},
                                "steps": tried[best][2].get("steps"), "epochs_run": tried[best][2].get("epochs_run")}
             if method == "miner":
-                choices[method]["layers"] = make_encoder(method, best, args.threads).train(
+                choices[method]["layers"] = make_encoder(method, best, args.threads, args.epochs).train(
                     training_set(dataset, train)).layer_report()      # the finished run, reused
         for method, ranking in rankings.items():
             per_query[method] = evaluate(ranking, qrels, ["nDCG@10"]).query_values("nDCG@10")
@@ -154,7 +156,7 @@ def quality(args: argparse.Namespace) -> dict:
                                          "wilcoxon_p_holm": float(p_w), "improved": t.improved,
                                          "degraded": t.degraded}
         print_table([r for r in rows if r["dataset"] == name])
-    return {"rows": rows, "lr_grid": list(args.lrs), "base": BASE}
+    return {"rows": rows, "lr_grid": list(args.lrs), "base": {**BASE, "epochs": args.epochs or BASE["epochs"]}}
 
 
 def training_set(dataset: Dataset, train: str) -> Any:
@@ -242,6 +244,7 @@ def main() -> None:
         p.add_argument("--json", help="write the results here")
     sub.choices["quality"].add_argument("--methods", nargs="+", default=["linear", "nvembed"], choices=sorted(METHODS))
     sub.choices["quality"].add_argument("--lrs", nargs="+", type=float, default=list(LR_GRID))
+    sub.choices["quality"].add_argument("--epochs", type=int, help="epochs of every trained method (default 10)")
     sub.choices["layers"].add_argument("--plot", help="write the layer curve here (PNG)")
     sub.choices["layers"].add_argument("--probes", help="a quality --json result with miner's probe scores")
     args = parser.parse_args()
