@@ -17,14 +17,7 @@ import embedlab
 from embedlab.embeddings import as_dense
 from embedlab.errors import InvalidInputError, NotFittedError, StateError
 from embedlab.persistence import load_state, save_state
-from embedlab_embedfilter.subspace import (
-    BANDS,
-    band_rows,
-    pca_basis,
-    random_basis,
-    right_singular_vectors,
-    unembedding_matrix,
-)
+from embedlab_embedfilter.subspace import BANDS, band_rows, pca_basis, random_basis, unembedding_basis
 
 EMBEDLAB_API_VERSION = "1.1"
 BASES = ("unembedding", "pca", "random")
@@ -77,11 +70,10 @@ class EmbedFilter(embedlab.Component):
         if c.dims > dim:
             raise InvalidInputError(f"{self.name}: dims={c.dims} exceeds the vectors' {dim} dimensions")
         if c.basis == "unembedding":
-            matrix = unembedding_matrix(resolve_model_dir(c.model_path))
-            if matrix.shape[1] != dim:
+            vh = unembedding_basis(resolve_model_dir(c.model_path))
+            if vh.shape[1] != dim:
                 raise InvalidInputError(f"{self.name}: the vectors have {dim} dimensions but the unembedding matrix "
-                                        f"of {c.model_path or 'all-MiniLM-L6-v2'} has {matrix.shape[1]}")
-            vh = right_singular_vectors(matrix)
+                                        f"of {c.model_path or 'all-MiniLM-L6-v2'} has {vh.shape[1]}")
             projection = vh[band_rows(dim, c.dims, c.band, c.offset, c.seed)]
         elif c.basis == "pca":
             if len(x) < 2:
