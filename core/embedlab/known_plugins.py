@@ -91,4 +91,7 @@ KNOWN_PROVIDERS: dict[tuple[str, str], str] = {
     ("embedding-table", "alpt16"): "embedlab-tables",
     ("embedding-table", "unified-embedding"): "embedlab-unified-embedding",
     ("embedding-table", "optembed"): "embedlab-optembed",
+    ("loss", "qwen3"): "embedlab-qwen3",
+    ("loss", "cosent"): "embedlab-qwen3",
+    ("reranker", "yesno"): "embedlab-qwen3",
 }

@@ -88,14 +88,7 @@ class GIST(InfoNCE):
         self._context = context
         if self.config.guide["kind"] != "encoder":
             return
-        cache, data = context.cache, context.data
-        docs = cache.get_or_compute(cache.key(self.guide, "documents", data.corpus.content_hash),
-                                    lambda: self.guide.encode_documents(data.documents)).embeddings if cache \
-            else self.guide.encode_documents(data.documents)
-        queries = cache.get_or_compute(cache.key(self.guide, "queries", data.queries.content_hash),
-                                       lambda: self.guide.encode_queries(list(data.queries.texts))).embeddings \
-            if cache else self.guide.encode_queries(list(data.queries.texts))
-        self.use_guide_vectors(np.asarray(queries), np.asarray(docs))
+        self.use_guide_vectors(context.encode(self.guide, "queries"), context.encode(self.guide, "documents"))
 
     def use_guide_vectors(self, queries: np.ndarray, documents: np.ndarray) -> None:
         """Set the guide's vectors directly: one row per training query and per corpus document."""

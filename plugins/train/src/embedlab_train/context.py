@@ -87,6 +87,22 @@ class TrainingContext:
         self._rankings[key] = found
         return found
 
+    def encode(self, encoder: Any, role: str) -> np.ndarray:
+        """``encoder``'s dense vectors of every training query (``role="queries"``, one row per query
+        of :attr:`data`) or of the whole corpus (``"documents"``, corpus order), through the
+        embedding cache when there is one: guide, teacher or previous-model vectors."""
+        data = self.data
+        if role == "queries":
+            texts, content, method = list(data.queries.texts), data.queries.content_hash, encoder.encode_queries
+        elif role == "documents":
+            texts, content, method = data.documents, data.corpus.content_hash, encoder.encode_documents
+        else:
+            raise ValueError(f"role must be 'queries' or 'documents', got {role!r}")
+        if self.cache is None:
+            return np.asarray(method(texts))
+        return np.asarray(self.cache.get_or_compute(self.cache.key(encoder, role, content),
+                                                    lambda: method(texts)).embeddings)
+
     def rankings(self) -> list[Candidates]:
         """Every first-stage ranking mined so far (the validation pool adds their top candidates)."""
         return list(self._rankings.values())
