@@ -170,6 +170,7 @@ def main() -> None:
                         help="stop (resumably) after this many minutes; rerun the command to continue")
     parser.add_argument("--train-only", action="store_true",
                         help="stop after training (its held-out curve is in the printed record)")
+    parser.add_argument("--save", type=Path, help="save the trained reranker here (a teacher's model_path)")
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
     deadline = time.time() + 60 * args.max_minutes if args.max_minutes else float("inf")
@@ -183,6 +184,8 @@ def main() -> None:
     try:
         train(reranker, dataset, split, deadline)
         print(f"trained: {json.dumps(reranker.record)}", flush=True)
+        if args.save:
+            reranker.save(args.save)
         if args.train_only:
             return
         test = dataset.split(test_name)
