@@ -94,4 +94,6 @@ KNOWN_PROVIDERS: dict[tuple[str, str], str] = {
     ("loss", "qwen3"): "embedlab-qwen3",
     ("loss", "cosent"): "embedlab-qwen3",
     ("reranker", "yesno"): "embedlab-qwen3",
+    ("pair-filter", "dual-consistency"): "embedlab-cornstack",
+    ("negatives", "softmax"): "embedlab-cornstack",
 }
