@@ -56,6 +56,14 @@ CONFIGS: dict[str, dict[str, Any]] = {
     "gist": {"loss": {"name": "gist", "guide": {"name": "minilm"}, "margin": 0.1}},
     "rzen": {"loss": {"name": "rzen", "alpha": 5.0, "false_negative_margin": 0.0}},
     "kalm": {"loss": {"name": "kalm", "gamma": 1.0, "mix_negatives": 8}},
+    # LG-ANNA soft labels on top of the `mined` recipe (its supervised control): a weak teacher
+    # (MiniLM token MaxSim) and the yes/no cross-encoder saved by
+    # `python benchmarks/bench_yesno.py --dataset scifact --save results/yesno-scifact ...`.
+    "lganna-maxsim": {"loss": {"name": "lganna", "temperature": 0.05, "teacher": {"name": "maxsim"}},
+                      "negatives": {"name": "mined", "first_stage": "minilm", "count": 1, "start": 3, "depth": 30}},
+    "lganna-yesno": {"loss": {"name": "lganna", "temperature": 0.05,
+                              "teacher": {"name": "yesno", "model_path": "results/yesno-scifact", "backend": "onnx"}},
+                     "negatives": {"name": "mined", "first_stage": "minilm", "count": 1, "start": 3, "depth": 30}},
 }
 BASE = {"epochs": 1, "train_batch_size": 32, "lr": 2e-5, "train_max_length": 128, "max_length": 256,
         "validation_fraction": 0.1, "validation_pool": 300, "patience": 2}
