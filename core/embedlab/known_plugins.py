@@ -94,6 +94,8 @@ KNOWN_PROVIDERS: dict[tuple[str, str], str] = {
     ("loss", "qwen3"): "embedlab-qwen3",
     ("loss", "cosent"): "embedlab-qwen3",
     ("reranker", "yesno"): "embedlab-qwen3",
+    ("encoder", "qdc"): "embedlab-qdc",
+    ("loss", "qdc-kd"): "embedlab-qdc",
     ("loss", "lganna"): "embedlab-lganna",
     ("negatives", "adaptive-margin"): "embedlab-lganna",
     ("pair-filter", "dual-consistency"): "embedlab-cornstack",
