@@ -119,8 +119,12 @@ def main() -> None:
     parser.add_argument("--speed-only", action="store_true")
     parser.add_argument("--no-speed", action="store_true")
     parser.add_argument("--variants", nargs="*", default=[], help="quality rows to run (default: all)")
-    parser.add_argument("--output", default="docs/benchmarks/fastrp.json")
+    parser.add_argument("--output", help="JSON results (default: docs/benchmarks/fastrp.json, or "
+                        "fastrp_speed_quiet.json with --speed-only so a speed rerun keeps the quality rows)")
     args = parser.parse_args()
+    if args.output is None:
+        name = "fastrp_speed_quiet.json" if args.speed_only else "fastrp.json"
+        args.output = f"docs/benchmarks/{name}"
     graph = embedlab.load_dataset("blogcatalog").graph
     print(f"{graph}; published (notebook, C = 0.1): "
           + ", ".join(f"{r:.0%}: {m:.3f}/{M:.3f}" for r, (m, M) in PUBLISHED.items()), flush=True)
