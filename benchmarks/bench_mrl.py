@@ -78,7 +78,7 @@ def main() -> None:
     records = {}
     for name in args.configs:
         params = {**bench_train.BASE, **CONFIGS[name], "seed": args.seed, "num_threads": args.threads,
-                  **bench_train.overrides(args.set)}
+                  **common.overrides(args.set)}
         started = time.perf_counter()
         encoder = FineTunedEncoder(**params).fit_queries(TrainingData(dataset.corpus, train))
         records[name] = {"params": params, "record": encoder.training_record, "seconds": time.perf_counter() - started}

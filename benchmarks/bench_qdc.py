@@ -91,7 +91,7 @@ def main() -> None:
     cache, rows = EmbeddingCache(), []
     for config in args.configs:
         params = {**bench_train.BASE, **CONFIGS[config], "seed": args.seed, "num_threads": args.threads,
-                  **bench_train.overrides(args.set)}
+                  **common.overrides(args.set)}
         fine_tuned = FineTunedEncoder(**params).fit_queries(TrainingData(task.corpus, train))
         print(f"{config}: fine-tuned on {len(train.queries)} {args.task} queries ({fine_tuned.training_record})",
               flush=True)

@@ -24,7 +24,6 @@ The ratio is only meaningful on a quiet machine: the load average is printed wit
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import tempfile
 import time
@@ -90,18 +89,6 @@ def evaluate_encoder(encoder: Any, dataset: Dataset, train: Split | None, test: 
     return ranking, evaluate(ranking, split.qrels, ["nDCG@10"]), seconds
 
 
-def overrides(items: list[str]) -> dict[str, Any]:
-    """``KEY=VALUE`` pairs, values parsed as JSON (strings may be bare)."""
-    out = {}
-    for item in items:
-        key, _, value = item.partition("=")
-        try:
-            out[key] = json.loads(value)
-        except json.JSONDecodeError:
-            out[key] = value
-    return out
-
-
 def quality(args: argparse.Namespace) -> dict:
     cache = EmbeddingCache()
     rows, comparisons = [], []
@@ -121,7 +108,8 @@ def quality(args: argparse.Namespace) -> dict:
                      "unseen": base_unseen, "train_s": 0.0})
         print(f"  zero-shot: nDCG@10 {rows[-1]['ndcg10']:.4f} unseen {base_unseen:.4f}", flush=True)
         for config in args.configs:
-            params = {**BASE, **CONFIGS[config], "seed": args.seed, "num_threads": args.threads, **overrides(args.set)}
+            params = {**BASE, **CONFIGS[config], "seed": args.seed, "num_threads": args.threads,
+                      **common.overrides(args.set)}
             encoder = FineTunedEncoder(**params)
             ranking, result, seconds = evaluate_encoder(encoder, dataset, train_split, test, cache)
             ours = result.query_values("nDCG@10")

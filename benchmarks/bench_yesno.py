@@ -51,18 +51,6 @@ class OutOfTime(Exception):
     """This invocation's time budget is spent; rerun the command to continue."""
 
 
-def overrides(items: list[str]) -> dict[str, Any]:
-    """``KEY=VALUE`` pairs, values parsed as JSON (strings may be bare)."""
-    out = {}
-    for item in items:
-        key, _, value = item.partition("=")
-        try:
-            out[key] = json.loads(value)
-        except json.JSONDecodeError:
-            out[key] = value
-    return out
-
-
 def training_split(dataset: Dataset, name: str, limit: int | None, seed: int) -> Split:
     """The training split, or a seeded sample of ``limit`` of its queries (with their qrels)."""
     split = dataset.split(name)
@@ -179,7 +167,7 @@ def main() -> None:
     train_name, test_name = SPLITS[args.dataset]
     split = training_split(dataset, train_name, args.train_queries, args.seed)
     params = {"backend": "onnx", "num_threads": args.threads, "checkpoint_every": 20, "seed": args.seed,
-              **overrides(args.set)}
+              **common.overrides(args.set)}
     reranker = YesNoReranker(**params)
     try:
         train(reranker, dataset, split, deadline)

@@ -7,9 +7,10 @@ so every script and every ``embedlab run`` share one encoding of each corpus.
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
-from typing import Callable, TypeVar
+from typing import Any, Callable, TypeVar
 
 import attrs
 import numpy as np
@@ -100,6 +101,18 @@ def bm25_projection(documents: list[str], queries: list[str], dim: int, seed: in
 
 #: Speed numbers are valid only when the 1-minute load average is below this before the run.
 QUIET_LOAD = 1.5
+
+
+def overrides(items: list[str]) -> dict[str, Any]:
+    """``KEY=VALUE`` pairs, values parsed as JSON (strings may be bare)."""
+    out = {}
+    for item in items:
+        key, _, value = item.partition("=")
+        try:
+            out[key] = json.loads(value)
+        except json.JSONDecodeError:
+            out[key] = value
+    return out
 
 
 def report_load(label: str = "before") -> tuple[float, float, float]:
