@@ -2,9 +2,11 @@
 
 Run from the repository root::
 
-    python benchmarks/bench_hybrid.py [--datasets scifact python-stdlib] [--json out.json]
+    python benchmarks/bench_hybrid.py [--datasets scifact python-stdlib] [--config examples/hybrid.toml] \
+        [--json out.json]
 
-Runs ``examples/hybrid.toml`` on each dataset (python-stdlib: the same pipelines on its test split,
+Runs ``examples/hybrid.toml`` (or ``--config``, e.g. ``examples/hybrid-code.toml``: BM25 with the
+identifier-splitting ``code`` analyzer) on each dataset (python-stdlib: the same pipelines on its test split,
 weights tuned on its train split) and prints, per pipeline, nDCG@10 with paired t-test and Wilcoxon
 p-values (Holm over the fused pipelines) against *both* first stages, queries improved/degraded,
 ms/query by stage, the tuned weights, and nDCG@10 on the unseen subset (test queries none of whose
@@ -29,15 +31,15 @@ REPO = Path(__file__).resolve().parents[1]
 FIRST_STAGES = ("bm25", "minilm")
 
 
-def config_for(name: str):
-    config = load_config(REPO / "examples" / "hybrid.toml")
+def config_for(path: Path, name: str):
+    config = load_config(path)
     if name == "scifact":
         return config
     return attrs.evolve(config, dataset={"name": name})
 
 
-def report(name: str) -> dict:
-    result = run_experiment(config_for(name), cache=EmbeddingCache())
+def report(path: Path, name: str) -> dict:
+    result = run_experiment(config_for(path, name), cache=EmbeddingCache())
     train = result.dataset.split(result.config.train_split)
     unseen = unseen_qrels(result.split.qrels, train.qrels)
     per_query = {o.name: dict(zip(o.evaluation.query_ids, o.evaluation.per_query["nDCG@10"])) for o in result.outcomes}
@@ -78,10 +80,12 @@ def report(name: str) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--datasets", nargs="+", default=["scifact", "python-stdlib"])
+    parser.add_argument("--config", type=Path, default=REPO / "examples" / "hybrid.toml",
+                        help="experiment file whose dataset is SciFact (other datasets replace it)")
     parser.add_argument("--json", default=None)
     args = parser.parse_args()
     common.report_load("before")
-    results = [report(name) for name in args.datasets]
+    results = [report(args.config, name) for name in args.datasets]
     if args.json:
         common.write_json(args.json, args, results)
 

@@ -226,3 +226,27 @@ def test_lucene_analyzer_tokens():
         ["cell", "were", "studi", "mice"]
     with pytest.raises(embedlab.ConfigError, match="unknown analyzer 'icu'"):
         BM25(analyzer="icu")
+
+
+def test_code_analyzer_splits_identifiers_and_keeps_them_whole():
+    from embedlab_bm25.tokenizer import Tokenizer, code_words
+
+    assert code_words("return _abc_register(cls)") == ["return", "abc_register", "abc", "register", "cls"]
+    assert code_words("JSONDecoder.getValue2 x") == ["JSONDecoder", "JSON", "Decoder", "getValue2", "get", "Value"]
+    assert code_words("Ünïcode_näme") == ["Ünïcode_näme", "Ünïcode", "näme"]
+    assert Tokenizer(analyzer="code")("The HTTPServer") == ["httpserver", "http", "server"]
+
+
+def test_code_analyzer_lets_a_docstring_find_its_function():
+    documents = ["def add(cls, sub):\n    return _abc_register(cls, sub)",
+                 "def size(self):\n    return len(self.items)"]
+    query = ["Register a class"]
+
+    def scores(analyzer: str) -> np.ndarray:
+        bm25 = BM25(analyzer=analyzer).fit(documents)
+        return (bm25.encode_queries(query) @ bm25.encode_documents(documents).T).toarray()[0]
+
+    # Lucene's word segmentation keeps `_abc_register` as one word: the query's word is not found
+    assert scores("lucene").tolist() == [0.0, 0.0]
+    code = scores("code")
+    assert code[0] > 0 and code[1] == 0
