@@ -84,10 +84,19 @@ def test_shared_data_has_the_expected_beir_folders() -> None:
 
 
 def test_qrels_file_beside_corpus_is_the_test_split() -> None:
-    dataset = load_beir(DATA / "limit-small")
+    dataset = load_beir(DATA / "limit-small", id_whitespace="underscore")
     assert (len(dataset.corpus), len(dataset.queries)) == (46, 1000)
     assert dataset.splits == ["test"]
     assert all(len(judged) == 2 for judged in dataset.qrels["test"].values())
+    assert "Geneva_Durben" in dataset.corpus.position
+
+
+def test_ids_with_whitespace_are_rejected_unless_replaced() -> None:
+    """LIMIT's ids are people's names: by default the first one is an error naming file and line."""
+    with pytest.raises(InvalidInputError, match=r"corpus.jsonl:1: document id 'Geneva Durben' contains whitespace"):
+        load_beir(DATA / "limit-small")
+    with pytest.raises(ConfigError, match="id_whitespace must be one of"):
+        load_beir(DATA / "limit-small", id_whitespace="keep")
 
 
 def test_tiny_folder_fields_attributes_and_metadata(tiny: Path) -> None:

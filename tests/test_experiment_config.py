@@ -51,15 +51,15 @@ def test_index_defaults_to_exact():
 
 @pytest.mark.parametrize("edit, message", [
     (("metrics = [", "metrics = ["), None),
-    (('baseline = "bm25"', 'baseline = "bm26"'), "baseline = 'bm26' names no pipeline"),
+    (('baseline = "bm25"', 'baseline = "bm26"'), r"line 8: experiment.baseline: 'bm26' names no pipeline"),
     (('name = "minilm-hnsw"', 'name = "bm25"'), "unique; repeated: bm25"),
     (('reranker = {', 'rerankr = {'), r"line 19: pipeline\[1\].rerankr: unknown key"),
     (('encoder = "minilm"', 'encoder = 7'), r"line 17: pipeline\[1\].encoder: must be a table"),
     (('index = { name = "faiss",', 'index = { name = 3,'), r"line 18: pipeline\[1\].index: .*string 'name'"),
     (('baseline = "bm25"', 'baseline = "bm25"\nthreads = 2'), r"experiment.threads: unknown key"),
     (('path = "../shared/data/scifact/beir"', 'limit = 3'), "needs 'name'.*or 'path'"),
-    (('split = "test"', 'split = "test"\ntrain_split = "test"'), "train_split = 'test' is the evaluated split"),
-    (('split = "test"', 'split = "test"\ntrain_split = 1'), r"line 5: dataset.train_split: must be a split name"),
+    (('split = "test"', 'split = "test"\ntrain_split = "test"'), r"line 5: dataset.train_split: 'test' is the"),
+    (('split = "test"', 'split = "test"\ntrain_split = 1'), r"line 5: dataset.train_split: must be a non-empty string"),
 ])
 def test_errors_name_the_line_and_key(edit, message):
     text = VALID.replace(*edit)

@@ -246,7 +246,7 @@ def test_unknown_parameter_is_a_config_error(plugin_dir, fake_plugin):
     host = load(plugin_dir)
     with pytest.raises(embedlab.ConfigError, match="unknown parameter.*accepted: scale"):
         host.registry.create("compressor", "identity", scael=1)
-    with pytest.raises(embedlab.ConfigError, match="invalid parameters"):
+    with pytest.raises(embedlab.ConfigError, match=r"^identity: scale must be > 0, got -1$"):
         host.registry.create("compressor", "identity", scale=-1)
 
 

@@ -153,6 +153,16 @@ def test_fake_stdlib_tree(tmp_path: Path) -> None:
     assert twice.query.startswith("First definition")
 
 
+def test_function_ids_are_checked_with_file_and_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Ids are module:qualname, identifiers by construction; should a rule change let whitespace
+    in (here: a module name), the scan stops at the file and line of the function."""
+    (tmp_path / "mod.py").write_text(SOURCE, encoding="utf-8")
+    monkeypatch.setattr(stdlib_module, "module_name", lambda relative: "a module")
+    message = r"mod\.py:\d+: document id 'a module:\w+' contains whitespace"
+    with pytest.raises(embedlab.InvalidInputError, match=message):
+        scan_stdlib(tmp_path)
+
+
 def test_identical_paragraphs_become_one_query() -> None:
     functions = [Function(f"m:f{i}", "m", "Return the thing asked for.", f"def f{i}(): pass")
                  for i in range(3)] + [Function("n:g", "n", "Another query text here.", "def g(): 1")]

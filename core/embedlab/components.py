@@ -13,6 +13,7 @@ from typing import Any, ClassVar
 import attrs
 
 from embedlab.errors import ConfigError
+from embedlab.validators import sentence
 
 KINDS = ("encoder", "compressor", "index", "reranker", "metric", "dataset", "retriever")
 
@@ -66,7 +67,7 @@ def make_config(config_class: type, params: dict[str, Any], owner: str) -> Any:
     try:
         return config_class(**params)
     except (TypeError, ValueError) as error:
-        raise ConfigError(f"{owner}: invalid parameters {params}: {error}") from error
+        raise ConfigError(f"{owner}: {sentence(error)}") from None
 
 
 #: attrs field metadata marking a setting that cannot change results (threads, progress bars):

@@ -11,20 +11,29 @@ import attrs
 import numpy as np
 
 from embedlab.errors import InvalidInputError
+from embedlab.ids import as_ids, check_ids
 
 #: ``{query_id: {doc_id: grade}}``; grade <= 0 means judged non-relevant.
 Qrels = Mapping[str, Mapping[str, int]]
 
 
 def _ids(values: Sequence[str]) -> np.ndarray:
-    return np.asarray([str(v) for v in values], dtype=str)
+    ids = as_ids(values)
+    if ids.ndim != 1:
+        raise InvalidInputError(f"ids must be one-dimensional, got shape {ids.shape}")
+    return ids
 
 
-def _check_unique(ids: np.ndarray, what: str) -> None:
-    unique, counts = np.unique(ids, return_counts=True)
-    if unique.size != ids.size:
-        dupes = unique[counts > 1]
-        raise InvalidInputError(f"{what}: {dupes.size} duplicate id(s), e.g. {list(dupes[:5])}")
+def _positions(ids: np.ndarray, what: str) -> dict[str, int]:
+    """Map from id to position; :class:`InvalidInputError` for invalid or repeated ids."""
+    check_ids(ids, what)
+    values = ids.tolist()
+    position = {value: i for i, value in enumerate(values)}
+    if len(position) != len(values):
+        seen: set[str] = set()
+        dupes = list(dict.fromkeys(v for v in values if v in seen or seen.add(v)))  # type: ignore[func-returns-value]
+        raise InvalidInputError(f"{what}: {len(dupes)} duplicate id(s), e.g. {dupes[:5]}")
+    return position
 
 
 @attrs.frozen(eq=False)
@@ -40,6 +49,7 @@ class Corpus:
     titles: tuple[str, ...] | None = attrs.field(default=None, converter=attrs.converters.optional(tuple))
     attributes: Mapping[str, np.ndarray] = attrs.field(factory=dict,
                                                        converter=lambda m: {k: np.asarray(v) for k, v in m.items()})
+    _position: dict[str, int] = attrs.field(init=False, repr=False)
 
     def __attrs_post_init__(self) -> None:
         n = self.ids.size
@@ -51,7 +61,7 @@ class Corpus:
             if column.shape[:1] != (n,):
                 raise InvalidInputError(f"corpus: attribute {name!r} has {column.shape[:1]} values "
                                         f"for {n} documents")
-        _check_unique(self.ids, "corpus")
+        object.__setattr__(self, "_position", _positions(self.ids, "corpus"))
 
     def __len__(self) -> int:
         return int(self.ids.size)
@@ -62,10 +72,10 @@ class Corpus:
             return list(self.texts)
         return [f"{t} {x}" if t else x for t, x in zip(self.titles, self.texts)]
 
-    @cached_property
+    @property
     def position(self) -> dict[str, int]:
         """Map from document id to row position."""
-        return {doc_id: i for i, doc_id in enumerate(self.ids.tolist())}
+        return self._position
 
     @cached_property
     def content_hash(self) -> str:
@@ -90,7 +100,7 @@ class Queries:
     def __attrs_post_init__(self) -> None:
         if len(self.texts) != self.ids.size:
             raise InvalidInputError("queries: ids and texts must have the same length")
-        _check_unique(self.ids, "queries")
+        _positions(self.ids, "queries")
 
     def __len__(self) -> int:
         return int(self.ids.size)

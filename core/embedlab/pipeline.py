@@ -46,7 +46,7 @@ from embedlab.protocols import (
     Retriever,
     UsesEmbeddingCache,
 )
-from embedlab.ranking import Ranking
+from embedlab.ranking import Ranking, check_ranking_size
 from embedlab.rerank import append_tail
 from embedlab.retrievers import ComponentSpec, EmbeddingRetriever, create_component, first_stage, passage_stage
 from embedlab.shards import DEFAULT_CHUNK_SIZE
@@ -272,18 +272,22 @@ class Pipeline:
 
     def search(self, queries: Queries, k: int = 100, filter: Any = None,
                exclude: Exclusions | None = None) -> Ranking:
-        """Top-k documents for each query, after every reranking stage; ``exclude``
-        (``{query_id: doc_ids}``) removes documents from a query's ranking before its top k is taken
-        (the query's own node and its known neighbours in link prediction)."""
+        """Top-k documents for each query, after every reranking stage, at most every document of the
+        corpus; ``exclude`` (``{query_id: doc_ids}``) removes documents from a query's ranking before
+        its top k is taken (the query's own node and its known neighbours in link prediction)."""
         if self.corpus is None:
             raise InvalidInputError(f"pipeline {self.name!r}: call build(corpus) before search")
         if len(queries) == 0:
             raise InvalidInputError(f"pipeline {self.name!r}: no queries to search")
         if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k <= 0:
             raise InvalidInputError(f"pipeline {self.name!r}: k must be a positive integer, got {k!r}")
+        n_docs = len(self.corpus)
+        k = min(int(k), n_docs)  # no ranking is deeper than the corpus
         first_depth = self.cascade[0].depth if self.cascade and self.cascade[0].depth else 0
+        depth = min(max(k, first_depth), n_docs)
+        check_ranking_size(len(queries), depth, f"pipeline {self.name!r}", hint="search with a smaller k")
         start = time.perf_counter()
-        ranking = self._first_stage_search(queries, max(k, first_depth), filter, exclude)
+        ranking = self._first_stage_search(queries, depth, filter, exclude)
         seconds = time.perf_counter() - start
         if isinstance(self.first_stage, ReportsTimings):
             self.timings.encode_queries_s = self.first_stage.timings.encode_queries_s

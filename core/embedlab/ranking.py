@@ -2,15 +2,38 @@
 
 from __future__ import annotations
 
+import os
 from typing import Iterator, Mapping, Sequence
 
 import attrs
 import numpy as np
 
 from embedlab.errors import InvalidInputError
+from embedlab.ids import as_ids
 
 #: Score given to padding slots when fewer than k documents were found.
 MISSING_SCORE = -np.inf
+#: Bytes per cell of a ranking: a 16-byte id slot (longer ids add their length) and a float64.
+CELL_BYTES = 24
+
+
+def memory_bytes() -> int:
+    """Physical memory of this machine (16 GiB where the platform does not say)."""
+    try:
+        return int(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))
+    except (AttributeError, ValueError, OSError):
+        return 16 * 2**30
+
+
+def check_ranking_size(n_queries: int, k: int, what: str, hint: str = "") -> None:
+    """:class:`InvalidInputError` when a ``(n_queries, k)`` ranking would need more than half the
+    machine's memory (instead of a MemoryError, or swapping, later)."""
+    needed = n_queries * k * CELL_BYTES
+    available = memory_bytes()
+    if needed > available // 2:
+        raise InvalidInputError(f"{what}: a ranking of {n_queries:,} queries x {k:,} documents needs "
+                                f"{needed / 2**30:,.1f} GiB, more than half of this machine's "
+                                f"{available / 2**30:,.1f} GiB" + (f"; {hint}" if hint else ""))
 
 
 def _as_scores(a: object) -> np.ndarray:
@@ -50,11 +73,12 @@ class Ranking:
     """Top-k documents per query as numpy arrays (no DataFrames).
 
     ``doc_ids[i, j]`` is the j-th best document for ``query_ids[i]``; empty-string ids with score
-    ``-inf`` pad rows that hold fewer than k documents.
+    ``-inf`` pad rows that hold fewer than k documents. Ids are held as variable-width strings
+    (:data:`embedlab.ids.ID_DTYPE`), so memory follows the ids, not the longest one.
     """
 
-    query_ids: np.ndarray = attrs.field(converter=lambda a: np.asarray(a, dtype=str))
-    doc_ids: np.ndarray = attrs.field(converter=lambda a: np.asarray(a, dtype=str))
+    query_ids: np.ndarray = attrs.field(converter=as_ids)
+    doc_ids: np.ndarray = attrs.field(converter=as_ids)
     scores: np.ndarray = attrs.field(converter=lambda a: np.ascontiguousarray(a, dtype=np.float64))
 
     def __attrs_post_init__(self) -> None:
@@ -68,15 +92,17 @@ class Ranking:
     def from_search(cls, query_ids: Sequence[str], result: SearchResult,
                     doc_ids: np.ndarray) -> Ranking:
         """Translate index positions into document ids."""
-        doc_ids = np.asarray(doc_ids, dtype=str)
+        doc_ids = as_ids(doc_ids)
         found = result.indices >= 0
         ids = np.where(found, doc_ids[np.where(found, result.indices, 0)], "")
-        return cls(np.asarray(query_ids, dtype=str), ids, np.where(found, result.scores, MISSING_SCORE))
+        return cls(as_ids(query_ids), ids, np.where(found, result.scores, MISSING_SCORE))
 
     @classmethod
     def from_dict(cls, run: Mapping[str, Mapping[str, float]], k: int | None = None) -> Ranking:
-        """Build from ``{query_id: {doc_id: score}}``, sorting each query by descending score."""
-        width = k if k is not None else max((len(d) for d in run.values()), default=0)
+        """Build from ``{query_id: {doc_id: score}}``, sorting each query by descending score
+        (the first ``k`` of each: no wider than the longest query)."""
+        longest = max((len(d) for d in run.values()), default=0)
+        width = longest if k is None else min(int(k), longest)
         qids = list(run)
         doc_ids = np.full((len(qids), width), "", dtype=object)
         scores = np.full((len(qids), width), MISSING_SCORE)
@@ -84,7 +110,7 @@ class Ranking:
             items = sorted(run[qid].items(), key=lambda kv: (-kv[1], kv[0]))[:width]
             for col, (doc, score) in enumerate(items):
                 doc_ids[row, col], scores[row, col] = doc, score
-        return cls(np.asarray(qids, dtype=str), doc_ids.astype(str), scores)
+        return cls(as_ids(qids), as_ids(doc_ids), scores)
 
     @property
     def k(self) -> int:
@@ -104,7 +130,7 @@ class Ranking:
 
     def to_dict(self) -> dict[str, dict[str, float]]:
         """``{query_id: {doc_id: score}}`` (the shape pytrec_eval takes)."""
-        return {qid: {str(d): float(s) for d, s in zip(docs, scores)} for qid, docs, scores in self}
+        return {qid: dict(zip(docs.tolist(), scores.tolist())) for qid, docs, scores in self}
 
     def without(self, exclude: Mapping[str, Sequence[str]], k: int | None = None) -> Ranking:
         """Drop each query's excluded documents (``{query_id: doc_ids}``), keep the order of the
@@ -116,7 +142,7 @@ class Ranking:
             keep = self.doc_ids[i] != ""
             banned = exclude.get(qid)
             if banned:
-                keep &= ~np.isin(self.doc_ids[i], np.asarray(banned, dtype=str))
+                keep &= ~np.isin(self.doc_ids[i], as_ids(list(banned)))
             kept = np.flatnonzero(keep)[:width]
             doc_ids[i, :kept.size] = self.doc_ids[i, kept]
             scores[i, :kept.size] = self.scores[i, kept]
@@ -125,3 +151,27 @@ class Ranking:
     def truncate(self, k: int) -> Ranking:
         """Keep the first ``k`` documents of every query."""
         return Ranking(self.query_ids, self.doc_ids[:, :k], self.scores[:, :k])
+
+
+def trec_order(query_ids: np.ndarray, doc_ids: np.ndarray, scores: np.ndarray) -> np.ndarray:
+    """Column order of every row as trec_eval ranks it: score descending, then document id
+    descending (code-point order, as ``strcmp`` on UTF-8), padding last.
+
+    One string sort per row (ids descending), then a stable numeric sort by score. NaN scores and
+    documents listed twice in a row raise :class:`InvalidInputError` naming the query.
+    """
+    pad = doc_ids == ""
+    nan = np.isnan(scores) & ~pad
+    if nan.any():
+        row = int(np.argwhere(nan)[0, 0])
+        raise InvalidInputError(f"ranking: query {str(query_ids[row])!r} has NaN scores; "
+                                "scores must be numbers")
+    by_doc = np.argsort(doc_ids, axis=1, kind="stable")[:, ::-1]
+    sorted_ids = np.take_along_axis(doc_ids, by_doc, axis=1)
+    dup = (sorted_ids[:, 1:] == sorted_ids[:, :-1]) & (sorted_ids[:, 1:] != "")
+    if dup.any():
+        row, col = np.argwhere(dup)[0]
+        raise InvalidInputError(f"ranking: query {str(query_ids[row])!r} retrieves document "
+                                f"{str(sorted_ids[row, col])!r} more than once")
+    keys = np.take_along_axis(np.where(pad, np.inf, -scores), by_doc, axis=1)
+    return np.take_along_axis(by_doc, np.argsort(keys, axis=1, kind="stable"), axis=1)

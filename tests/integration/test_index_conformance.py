@@ -60,6 +60,7 @@ CASES = [
     Case("acorn", {"exact_below": 100}, (99, 100, 101, 400), min_recall=0.9),
     # Graph only: a filter passing 1 of 200 documents (far below 1 / gamma) may find nothing.
     Case("acorn", {"exact_below": 0, "M": 8, "gamma": 4, "M_beta": 8}, (10, 11, 200), min_recall=0.8),
+    Case("acorn", {}, (10, 300), min_recall=0.8),  # the defaults: graph only
     Case("faiss", {"factory": "Flat"}, (9, 10, 11, 200)),
     # FAISS's filtered HNSW finds about half of what a filter passing ~10 of 300 documents lets
     # through (pooled recall ~0.8); unfiltered it is near exact, for any k (beam widened to k).

@@ -62,8 +62,18 @@ def _add_plugin_commands(subparsers: argparse._SubParsersAction) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the ``embedlab`` script; returns the exit status."""
+    """Entry point of the ``embedlab`` script; returns the exit status. Ctrl-C anywhere (plugins
+    loading, a command running) prints one line and exits 130."""
     argv = list(sys.argv[1:] if argv is None else argv)
+    command = next((a for a in argv if not a.startswith("-")), None)
+    try:
+        return _main(argv)
+    except KeyboardInterrupt:
+        print(f"embedlab{f' {command}' if command else ''}: interrupted", file=sys.stderr)
+        return 130
+
+
+def _main(argv: list[str]) -> int:
     parser = build_parser(plugin_commands=needs_plugin_commands(argv))
     args = parser.parse_args(argv)
     if args.version:
@@ -79,9 +89,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     except EmbedlabError as error:
         print(f"embedlab {args.command}: error: {error}", file=sys.stderr)
         return 1
-    except KeyboardInterrupt:
-        print(f"embedlab {args.command}: interrupted", file=sys.stderr)
-        return 130
 
 
 if __name__ == "__main__":

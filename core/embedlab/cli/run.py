@@ -1,4 +1,8 @@
-"""``embedlab run CONFIG.toml [--output DIR] [--no-cache]``: run an experiment and print its table."""
+"""``embedlab run CONFIG.toml [--output DIR] [--no-cache]``: run an experiment and print its table.
+
+Exit status: 0 when every pipeline ran, 1 on an error before any ran (a bad file, component or
+``--output``) or when some pipeline failed (the others' results are still printed and written), 130
+on Ctrl-C."""
 
 from __future__ import annotations
 
@@ -29,7 +33,11 @@ def run(args: argparse.Namespace) -> int:
     completed = run_experiment(args.config, output=args.output, report=args.report,
                                cache=False if args.no_cache else (args.cache_dir or True),
                                progress=not args.quiet, warn=warn)
-    print(completed.table)
+    if completed.table:
+        print(completed.table)
     for path in completed.written:
         print(f"wrote {path}")
-    return 0
+    failures = getattr(completed.result, "failures", [])
+    for failure in failures:
+        print(f"embedlab run: error: {failure}", file=sys.stderr)
+    return 1 if failures else 0

@@ -39,6 +39,7 @@ from tqdm import tqdm
 
 from embedlab.dataset import Corpus, Dataset, Queries
 from embedlab.errors import ConfigError
+from embedlab.ids import check_id
 
 NAME = "python-stdlib"
 MIN_QUERY_WORDS = 4
@@ -58,6 +59,7 @@ class Function:
     module: str
     query: str
     text: str
+    line: int = 0
 
 
 def _unit_hash(value: str) -> float:
@@ -168,7 +170,7 @@ def module_functions(module: str, source: str, min_words: int = MIN_QUERY_WORDS)
             continue
         text = _document(node, lines)  # type: ignore[arg-type]
         if text:
-            yield Function(f"{module}:{qualname}", module, query, text)
+            yield Function(f"{module}:{qualname}", module, query, text, node.lineno)
 
 
 def _read_source(file: Path) -> str:
@@ -192,6 +194,7 @@ def scan_stdlib(root: Path | None = None) -> tuple[list[Function], dict[str, obj
             unparsable.append(module)
             continue
         for function in found:
+            check_id(function.id, f"{file}:{function.line}", "document id")
             if function.id in functions:
                 duplicates += 1
             else:

@@ -47,12 +47,17 @@ def run(config: str | Path | ExperimentConfig, *, output: str | Path | None = No
         executor: Any = None, warn: Callable[[str], None] = _warn) -> CompletedExperiment:
     """Run ``config`` (an experiment TOML file or a parsed :class:`ExperimentConfig`) as
     ``embedlab run`` does; ``warn`` receives one line per plugin that failed to load and per
-    ambiguous component name."""
+    ambiguous component name. ``output`` is checked before anything runs and written as one unit
+    (:func:`embedlab.experiment.report.staged_output`); pipelines that failed are in
+    ``result.failures`` (the table and files hold the others; nothing is written when none ran)."""
     import embedlab
+    from embedlab.experiment.report import check_output_directory
     from embedlab.experiment.runner import run_classification_experiment, run_experiment
 
     if not isinstance(config, ExperimentConfig):
         config = load_config(config)
+    if output is not None:
+        check_output_directory(output)  # before the expensive work
     for line in embedlab.plugin_host().problems():
         warn(f"{line} (see `embedlab plugins`)")
     if config.task == "node-classification":
@@ -65,6 +70,8 @@ def run(config: str | Path | ExperimentConfig, *, output: str | Path | None = No
     from embedlab.experiment.report import format_table, write_outputs
 
     result = run_experiment(config, cache=_cache(cache), progress=progress, executor=executor)
+    if not result.outcomes:
+        return CompletedExperiment(result, "", [])
     written = write_outputs(result, output) if output is not None else []
     if report is not None:
         from embedlab.experiment.html import write_report

@@ -3,12 +3,16 @@ manifest, :mod:`embedlab.manifest`), TREC runs, results.csv."""
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import json
 import os
-import tempfile
+import shutil
+import uuid
 from pathlib import Path
+from typing import Iterator
 
+from embedlab.errors import ConfigError, InvalidInputError
 from embedlab.experiment.runner import ExperimentResult
 from embedlab.manifest import MANIFEST_FILE, build_manifest
 
@@ -71,28 +75,83 @@ def format_table(result: ExperimentResult) -> str:
     return "\n".join([title, "", *lines, "", *notes])
 
 
+#: What ``--output DIR`` holds. The folder is replaced as a whole, so one holding anything else is
+#: refused (before the experiment runs) rather than emptied.
+OUTPUT_NAMES = ("results.json", MANIFEST_FILE, "results.csv", "runs")
+
+
+def check_output_directory(directory: str | Path) -> Path:
+    """``directory`` when the results can be written there; otherwise :class:`ConfigError` (run it
+    before the experiment, so that a wrong ``--output`` costs nothing): it is a file, holds files
+    that are not embedlab results, or cannot be created."""
+    out = Path(directory).expanduser()
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"--output {out}: exists and is not a directory")
+    if out.is_dir():
+        foreign = sorted(p.name for p in out.iterdir() if p.name not in OUTPUT_NAMES)
+        if foreign:
+            raise ConfigError(f"--output {out}: holds files that are not embedlab results ({', '.join(foreign[:5])}"
+                              f"{', ...' if len(foreign) > 5 else ''}); the folder is replaced as a whole, so "
+                              "choose a new or empty one")
+    parent = next((p for p in out.absolute().parents if p.exists()), None)
+    if parent is None or not parent.is_dir() or not os.access(parent, os.W_OK | os.X_OK):
+        raise ConfigError(f"--output {out}: cannot create it ({parent} is not a writable directory)")
+    return out
+
+
+@contextlib.contextmanager
+def staged_output(directory: str | Path) -> Iterator[Path]:
+    """A new folder beside ``directory`` to write the results into; when the block ends without
+    error it replaces ``directory`` in one step (the previous results as a whole; a failure leaves
+    them as they were, never a mix of old and new files). Files and folders get the user's umask."""
+    out = check_output_directory(directory)
+    staging = out.parent / f".{out.name}.tmp-{uuid.uuid4().hex[:12]}"
+    try:
+        staging.mkdir(parents=True)
+        yield staging
+        _publish(staging, out)
+    except OSError as error:
+        raise InvalidInputError(f"--output {out}: cannot write the results ({error.strerror or error}); "
+                                "the previous contents are unchanged") from None
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
 def write_outputs(result: ExperimentResult, directory: str | Path) -> list[Path]:
-    """Write results.json, manifest.json, results.csv and runs/<pipeline>.trec; return the written paths."""
+    """Write results.json, manifest.json, results.csv and runs/<pipeline>.trec as one unit
+    (:func:`staged_output`); return the written paths."""
     from embedlab.trec import write_run
 
-    out = Path(directory)
-    (out / "runs").mkdir(parents=True, exist_ok=True)
-    written = [_atomic_text(out / "results.json", json.dumps(result.to_json(), indent=2, default=str)),
-               _atomic_text(out / MANIFEST_FILE, json.dumps(build_manifest(result), indent=2, default=str))]
-    for outcome in result.outcomes:
-        path = out / "runs" / f"{outcome.name}.trec"
-        write_run(outcome.ranking, path, tag=outcome.name)
-        written.append(path)
-    written.append(_write_csv(result, out / "results.csv"))
-    return written
+    written = [Path("results.json"), Path(MANIFEST_FILE), *(Path("runs") / f"{o.name}.trec" for o in result.outcomes),
+               Path("results.csv")]
+    with staged_output(directory) as staging:
+        (staging / "runs").mkdir()
+        (staging / "results.json").write_text(json.dumps(result.to_json(), indent=2, default=str), encoding="utf-8")
+        (staging / MANIFEST_FILE).write_text(json.dumps(build_manifest(result), indent=2, default=str),
+                                             encoding="utf-8")
+        for outcome, path in zip(result.outcomes, written[2:]):
+            write_run(outcome.ranking, staging / path, tag=outcome.name)
+        _write_csv(result, staging / "results.csv")
+    return [Path(directory).expanduser() / path for path in written]
 
 
-def _write_csv(result: ExperimentResult, path: Path) -> Path:
+def _publish(staging: Path, out: Path) -> None:
+    """Move the filled ``staging`` folder to ``out``, the old ``out`` (if any) moved aside first
+    and removed after."""
+    if not out.exists():
+        os.replace(staging, out)
+        return
+    aside = out.parent / f".{out.name}.old-{uuid.uuid4().hex[:12]}"
+    os.replace(out, aside)
+    os.replace(staging, out)
+    shutil.rmtree(aside, ignore_errors=True)
+
+
+def _write_csv(result: ExperimentResult, path: Path) -> None:
     fields = ["pipeline", *result.metrics, "p_ttest_holm", "p_wilcoxon_holm", "improved", "degraded",
               "latency_ms", "bytes_per_document", "build_s"]
     first = result.metrics[0]
-    with tempfile.NamedTemporaryFile("w", newline="", dir=path.parent, delete=False,
-                                     suffix=".tmp") as handle:
+    with open(path, "w", newline="", encoding="utf-8") as handle:
         writer = csv.DictWriter(handle, fieldnames=fields)
         writer.writeheader()
         for outcome in result.outcomes:
@@ -105,12 +164,3 @@ def _write_csv(result: ExperimentResult, path: Path) -> Path:
                            p_wilcoxon_holm=comparison.p_wilcoxon_holm,
                            improved=comparison.improved, degraded=comparison.degraded)
             writer.writerow(row)
-    os.replace(handle.name, path)
-    return path
-
-
-def _atomic_text(path: Path, text: str) -> Path:
-    with tempfile.NamedTemporaryFile("w", dir=path.parent, delete=False, suffix=".tmp") as handle:
-        handle.write(text)
-    os.replace(handle.name, path)
-    return path

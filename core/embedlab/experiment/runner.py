@@ -5,21 +5,22 @@ from __future__ import annotations
 import platform
 import sys
 import time
+import warnings
 from pathlib import Path
 from typing import Any, Mapping
 
 import attrs
 from tqdm.auto import tqdm
 
-from embedlab import stats
+from embedlab import interrupts, stats
 from embedlab.cache import EmbeddingCache
 from embedlab.components import describe
 from embedlab.dataset import Dataset, Split
-from embedlab.errors import ConfigError
+from embedlab.errors import ConfigError, EmbedlabError, PluginError
 from embedlab.executors import Executor, create_executor
-from embedlab.experiment.config import ExperimentConfig, PipelineConfig
+from embedlab.experiment.config import DEFAULT_K, STAGES, ExperimentConfig, PipelineConfig
 from embedlab.metrics import EvaluationResult, evaluate, parse_metric
-from embedlab.pipeline import Pipeline, Timings
+from embedlab.pipeline import Pipeline, Timings, create_component
 from embedlab.ranking import Ranking
 
 
@@ -55,9 +56,21 @@ class Comparison:
     tied: int
 
 
+@attrs.frozen
+class PipelineFailure:
+    """A pipeline that failed while running: its name and the error (type and message)."""
+
+    pipeline: str
+    error: str
+
+    def __str__(self) -> str:
+        return f"pipeline {self.pipeline!r} failed: {self.error}"
+
+
 @attrs.define
 class ExperimentResult:
-    """All outcomes of an experiment plus the significance comparisons."""
+    """All outcomes of an experiment plus the significance comparisons; ``failures`` lists the
+    pipelines that raised (the others ran and are in ``outcomes``)."""
 
     config: ExperimentConfig
     dataset: Dataset
@@ -66,6 +79,7 @@ class ExperimentResult:
     outcomes: list[PipelineOutcome]
     comparisons: list[Comparison]
     seconds: float
+    failures: list[PipelineFailure] = attrs.field(factory=list)
 
     def comparison(self, pipeline: str, metric: str) -> Comparison | None:
         return next((c for c in self.comparisons if c.pipeline == pipeline and c.metric == metric), None)
@@ -88,6 +102,7 @@ class ExperimentResult:
             "config": self.config.raw,
             "pipelines": [_outcome_json(o) for o in self.outcomes],
             "comparisons": [attrs.asdict(c) for c in self.comparisons],
+            "failures": [attrs.asdict(f) for f in self.failures],
         }
 
 
@@ -105,7 +120,7 @@ def _outcome_json(outcome: PipelineOutcome) -> dict[str, Any]:
 
 def load_experiment_dataset(config: ExperimentConfig) -> Dataset:
     """The dataset named in ``[dataset]``; a relative path is tried against the current directory
-    first, then against the experiment file's folder."""
+    first, then against the experiment file's folder. Errors name the file and ``[dataset]``."""
     from embedlab.datasets import load_dataset_spec
 
     params = dict(config.dataset)
@@ -114,7 +129,26 @@ def load_experiment_dataset(config: ExperimentConfig) -> Dataset:
         if not path.is_absolute() and not path.exists():
             path = config.base_dir / path
         params["path"] = str(path)
-    return load_dataset_spec(**params)
+    try:
+        return load_dataset_spec(**params)
+    except EmbedlabError as error:
+        raise _located(error, config.where("dataset")) from None
+
+
+def _located(error: EmbedlabError, where: str) -> EmbedlabError:
+    """The same kind of error, its message prefixed with ``where`` (file, line, key)."""
+    try:
+        return type(error)(f"{where}: {error}")
+    except TypeError:  # an error class with another signature
+        return ConfigError(f"{where}: {error}")
+
+
+def parse_metrics(config: ExperimentConfig) -> list[Any]:
+    """The measure objects of ``[experiment] metrics``; an unknown one names its line."""
+    try:
+        return [parse_metric(m) for m in config.metrics]
+    except EmbedlabError as error:
+        raise _located(error, config.where("experiment", key="metrics")) from None
 
 
 def build_pipeline(spec: PipelineConfig, *, cache: EmbeddingCache | None = None, seed: int = 0,
@@ -132,16 +166,57 @@ def build_pipeline(spec: PipelineConfig, *, cache: EmbeddingCache | None = None,
                                cache=cache, seed=seed, executor=executor)
 
 
-def run_pipeline(spec: PipelineConfig, dataset: Dataset, split: Split, k: int, metrics: list[Any],
-                 cache: EmbeddingCache | None, seed: int, train: Split | None = None,
-                 executor: Executor | None = None) -> PipelineOutcome:
-    """Build one pipeline on the corpus (training learning components on ``train``), search the
-    split's queries, evaluate; ``executor`` runs encoding and indexing (None: this process)."""
-    pipeline = build_pipeline(spec, cache=cache, seed=seed, executor=executor)
+def _component_tables(spec: PipelineConfig) -> list[tuple[str, str, Any]]:
+    """(kind, TOML key, table) of every component a pipeline table names directly."""
+    direct = [(stage, stage, getattr(spec, stage)) for stage in (*STAGES, "retriever")]
+    cascade = [("reranker", "cascade", stage["reranker"]) for stage in spec.cascade]
+    return [item for item in direct + cascade if item[2] is not None]
+
+
+def build_pipelines(config: ExperimentConfig, *, cache: EmbeddingCache | None = None,
+                    executor: Executor | None = None) -> list[Pipeline]:
+    """Every pipeline of ``config`` with its components created (their configs validated), nothing
+    fitted or loaded yet: run before the first pipeline runs, so that a mistake in the last
+    pipeline of a file costs seconds, not the hours of the ones before. Errors name the pipeline,
+    its key and the TOML line."""
+    pipelines = []
+    for i, spec in enumerate(config.pipelines):
+        at: str | None = None  # the key whose component is being created
+        try:
+            for kind, key, table in _component_tables(spec):
+                at = key
+                create_component(kind, table)
+            at = "retrievers" if spec.retrievers is not None else None
+            pipelines.append(build_pipeline(spec, cache=cache, seed=config.seed, executor=executor))
+        except EmbedlabError as error:
+            raise _located(error, f"{config.where('pipeline', i, at)}: pipeline {spec.name!r}") from None
+        except Exception as error:  # noqa: BLE001 - a plugin's constructor failed: say where
+            raise PluginError(f"{config.where('pipeline', i, at)}: pipeline {spec.name!r}: "
+                              f"{type(error).__name__}: {error}") from error
+    return pipelines
+
+
+def ranking_depth(config: ExperimentConfig, metrics: list[Any], n_documents: int) -> int:
+    """``[experiment] k``, raised to the largest metric cut-off, bounded by the corpus (a warning
+    says so when a cut-off or ``k`` beyond the default depth asks for more documents than there
+    are)."""
+    cutoffs = [c for c in (getattr(m, "cutoff", None) for m in metrics) if c]
+    k = max([config.k, *cutoffs])
+    if k > max(n_documents, DEFAULT_K):
+        warnings.warn(f"{config.where('experiment', key='k')}: rankings are {k:,} deep (k and metric "
+                      f"cut-offs) but the corpus has {n_documents:,} documents: every document is ranked",
+                      stacklevel=2)
+    return min(k, n_documents)
+
+
+def run_pipeline(pipeline: Pipeline, dataset: Dataset, split: Split, k: int, metrics: list[Any],
+                 train: Split | None = None) -> PipelineOutcome:
+    """Build one (unbuilt) pipeline on the corpus (training learning components on ``train``),
+    search the split's queries, evaluate."""
     pipeline.build(dataset.corpus, train=train)
     ranking = pipeline.search(split.queries, k, exclude=split.exclude)
     evaluation = evaluate(ranking, split.qrels, metrics)
-    return PipelineOutcome(spec.name, pipeline.fingerprints(), ranking, evaluation, pipeline.timings,
+    return PipelineOutcome(pipeline.name, pipeline.fingerprints(), ranking, evaluation, pipeline.timings,
                            pipeline.bytes_per_document, dict(getattr(pipeline.first_stage, "fitted_params", {})),
                            [describe(pipeline.first_stage), *(describe(s.reranker) for s in pipeline.cascade)])
 
@@ -175,6 +250,11 @@ def run_experiment(config: ExperimentConfig, *, cache: EmbeddingCache | None = N
     """Run all pipelines of ``config``; see :mod:`embedlab.experiment.report` for the table. A
     ``node-classification`` experiment is run by :func:`run_classification_experiment` instead.
 
+    Every metric is parsed and every pipeline built (:func:`build_pipelines`) before the first one
+    runs. A pipeline that fails while running is recorded in ``failures`` and the others still
+    run; Ctrl-C stops the experiment, even where a component swallowed the ``KeyboardInterrupt``
+    (:mod:`embedlab.interrupts`). Comparisons need the baseline to have run.
+
     ``executor`` (a name such as ``"ray"``, ``{"name": ..., **params}`` or an executor object)
     overrides ``[experiment] executor``; one executor serves every pipeline and is closed at the end
     unless it was passed as an object."""
@@ -182,25 +262,34 @@ def run_experiment(config: ExperimentConfig, *, cache: EmbeddingCache | None = N
         raise ConfigError(f"run_experiment runs retrieval experiments; task {config.task!r} runs with "
                           "run_classification_experiment (embedlab run picks it for you)")
     start = time.perf_counter()
-    dataset = load_experiment_dataset(config)
-    split = dataset.split(config.split)
-    train = dataset.split(config.train_split) if config.train_split is not None else None
-    metrics = [parse_metric(m) for m in config.metrics]
+    metrics = parse_metrics(config)
     names = [str(m) for m in metrics]
-    cutoffs = [getattr(m, "cutoff", None) for m in metrics]
-    k = max([config.k, *(c for c in cutoffs if c)])
-    outcomes = []
+    outcomes: list[PipelineOutcome] = []
+    failures: list[PipelineFailure] = []
     owned = executor is None or isinstance(executor, (str, Mapping))
     runner = create_executor(executor if executor is not None else config.executor)
     try:
-        bar = tqdm(config.pipelines, desc="pipelines", unit="pipeline", disable=not progress)
-        for spec in bar:
-            bar.set_postfix_str(spec.name)
-            outcomes.append(run_pipeline(spec, dataset, split, k, metrics, cache, config.seed, train, runner))
+        pipelines: list[Pipeline | None] = list(build_pipelines(config, cache=cache, executor=runner))
+        dataset = load_experiment_dataset(config)
+        split = dataset.split(config.split)
+        train = dataset.split(config.train_split) if config.train_split is not None else None
+        k = ranking_depth(config, metrics, len(dataset.corpus))
+        with interrupts.watch():
+            bar = tqdm(range(len(pipelines)), desc="pipelines", unit="pipeline", disable=not progress)
+            for i in bar:
+                pipeline, pipelines[i] = pipelines[i], None  # its memory goes once it has run
+                assert pipeline is not None
+                bar.set_postfix_str(pipeline.name)
+                try:
+                    outcomes.append(run_pipeline(pipeline, dataset, split, k, metrics, train))
+                except Exception as error:  # noqa: BLE001 - recorded; the other pipelines still run
+                    interrupts.check()
+                    failures.append(PipelineFailure(pipeline.name, f"{type(error).__name__}: {error}"))
+                interrupts.check()
     finally:
         if owned:
             runner.close()
-    comparisons = compare_to_baseline(outcomes, config.baseline, names) if config.baseline else []
+    ran = {o.name for o in outcomes}
+    comparisons = compare_to_baseline(outcomes, config.baseline, names) if config.baseline in ran else []
     return ExperimentResult(config, dataset, split, names, outcomes, comparisons,
-                            time.perf_counter() - start)
-
+                            time.perf_counter() - start, failures)

@@ -23,8 +23,6 @@ from __future__ import annotations
 
 import csv
 import json
-import os
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -127,29 +125,24 @@ class NodeClassificationResult:
         return "\n".join([title, "", *lines, "", *notes])
 
     def write_outputs(self, directory: str | Path) -> list[Path]:
-        """results.json and results.csv (one row per pipeline, measure and ratio)."""
-        out = Path(directory)
-        out.mkdir(parents=True, exist_ok=True)
-        written = [_atomic(out / "results.json", json.dumps(self.to_json(), indent=2, default=str))]
-        with tempfile.NamedTemporaryFile("w", newline="", dir=out, delete=False, suffix=".tmp") as handle:
-            writer = csv.writer(handle)
-            writer.writerow(["pipeline", "measure", "train_ratio", "mean", "std", "p_ttest_holm", "embed_s"])
-            for outcome in self.outcomes:
-                for i, ratio in enumerate(self.protocol.train_ratios):
-                    for measure in self.measures:
-                        values = outcome.result.scores[measure][i]
-                        comparison = self.comparison(outcome.name, measure, ratio)
-                        writer.writerow([outcome.name, measure, ratio, values.mean(), values.std(ddof=1),
-                                         "" if comparison is None else comparison.p_ttest_holm, outcome.embed_s])
-        os.replace(handle.name, out / "results.csv")
-        return [*written, out / "results.csv"]
+        """results.json and results.csv (one row per pipeline, measure and ratio), written as one
+        unit (:func:`embedlab.experiment.report.staged_output`)."""
+        from embedlab.experiment.report import staged_output
 
-
-def _atomic(path: Path, text: str) -> Path:
-    with tempfile.NamedTemporaryFile("w", dir=path.parent, delete=False, suffix=".tmp") as handle:
-        handle.write(text)
-    os.replace(handle.name, path)
-    return path
+        with staged_output(directory) as staging:
+            (staging / "results.json").write_text(json.dumps(self.to_json(), indent=2, default=str), encoding="utf-8")
+            with open(staging / "results.csv", "w", newline="", encoding="utf-8") as handle:
+                writer = csv.writer(handle)
+                writer.writerow(["pipeline", "measure", "train_ratio", "mean", "std", "p_ttest_holm", "embed_s"])
+                for outcome in self.outcomes:
+                    for i, ratio in enumerate(self.protocol.train_ratios):
+                        for measure in self.measures:
+                            values = outcome.result.scores[measure][i]
+                            comparison = self.comparison(outcome.name, measure, ratio)
+                            writer.writerow([outcome.name, measure, ratio, values.mean(), values.std(ddof=1),
+                                             "" if comparison is None else comparison.p_ttest_holm,
+                                             outcome.embed_s])
+        return [Path(directory).expanduser() / "results.json", Path(directory).expanduser() / "results.csv"]
 
 
 def _encoder(spec: PipelineConfig) -> Any:

@@ -9,6 +9,7 @@ import attrs
 import numpy as np
 from tqdm.auto import tqdm
 
+from embedlab import validators as v
 from embedlab.attributes import append_columns, check_columns, columns_bytes, columns_from_state, columns_to_state
 from embedlab.components import Component, make_config
 from embedlab.embeddings import EmbeddingKind, Embeddings, count
@@ -28,11 +29,6 @@ SCORE_BUDGET = 1 << 23
 PROGRESS_PAIRS = 5 * 10**8
 COMPRESSOR_DIR = "compressor"
 OWNER = "exact index"
-
-
-def _positive_int(instance: Any, attribute: attrs.Attribute, value: Any) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{attribute.name} must be a positive integer, got {value!r}")
 
 
 class ExactIndex(Component):
@@ -61,8 +57,8 @@ class ExactIndex(Component):
     class Config:
         """``metric``: "ip", "cosine" or "l2"; ``block_size``: documents scored per block."""
 
-        metric: str = attrs.field(default="ip", validator=attrs.validators.in_(METRICS))
-        block_size: int = attrs.field(default=8192, validator=_positive_int)
+        metric: str = attrs.field(default="ip", validator=v.choice(*METRICS))
+        block_size: int = attrs.field(default=8192, validator=v.positive_int)
 
     def __init__(self, config: Any = None, /, **params: Any) -> None:
         super().__init__(config, **params)

@@ -20,12 +20,15 @@ Conventions (checked against trec_eval through pytrec_eval-terrier in ``tests/te
 
 from __future__ import annotations
 
+from typing import Mapping
+
 import attrs
 import numpy as np
 
 from embedlab.dataset import Qrels
 from embedlab.errors import InvalidInputError
-from embedlab.ranking import Ranking
+from embedlab.ids import as_ids
+from embedlab.ranking import Ranking, trec_order
 
 #: Fills the ideal-grade matrix after a query's last judgment: never relevant, gains 0.
 PAD_GRADE = np.iinfo(np.int64).min
@@ -55,18 +58,14 @@ class JudgedRanking:
         return (self.ideal >= rel).sum(axis=1)
 
 
-def _flatten_qrels(qrels: Qrels) -> tuple[list[str], np.ndarray, np.ndarray, np.ndarray]:
-    """Sorted query ids, and per judgment: query index, document id, integer grade."""
-    query_ids = sorted(str(q) for q in qrels)
+def _flatten_qrels(qrels: Qrels) -> tuple[list[str], list[list[str]], list[np.ndarray]]:
+    """Sorted query ids, and per query its judged document ids and their integer grades."""
     by_id = {str(q): judged for q, judged in qrels.items()}
-    counts, docs, grades = [], [], []
-    for qid in query_ids:
-        judged = by_id[qid]
-        counts.append(len(judged))
-        docs.extend(str(d) for d in judged)
-        grades.extend(judged.values())
-    query_index = np.repeat(np.arange(len(query_ids)), counts)
-    return query_ids, query_index, np.asarray(docs, dtype=str), _integer_grades(grades)
+    query_ids = sorted(by_id)
+    docs = [[str(d) for d in by_id[qid]] for qid in query_ids]
+    grades = _integer_grades([g for qid in query_ids for g in by_id[qid].values()])
+    bounds = np.cumsum([0, *map(len, docs)])
+    return query_ids, docs, [grades[a:b] for a, b in zip(bounds[:-1], bounds[1:])]
 
 
 def _integer_grades(grades: list) -> np.ndarray:
@@ -84,16 +83,12 @@ def _integer_grades(grades: list) -> np.ndarray:
     raise InvalidInputError(f"qrels: relevance grades must be integers, got {example!r}")
 
 
-def _ideal_matrix(query_index: np.ndarray, grades: np.ndarray, n_queries: int) -> np.ndarray:
+def _ideal_matrix(grades: list[np.ndarray]) -> np.ndarray:
     """Each query's judged grades sorted descending, one row per query, padded with PAD_GRADE."""
-    counts = np.bincount(query_index, minlength=n_queries)
-    width = int(counts.max()) if counts.size else 0
-    ideal = np.full((n_queries, width), PAD_GRADE, dtype=np.int64)
-    if grades.size:
-        order = np.lexsort((-grades, query_index))
-        starts = np.cumsum(counts) - counts
-        column = np.arange(grades.size) - starts[query_index[order]]
-        ideal[query_index[order], column] = grades[order]
+    width = max((g.size for g in grades), default=0)
+    ideal = np.full((len(grades), width), PAD_GRADE, dtype=np.int64)
+    for row, values in enumerate(grades):
+        ideal[row, :values.size] = -np.sort(-values)
     return ideal
 
 
@@ -108,65 +103,40 @@ def _ranking_rows(ranking: Ranking, query_ids: list[str]) -> np.ndarray:
     return np.asarray([row_of.get(qid, -1) for qid in query_ids], dtype=np.int64)
 
 
-def _trec_order(query_ids: np.ndarray, docs: np.ndarray, scores: np.ndarray) -> np.ndarray:
-    """Column order of every row: score descending, then document id descending, padding last.
+def _lookup_grades(docs: np.ndarray, judged: list[Mapping[str, int]]) -> tuple[np.ndarray, np.ndarray]:
+    """Grade of ``docs[i, j]`` under the judgments ``judged[i]`` (0 where unjudged or padding).
 
-    One string sort per row (ids descending), then a stable numeric sort by score. NaN scores and
-    documents listed twice in a row are rejected.
-    """
-    pad = docs == ""
-    nan = np.isnan(scores) & ~pad
-    if nan.any():
-        row = int(np.argwhere(nan)[0, 0])
-        raise InvalidInputError(f"ranking: query {str(query_ids[row])!r} has NaN scores; "
-                                "scores must be numbers")
-    by_doc = np.argsort(docs, axis=1, kind="stable")[:, ::-1]
-    sorted_docs = np.take_along_axis(docs, by_doc, axis=1)
-    dup = (sorted_docs[:, 1:] == sorted_docs[:, :-1]) & (sorted_docs[:, 1:] != "")
-    if dup.any():
-        row, col = np.argwhere(dup)[0]
-        raise InvalidInputError(f"ranking: query {str(query_ids[row])!r} retrieves document "
-                                f"{str(sorted_docs[row, col])!r} more than once")
-    keys = np.take_along_axis(np.where(pad, np.inf, -scores), by_doc, axis=1)
-    return np.take_along_axis(by_doc, np.argsort(keys, axis=1, kind="stable"), axis=1)
-
-
-def _lookup_grades(docs: np.ndarray, rows: np.ndarray, query_index: np.ndarray, judged_docs: np.ndarray,
-                   judged_grades: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Grade of ``docs[i, j]`` for the qrels query ``rows[i]`` (0 where unjudged or padding), and
-    whether it is judged."""
+    A dictionary look-up per ranked document, and whether it is judged (numpy's
+    ``searchsorted`` is not used: on variable-width strings longer than 15 bytes it returns wrong
+    positions, numpy 2.4)."""
     grades = np.zeros(docs.shape, dtype=np.int64)
-    if judged_docs.size == 0:
-        return grades, np.zeros(docs.shape, dtype=bool)
-    names, codes = np.unique(judged_docs, return_inverse=True)
-    at = np.minimum(np.searchsorted(names, docs), names.size - 1)
-    known = (names[at] == docs) & (docs != "")
-    keys = query_index * names.size + codes.ravel()
-    by_key = np.argsort(keys)
-    sorted_keys = keys[by_key]
-    wanted = rows[:, None] * names.size + at
-    pos = np.minimum(np.searchsorted(sorted_keys, wanted), sorted_keys.size - 1)
-    found = known & (sorted_keys[pos] == wanted)
-    return np.where(found, judged_grades[by_key][pos], 0), found
+    judged_mask = np.zeros(docs.shape, dtype=bool)
+    for row, (ranked, grade_of) in enumerate(zip(docs.tolist(), judged)):
+        if grade_of:
+            grades[row] = [grade_of.get(doc, 0) for doc in ranked]
+            judged_mask[row] = [doc in grade_of for doc in ranked]
+    padding = docs == ""
+    grades[padding], judged_mask[padding] = 0, False
+    return grades, judged_mask
 
 
 def prepare(ranking: Ranking, qrels: Qrels) -> JudgedRanking:
     """Join ``ranking`` with ``qrels`` and order every row as trec_eval does (see module docstring)."""
-    query_ids, query_index, judged_docs, judged_grades = _flatten_qrels(qrels)
+    query_ids, judged_docs, judged_grades = _flatten_qrels(qrels)
     n = len(query_ids)
     rows = _ranking_rows(ranking, query_ids)
     present = np.flatnonzero(rows >= 0)
     docs = ranking.doc_ids[rows[present]]
-    order = _trec_order(np.asarray(query_ids)[present], docs, ranking.scores[rows[present]])
-    found, is_judged = _lookup_grades(docs, present, query_index, judged_docs, judged_grades)
+    order = trec_order(as_ids(query_ids)[present], docs, ranking.scores[rows[present]])
+    by_row = [dict(zip(judged_docs[i], judged_grades[i].tolist())) for i in present]
+    found, is_judged = _lookup_grades(docs, by_row)
     grades = np.zeros((n, docs.shape[1]), dtype=np.int64)
     retrieved = np.zeros((n, docs.shape[1]), dtype=bool)
     judged = np.zeros((n, docs.shape[1]), dtype=bool)
     grades[present] = np.take_along_axis(found, order, axis=1)
     retrieved[present] = np.take_along_axis(docs != "", order, axis=1)
     judged[present] = np.take_along_axis(is_judged, order, axis=1)
-    return JudgedRanking(np.asarray(query_ids, dtype=str), grades, retrieved, judged,
-                         _ideal_matrix(query_index, judged_grades, n))
+    return JudgedRanking(as_ids(query_ids), grades, retrieved, judged, _ideal_matrix(judged_grades))
 
 
 def precision(judged: JudgedRanking, cutoff: int, rel: int) -> np.ndarray:

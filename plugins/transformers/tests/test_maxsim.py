@@ -100,3 +100,17 @@ def test_tail_follows_the_reranked_head_in_first_stage_order(setup, opts):
         assert result.doc_ids[i, 2:].tolist() == ranking.doc_ids[i, 2:].tolist()
         assert (np.diff(result.scores[i]) <= 0).all()
         assert result.scores[i, 2:].max() < result.scores[i, :2].min()
+
+
+def test_long_document_ids_rerank_the_same(setup, opts):
+    """Ids longer than 15 bytes live outside numpy's variable-width string slots, where numpy's
+    searchsorted returned wrong positions: the reranker must not depend on it."""
+    corpus, queries, ranking, relevant = setup
+    long = {d: f"scifact-abstract-number-{d}" for d in corpus.ids.tolist()}
+    long_corpus = Corpus([long[d] for d in corpus.ids.tolist()], corpus.texts, corpus.titles)
+    long_ranking = Ranking(ranking.query_ids, [[long[d] for d in row] for row in ranking.doc_ids.tolist()],
+                           ranking.scores)
+    short = MaxSim(**opts).rerank(ranking, queries, corpus)
+    result = MaxSim(**opts).rerank(long_ranking, queries, long_corpus)
+    assert result.doc_ids.tolist() == [[long[d] for d in row] for row in short.doc_ids.tolist()]
+    np.testing.assert_allclose(result.scores, short.scores, rtol=1e-6)

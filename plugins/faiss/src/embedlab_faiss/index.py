@@ -11,6 +11,7 @@ import faiss
 import numpy as np
 from tqdm.auto import tqdm
 
+from embedlab import validators as v
 from embedlab.attributes import append_columns, check_columns, columns_from_state, columns_to_state
 from embedlab.components import Component
 from embedlab.embeddings import BinaryCodes, MultiVectorEmbeddings, as_dense
@@ -29,11 +30,6 @@ ADD_BATCH = 65_536
 OWNER = "faiss index"
 
 
-def _optional_positive_int(instance: Any, attribute: attrs.Attribute, value: Any) -> None:
-    if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
-        raise ValueError(f"{attribute.name} must be an integer >= 1 or None, got {value!r}")
-
-
 def _factory_string(instance: Any, attribute: attrs.Attribute, value: Any) -> None:
     if not isinstance(value, str) or not value.strip():
         raise ValueError(f"factory must be a non-empty FAISS factory string such as 'HNSW32', got {value!r}")
@@ -47,13 +43,12 @@ class FaissConfig:
     ``seed``: seed of that sample; ``num_threads``: OpenMP threads (None: FAISS's default)."""
 
     factory: str = attrs.field(default="Flat", validator=_factory_string)
-    metric: str = attrs.field(default="ip", validator=attrs.validators.in_(tuple(METRICS)))
-    nprobe: int | None = attrs.field(default=None, validator=_optional_positive_int)
-    efSearch: int | None = attrs.field(default=None, validator=_optional_positive_int)
-    train_size: int | None = attrs.field(default=None, validator=_optional_positive_int)
-    seed: int = attrs.field(default=0, validator=[attrs.validators.instance_of(int),
-                                                  attrs.validators.ge(0)])
-    num_threads: int | None = attrs.field(default=None, validator=_optional_positive_int)
+    metric: str = attrs.field(default="ip", validator=v.choice(*METRICS))
+    nprobe: int | None = attrs.field(default=None, validator=v.optional(v.positive_int))
+    efSearch: int | None = attrs.field(default=None, validator=v.optional(v.positive_int))
+    train_size: int | None = attrs.field(default=None, validator=v.optional(v.positive_int))
+    seed: int = attrs.field(default=0, validator=v.seed)
+    num_threads: int | None = attrs.field(default=None, validator=v.optional(v.positive_int))
 
 
 class FaissIndex(Component):

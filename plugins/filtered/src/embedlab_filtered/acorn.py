@@ -11,6 +11,7 @@ import attrs
 import numpy as np
 from tqdm.auto import tqdm
 
+from embedlab import validators as v
 from embedlab.components import make_config
 from embedlab.embeddings import Embeddings, as_dense
 from embedlab.errors import InvalidInputError, StateError
@@ -23,7 +24,6 @@ from embedlab_filtered.base import FilteredIndex
 from embedlab_filtered.graph.build import insert
 from embedlab_filtered.graph.search import search as graph_search
 from embedlab_filtered.masks import MaskSet
-from embedlab_filtered.validators import non_negative_int, optional_positive_int, positive_int
 
 #: Nodes inserted per kernel call (the progress bar advances between calls).
 INSERT_CHUNK = 4096
@@ -33,12 +33,6 @@ PROGRESS_DOCS = 20_000
 QUERY_CHUNK = 8
 #: Highest level a node can be drawn at.
 MAX_LEVEL = 30
-
-
-def _at_least_two(instance: Any, attribute: attrs.Attribute, value: Any) -> None:
-    positive_int(instance, attribute, value)
-    if value < 2:
-        raise ValueError(f"{attribute.name} must be at least 2, got {value!r}")
 
 
 @attrs.frozen
@@ -53,19 +47,19 @@ class AcornConfig:
     a positive value adds an exact fallback for predicates too selective for ``gamma``, which
     benchmarks report as a method of its own)."""
 
-    M: int = attrs.field(default=32, validator=_at_least_two)
-    gamma: int = attrs.field(default=6, validator=positive_int)
-    M_beta: int = attrs.field(default=32, validator=positive_int)
-    ef_construction: int | None = attrs.field(default=None, validator=optional_positive_int)
-    ef_search: int = attrs.field(default=64, validator=positive_int)
-    metric: str = attrs.field(default="ip", validator=attrs.validators.in_(METRICS))
-    seed: int = attrs.field(default=0, validator=non_negative_int)
-    exact_below: int = attrs.field(default=0, validator=non_negative_int)
+    M: int = attrs.field(default=32, validator=v.int_in(2))
+    gamma: int = attrs.field(default=6, validator=v.positive_int)
+    M_beta: int = attrs.field(default=32, validator=v.positive_int)
+    ef_construction: int | None = attrs.field(default=None, validator=v.optional(v.positive_int))
+    ef_search: int = attrs.field(default=64, validator=v.positive_int)
+    metric: str = attrs.field(default="ip", validator=v.choice(*METRICS))
+    seed: int = attrs.field(default=0, validator=v.seed)
+    exact_below: int = attrs.field(default=0, validator=v.non_negative_int)
 
     def __attrs_post_init__(self) -> None:
         if self.M_beta > 2 * self.M * self.gamma:
-            raise ValueError(f"M_beta ({self.M_beta}) must be at most 2 * M * gamma "
-                             f"({2 * self.M * self.gamma})")
+            raise v.InvalidValue("M_beta", f"must be at most 2 * M * gamma ({2 * self.M * self.gamma}), "
+                                 f"got {self.M_beta}")
 
     @property
     def cap0(self) -> int:

@@ -9,6 +9,7 @@ from typing import Any, Mapping
 import attrs
 import numpy as np
 
+from embedlab import validators as v
 from embedlab.components import make_config
 from embedlab.embeddings import Embeddings
 from embedlab.errors import ConfigError, StateError, UnknownComponentError
@@ -17,7 +18,6 @@ from embedlab.protocols import Filter, Index
 from embedlab.ranking import SearchResult
 from embedlab_filtered.base import FilteredIndex, n_rows, take_rows
 from embedlab_filtered.masks import MaskSet
-from embedlab_filtered.validators import optional_positive_int, real_at_least
 
 INNER_DIR = "inner"
 
@@ -76,9 +76,9 @@ class PostfilterIndex(FilteredIndex):
 
         index: str = attrs.field(default="exact", validator=_index_name)
         index_params: dict = attrs.field(factory=dict, converter=_mapping, validator=_params)
-        oversample: float = attrs.field(default=1.0, validator=real_at_least(0.0, strict=True))
-        growth: float = attrs.field(default=2.0, validator=real_at_least(1.0, strict=True))
-        max_k: int | None = attrs.field(default=None, validator=optional_positive_int)
+        oversample: float = attrs.field(default=1.0, validator=v.positive_real)
+        growth: float = attrs.field(default=2.0, validator=v.real_in(1.0, low_open=True))
+        max_k: int | None = attrs.field(default=None, validator=v.optional(v.positive_int))
 
     def __init__(self, config: Any = None, /, **params: Any) -> None:
         super().__init__(config, **params)

@@ -8,6 +8,7 @@ from typing import Any, Mapping
 import attrs
 import numpy as np
 
+from embedlab import validators as v
 from embedlab.components import make_config
 from embedlab.embeddings import Embeddings
 from embedlab.index.exact import METRICS, ExactIndex
@@ -15,7 +16,6 @@ from embedlab.persistence import load_state, save_state
 from embedlab.protocols import Filter
 from embedlab.ranking import SearchResult
 from embedlab_filtered.base import FilteredIndex, n_rows, take_rows
-from embedlab_filtered.validators import positive_int
 
 EXACT_DIR = "exact"
 #: A mask passing at most this fraction of the documents some query may return is searched on
@@ -45,8 +45,8 @@ class PrefilterIndex(FilteredIndex):
         """``metric``: "ip", "cosine" or "l2" (as the exact index); ``block_size``: documents
         scored per block."""
 
-        metric: str = attrs.field(default="ip", validator=attrs.validators.in_(METRICS))
-        block_size: int = attrs.field(default=8192, validator=positive_int)
+        metric: str = attrs.field(default="ip", validator=v.choice(*METRICS))
+        block_size: int = attrs.field(default=8192, validator=v.positive_int)
 
     def __init__(self, config: Any = None, /, **params: Any) -> None:
         super().__init__(config, **params)

@@ -13,7 +13,7 @@ import os
 import re
 from pathlib import Path
 
-from embedlab.dataset import Corpus, Dataset
+from embedlab.dataset import Dataset
 from embedlab.datasets import load_beir
 from embedlab.errors import InvalidInputError
 
@@ -54,15 +54,10 @@ def limit_small(path: str | Path | None = None) -> Dataset:
     split ``test``. ``path`` overrides where the files are read from. Document ids are the people's
     names with whitespace replaced by ``_`` so that rankings can be written as TREC runs."""
     folder = locate(path)
-    dataset = load_beir(folder)
-    corpus = dataset.corpus
-    ids = [trec_safe(doc_id) for doc_id in corpus.ids.tolist()]
-    corpus = Corpus(ids, corpus.texts, corpus.titles, corpus.attributes)
-    qrels = {split: {q: {trec_safe(d): g for d, g in judged.items()} for q, judged in by_query.items()}
-             for split, by_query in dataset.qrels.items()}
+    dataset = load_beir(folder, id_whitespace="underscore")
     metadata = {**dataset.metadata, "source": "google-deepmind/limit data/limit-small (CC BY 4.0)",
                 "ids": "document ids are the people's names with spaces replaced by '_'"}
-    return Dataset(NAME, corpus, dataset.queries, qrels, metadata)
+    return Dataset(NAME, dataset.corpus, dataset.queries, dataset.qrels, metadata)
 
 
 def trec_safe(identifier: str) -> str:

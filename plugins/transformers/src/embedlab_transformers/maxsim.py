@@ -74,8 +74,9 @@ class MaxSim(Component):
         if len(ranking) == 0 or k == 0:
             return ranking
         present = doc_ids != ""
-        unique = np.unique(doc_ids[present])
-        candidates = np.where(present, np.searchsorted(unique, doc_ids), -1)
+        unique, codes = np.unique(doc_ids[present], return_inverse=True)
+        candidates = np.full(doc_ids.shape, -1, dtype=np.int64)
+        candidates[present] = codes.ravel()
         query_vectors = encode_cached(self.encoder, "queries", query_texts(ranking, queries, self.name),
                                       self._disk_cache)
         scores = maxsim_scores(query_vectors, self.document_vectors(unique, corpus), candidates)
