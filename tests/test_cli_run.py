@@ -55,7 +55,8 @@ def test_output_is_written_whole_with_the_umask(experiment: Path, tmp_path: Path
         assert main(["run", str(experiment), "-q", "--no-cache", "--output", str(out)]) == 0
     finally:
         os.umask(previous)
-    assert sorted(contents(out)) == ["results.csv", "results.json", "runs/a.trec", "runs/b.trec", "runs/c.trec"]
+    assert sorted(contents(out)) == ["manifest.json", "results.csv", "results.json", "runs/a.trec", "runs/b.trec",
+                                     "runs/c.trec"]
     for path in [out, out / "runs", *out.rglob("*")]:
         assert path.stat().st_mode & 0o777 == (0o755 if path.is_dir() else 0o644), path
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
@@ -112,7 +113,7 @@ def test_a_failing_pipeline_still_writes_the_others(experiment: Path, tmp_path: 
     captured = capsys.readouterr()
     assert "embedlab run: error: pipeline 'b' failed: InvalidInputError: b cannot be built" in captured.err
     assert "\na (baseline)" in captured.out and "\nc " in captured.out
-    assert sorted(contents(out)) == ["results.csv", "results.json", "runs/a.trec", "runs/c.trec"]
+    assert sorted(contents(out)) == ["manifest.json", "results.csv", "results.json", "runs/a.trec", "runs/c.trec"]
     assert json.loads((out / "results.json").read_text())["failures"][0]["pipeline"] == "b"
 
 
