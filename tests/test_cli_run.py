@@ -47,19 +47,23 @@ def contents(out: Path) -> dict[str, str]:
     return {p.relative_to(out).as_posix(): p.read_text() for p in sorted(out.rglob("*")) if p.is_file()}
 
 
-def test_output_is_written_whole_with_the_umask(experiment: Path, tmp_path: Path) -> None:
-    out = tmp_path / "out"
+@pytest.mark.parametrize("umask", [0o022, 0o002, 0o077])
+def test_output_is_written_whole_with_the_umask(experiment: Path, tmp_path: Path, umask: int) -> None:
+    """Every file and folder of --output and the --report page gets the mode a plain open() or
+    mkdir() gives under the user's umask (temporary files are created owner-only)."""
+    out, page = tmp_path / "out", tmp_path / "pages" / "report.html"
     old_results(out)
-    previous = os.umask(0o022)
+    previous = os.umask(umask)
     try:
-        assert main(["run", str(experiment), "-q", "--no-cache", "--output", str(out)]) == 0
+        assert main(["run", str(experiment), "-q", "--no-cache", "--output", str(out), "--report", str(page)]) == 0
     finally:
         os.umask(previous)
     assert sorted(contents(out)) == ["manifest.json", "results.csv", "results.json", "runs/a.trec", "runs/b.trec",
                                      "runs/c.trec"]
-    for path in [out, out / "runs", *out.rglob("*")]:
-        assert path.stat().st_mode & 0o777 == (0o755 if path.is_dir() else 0o644), path
+    for path in [out, out / "runs", *out.rglob("*"), page.parent, page]:
+        assert path.stat().st_mode & 0o777 == (0o777 if path.is_dir() else 0o666) & ~umask, path
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
+    assert [p.name for p in page.parent.iterdir()] == ["report.html"]
 
 
 def test_a_failing_write_leaves_the_previous_results(experiment: Path, tmp_path: Path,
@@ -96,6 +100,16 @@ def test_a_wrong_output_is_refused_before_anything_runs(experiment: Path, tmp_pa
     monkeypatch.setattr(embedlab.Pipeline, "build", lambda self, *a, **k: built.append(self.name))
     assert main(["run", str(experiment), "-q", "--no-cache", "--output", str(out)]) == 1
     assert message in capsys.readouterr().err and built == []
+
+
+def test_a_wrong_report_is_refused_before_anything_runs(experiment: Path, tmp_path: Path,
+                                                         monkeypatch: pytest.MonkeyPatch, capsys) -> None:
+    page = tmp_path / "report.html"
+    page.mkdir()
+    built = []
+    monkeypatch.setattr(embedlab.Pipeline, "build", lambda self, *a, **k: built.append(self.name))
+    assert main(["run", str(experiment), "-q", "--no-cache", "--report", str(page)]) == 1
+    assert "--report" in (err := capsys.readouterr().err) and "is a directory" in err and built == []
 
 
 def test_a_failing_pipeline_still_writes_the_others(experiment: Path, tmp_path: Path,

@@ -51,13 +51,15 @@ def run(config: str | Path | ExperimentConfig, *, output: str | Path | None = No
     (:func:`embedlab.experiment.report.staged_output`); pipelines that failed are in
     ``result.failures`` (the table and files hold the others; nothing is written when none ran)."""
     import embedlab
-    from embedlab.experiment.report import check_output_directory
+    from embedlab.experiment.report import check_output_directory, check_output_file
     from embedlab.experiment.runner import run_classification_experiment, run_experiment
 
     if not isinstance(config, ExperimentConfig):
         config = load_config(config)
     if output is not None:
         check_output_directory(output)  # before the expensive work
+    if report is not None:
+        check_output_file(report)
     for line in embedlab.plugin_host().problems():
         warn(f"{line} (see `embedlab plugins`)")
     if config.task == "node-classification":

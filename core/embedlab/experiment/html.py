@@ -14,8 +14,6 @@ from __future__ import annotations
 import html
 import json
 import math
-import os
-import tempfile
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -185,10 +183,7 @@ def render(result: ExperimentResult, manifest: dict[str, Any] | None = None) -> 
 
 
 def write_report(result: ExperimentResult, path: str | Path) -> Path:
-    """Write the page to ``path`` atomically (temporary file + rename)."""
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile("w", encoding="utf-8", dir=target.parent, delete=False, suffix=".tmp") as handle:
-        handle.write(render(result))
-    os.replace(handle.name, target)
-    return target
+    """Write the page to ``path`` atomically (temporary file + rename), with the user's umask."""
+    from embedlab.experiment.report import write_text_atomically
+
+    return write_text_atomically(path, render(result))

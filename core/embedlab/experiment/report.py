@@ -117,6 +117,37 @@ def staged_output(directory: str | Path) -> Iterator[Path]:
         shutil.rmtree(staging, ignore_errors=True)
 
 
+def check_output_file(path: str | Path, option: str = "--report") -> Path:
+    """``path`` when a file can be written there; otherwise :class:`ConfigError` (run it before
+    the experiment): it is a directory, or its folder cannot be created."""
+    target = Path(path).expanduser()
+    if target.is_dir():
+        raise ConfigError(f"{option} {target}: is a directory; give a file name such as report.html")
+    parent = next((p for p in target.absolute().parents if p.exists()), None)
+    if parent is None or not parent.is_dir() or not os.access(parent, os.W_OK | os.X_OK):
+        raise ConfigError(f"{option} {target}: cannot create it ({parent} is not a writable directory)")
+    return target
+
+
+def write_text_atomically(path: str | Path, text: str, option: str = "--report") -> Path:
+    """Write ``text`` (UTF-8) to ``path`` through a temporary file beside it and a rename, so a
+    reader sees the old file or the new one, never a part. The file gets the mode a plain
+    ``open(path, "w")`` gives (``0o666`` less the umask; ``tempfile`` would make it owner-only).
+    An ``OSError`` becomes :class:`InvalidInputError` naming ``option``; the temporary file is
+    removed."""
+    target = check_output_file(path, option)
+    tmp = target.parent / f".{target.name}.tmp-{uuid.uuid4().hex[:12]}"
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with open(tmp, "x", encoding="utf-8") as handle:
+            handle.write(text)
+        os.replace(tmp, target)
+    except OSError as error:
+        tmp.unlink(missing_ok=True)
+        raise InvalidInputError(f"{option} {target}: cannot write it ({error.strerror or error})") from None
+    return target
+
+
 def write_outputs(result: ExperimentResult, directory: str | Path) -> list[Path]:
     """Write results.json, manifest.json, results.csv and runs/<pipeline>.trec as one unit
     (:func:`staged_output`); return the written paths."""
