@@ -9,6 +9,7 @@ import json
 from pathlib import Path
 
 import attrs
+import numpy as np
 import pytest
 
 import embedlab
@@ -108,9 +109,10 @@ def test_bom_non_utf8_and_hostile_toml(tmp_path: Path) -> None:
 @pytest.mark.parametrize("kind, name, params, message", [
     ("index", "exact", {"metric": "cos"}, "exact: metric must be one of 'ip', 'cosine', 'l2', got 'cos'"),
     ("index", "exact", {"block_size": True}, "exact: block_size must be a positive integer, got True"),
-    ("encoder", "hashing", {"dim": "8"}, "hashing: dim must be int, got '8' (str)"),
+    ("encoder", "hashing", {"dim": "8"}, "hashing: dim must be an integer, got '8'"),
+    ("encoder", "hashing", {"dim": True}, "hashing: dim must be an integer, got True"),
     ("encoder", "hashing", {"dim": 0}, "hashing: dim must be > 0, got 0"),
-    ("compressor", "pq", {"m": "4"}, "pq: "),
+    ("compressor", "pq", {"m": "4"}, "pq: m must be an integer, got '4'"),  # a one-letter name was dropped
 ])
 def test_component_config_errors_are_short(kind: str, name: str, params: dict, message: str) -> None:
     with pytest.raises(ConfigError) as caught:
@@ -143,6 +145,64 @@ def test_public_validators() -> None:
         with pytest.raises(ConfigError) as caught:
             embedlab.components.make_config(Config, params, "thing")
         assert str(caught.value) == f"thing: {message}"
+
+
+def test_declared_types_are_checked_without_validators() -> None:
+    """A config field annotated int/float/bool rejects a value of another type even when its
+    author wrote no validator (a TOML ``true`` for a dimension used to fail mid-run)."""
+    @attrs.frozen
+    class Config:
+        n: int = 1
+        rate: float = 0.5
+        flag: bool = False
+        cut: int | None = None
+        name: str = "x"
+        anything: int | str = 1
+        scaled: int = attrs.field(default=1, converter=int)
+
+    config = embedlab.components.make_config(Config, {"n": np.int64(3), "rate": 2, "flag": np.bool_(True),
+                                                     "cut": None, "anything": True, "scaled": "4"}, "thing")
+    assert (config.n, config.rate, config.scaled) == (3, 2, 4)
+    for params, message in [({"n": True}, "n must be an integer, got True"),
+                            ({"n": 2.5}, "n must be an integer, got 2.5"),
+                            ({"rate": "0.1"}, "rate must be a number, got '0.1'"),
+                            ({"rate": False}, "rate must be a number, got False"),
+                            ({"flag": 1}, "flag must be true or false, got 1"),
+                            ({"cut": "3"}, "cut must be an integer or none, got '3'")]:
+        with pytest.raises(ConfigError) as caught:
+            embedlab.components.make_config(Config, params, "thing")
+        assert str(caught.value) == f"thing: {message}"
+
+
+def _typed_fields() -> list[tuple[str, str, str, object]]:
+    """(kind, name, parameter, a value of the wrong type) for every int/float/bool parameter of
+    every installed component built on an attrs Config."""
+    from embedlab.validators import _type_names
+
+    wrong = {"int": "8", "float": "0.5", "bool": 1}
+    cases = []
+    for spec in sorted(embedlab.registry().specs(), key=lambda s: (s.kind, s.name)):
+        config = getattr(spec.factory, "Config", None)
+        if not isinstance(config, type) or not attrs.has(config):
+            continue
+        for field in attrs.fields(config):
+            names = _type_names(field.type) if field.converter is None else None
+            if names:
+                cases.append((spec.kind, spec.name, field.alias or field.name, wrong[min(names - {"None"})]))
+    return cases
+
+
+def test_every_installed_component_rejects_wrong_types_with_a_config_error() -> None:
+    """The whole class, not single cases: each typed parameter of each installed component, given a
+    value of the wrong type, fails at creation with a ConfigError naming the component and the
+    parameter (never a raw TypeError later, never attrs internals)."""
+    cases = _typed_fields()
+    assert len(cases) > 50  # the core and the plugins installed beside it
+    for kind, name, parameter, value in cases:
+        with pytest.raises(ConfigError) as caught:
+            embedlab.registry().create(kind, name, **{parameter: value})
+        text = str(caught.value)
+        assert f"{parameter} must be" in text and name in text and "Attribute(" not in text, (kind, name, text)
 
 
 # -- every pipeline is built before the first one runs -------------------------------------------

@@ -13,7 +13,7 @@ from typing import Any, ClassVar
 import attrs
 
 from embedlab.errors import ConfigError
-from embedlab.validators import sentence
+from embedlab.validators import check_declared_types, sentence
 
 KINDS = ("encoder", "compressor", "index", "reranker", "metric", "dataset", "retriever")
 
@@ -58,13 +58,17 @@ class Component:
 
 
 def make_config(config_class: type, params: dict[str, Any], owner: str) -> Any:
-    """Instantiate an attrs config, turning unknown keys and validator failures into ConfigError."""
+    """Instantiate an attrs config, turning unknown keys, values of the wrong declared type
+    (``int``/``float``/``bool`` fields, :func:`embedlab.validators.check_declared_types`) and
+    validator failures into ConfigError."""
     known = {f.alias or f.name for f in attrs.fields(config_class)} if attrs.has(config_class) else set()
     unknown = sorted(set(params) - known)
     if unknown:
         raise ConfigError(f"{owner}: unknown parameter(s) {', '.join(unknown)}; "
                           f"accepted: {', '.join(sorted(known)) or 'none'}")
     try:
+        if attrs.has(config_class):
+            check_declared_types(config_class, params)
         return config_class(**params)
     except (TypeError, ValueError) as error:
         raise ConfigError(f"{owner}: {sentence(error)}") from None

@@ -24,7 +24,7 @@ from __future__ import annotations
 import math
 import numbers
 import re
-from typing import Any, Callable
+from typing import Any, Callable, Mapping
 
 import attrs
 
@@ -183,6 +183,55 @@ def list_of(validator: Validator, *, min_length: int = 0) -> Validator:
     return check
 
 
+#: What a parameter annotated with these types (alone, together, or with ``None``) must be.
+_DECLARED = {"int": ("an integer", _is_int), "float": ("a number", _is_real),
+             "bool": ("true or false", lambda x: isinstance(x, bool) or type(x).__name__ == "bool")}  # numpy's too
+
+
+def _type_names(annotation: Any) -> set[str] | None:
+    """The names in a simple annotation (``int``, ``"float | None"``, ``Optional[int]``), or None
+    when it is anything else."""
+    if isinstance(annotation, str):
+        text = annotation.replace(" ", "")
+        optional = re.fullmatch(r"(?:typing\.)?Optional\[(\w+)\]", text)
+        names = {optional[1], "None"} if optional else set(text.split("|"))
+    elif isinstance(annotation, type):
+        names = {annotation.__name__}
+    else:
+        args = getattr(annotation, "__args__", None)
+        if not args or not all(isinstance(a, type) for a in args):
+            return None
+        names = {a.__name__ for a in args}
+    names = {"None" if n == "NoneType" else n for n in names}
+    return names if names - {"None"} and names <= {*_DECLARED, "None"} else None
+
+
+def declared_type_problem(annotation: Any, value: Any) -> str | None:
+    """Why ``value`` does not fit a parameter annotated ``annotation`` (``must be an integer, got
+    True``), or None when it fits or the annotation is not one of ``int``, ``float``, ``bool``
+    (with ``None``). Configs whose fields have no validator still reject a TOML ``true`` for a
+    count or ``"8"`` for a dimension before anything runs."""
+    names = _type_names(annotation)
+    if names is None or (value is None and "None" in names):
+        return None
+    kinds = [_DECLARED[n] for n in sorted(names - {"None"})]
+    if any(fits(value) for _, fits in kinds) or ("float" in names and _is_int(value)):
+        return None
+    wanted = " or ".join(text for text, _ in kinds) + (" or none" if "None" in names else "")
+    return f"must be {wanted}, got {shown(value)}"
+
+
+def check_declared_types(config_class: type, params: Mapping[str, Any]) -> None:
+    """:class:`InvalidValue` for the first of ``params`` whose value does not fit the type its
+    attrs field declares (:func:`declared_type_problem`); fields with a converter are left to it."""
+    for field in attrs.fields(config_class):
+        key = field.alias or field.name
+        if key in params and field.converter is None:
+            problem = declared_type_problem(field.type, params[key])
+            if problem is not None:
+                raise InvalidValue(key, problem)
+
+
 _ATTRS_TYPE = re.compile(r"^'(\w+)' must be <class '([\w.]+)'> \(got (.*) that is a <class '([\w.]+)'>\)\.?$", re.S)
 _ATTRS_IN = re.compile(r"^'(\w+)' must be in (.*) \(got (.*)\)$", re.S)
 _ATTRS_COMPARE = re.compile(r"^'(\w+)' must be ([<>=]+ .*): (.*)$", re.S)
@@ -222,4 +271,4 @@ def explain(error: BaseException) -> tuple[str | None, str]:
 def sentence(error: BaseException) -> str:
     """The whole message: ``name phrase``, or the phrase alone when no parameter is known."""
     name, phrase = explain(error)
-    return f"{name} {phrase}" if name and not phrase.startswith(name) else phrase
+    return f"{name} {phrase}" if name and not phrase.startswith(f"{name} ") else phrase
