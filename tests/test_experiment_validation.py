@@ -226,6 +226,18 @@ def test_unknown_component_and_metric_name_their_line(beir: Path) -> None:
         run_experiment(parse_config(text, source="exp.toml"), progress=False)
 
 
+@pytest.mark.parametrize("edit, message", [
+    ('split = "nope"', r"line 3: dataset.split: dataset 'data' has no split 'nope'; available: test"),
+    ('split = "test"\ntrain_split = "dev"', r"line 4: dataset.train_split: dataset 'data' has no split 'dev'"),
+    ('split = "test"\nid_whitespace = 5', r"line 4: dataset.id_whitespace: beir: id_whitespace must be one of"),
+    ('split = "test"\ncolour = "red"', r"line 4: dataset.colour: .*'colour'"),
+])
+def test_dataset_errors_name_the_key_and_its_line(beir: Path, edit: str, message: str) -> None:
+    text = experiment(beir, "a").replace('split = "test"', edit)
+    with pytest.raises(embedlab.EmbedlabError, match=message):
+        run_experiment(parse_config(text, source="exp.toml"), progress=False)
+
+
 def test_a_failing_pipeline_leaves_the_others(beir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     original = embedlab.Pipeline.build
 

@@ -132,7 +132,16 @@ def load_experiment_dataset(config: ExperimentConfig) -> Dataset:
     try:
         return load_dataset_spec(**params)
     except EmbedlabError as error:
-        raise _located(error, config.where("dataset")) from None
+        key = next((k for k in params if f" {k} must " in f" {error} " or f"'{k}'" in str(error)), None)  # its line
+        raise _located(error, config.where("dataset", key=key)) from None
+
+
+def _split(config: ExperimentConfig, dataset: Dataset, key: str) -> Split:
+    """The split named by ``[dataset] split`` or ``train_split``; an unknown one names its line."""
+    try:
+        return dataset.split(getattr(config, key))
+    except EmbedlabError as error:
+        raise _located(error, config.where("dataset", key=key)) from None
 
 
 def _located(error: EmbedlabError, where: str) -> EmbedlabError:
@@ -271,8 +280,8 @@ def run_experiment(config: ExperimentConfig, *, cache: EmbeddingCache | None = N
     try:
         pipelines: list[Pipeline | None] = list(build_pipelines(config, cache=cache, executor=runner))
         dataset = load_experiment_dataset(config)
-        split = dataset.split(config.split)
-        train = dataset.split(config.train_split) if config.train_split is not None else None
+        split = _split(config, dataset, "split")
+        train = _split(config, dataset, "train_split") if config.train_split is not None else None
         k = ranking_depth(config, metrics, len(dataset.corpus))
         with interrupts.watch():
             bar = tqdm(range(len(pipelines)), desc="pipelines", unit="pipeline", disable=not progress)
