@@ -34,6 +34,7 @@ import numpy as np
 
 from embedlab.dataset import Corpus
 from embedlab.errors import ConfigError, InvalidInputError
+from embedlab.ids import as_ids
 from embedlab.protocols import Tokenizes
 
 UNITS = ("tokens", "sentences", "words")
@@ -84,7 +85,7 @@ class Passages:
     """Passages of a corpus: document position, character span in the document's text, and the
     text to encode, grouped by document in corpus order."""
 
-    doc_ids: np.ndarray = attrs.field(converter=lambda a: np.asarray(a, dtype=str))
+    doc_ids: np.ndarray = attrs.field(converter=as_ids)  # variable-width, as Corpus.ids
     document: np.ndarray = attrs.field(converter=lambda a: np.ascontiguousarray(a, dtype=np.int64))
     start: np.ndarray = attrs.field(converter=lambda a: np.ascontiguousarray(a, dtype=np.int64))
     end: np.ndarray = attrs.field(converter=lambda a: np.ascontiguousarray(a, dtype=np.int64))
