@@ -108,7 +108,7 @@ def test_bom_non_utf8_and_hostile_toml(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("kind, name, params, message", [
     ("index", "exact", {"metric": "cos"}, "exact: metric must be one of 'ip', 'cosine', 'l2', got 'cos'"),
-    ("index", "exact", {"block_size": True}, "exact: block_size must be a positive integer, got True"),
+    ("index", "exact", {"block_size": True}, "exact: block_size must be an integer, got True"),  # declared type first
     ("encoder", "hashing", {"dim": "8"}, "hashing: dim must be an integer, got '8'"),
     ("encoder", "hashing", {"dim": True}, "hashing: dim must be an integer, got True"),
     ("encoder", "hashing", {"dim": 0}, "hashing: dim must be > 0, got 0"),
