@@ -39,6 +39,7 @@ from embedlab.errors import (
     UnknownComponentError,
 )
 from embedlab.hookspecs import hookimpl
+from embedlab.media import Image, ImageText, InputKind
 from embedlab.metrics import EvaluationResult, evaluate, parse_metric
 from embedlab.pipeline import Pipeline
 from embedlab.plugins import API_VERSION, PluginHost
@@ -144,7 +145,8 @@ __all__ = [
     "API_VERSION", "AcceptsCompressor", "AmbiguousComponentError", "BinaryCodes", "CodeScorer", "Component",
     "Compressor",
     "ConfigError", "Corpus", "Dataset", "EMBEDLAB_API_VERSION", "EmbeddingKind", "Embeddings",
-    "EmbedlabError", "Encoder", "Index", "InvalidInputError", "LearnsFromQueries", "Metric", "MultiVectorEmbeddings",
+    "EmbedlabError", "Encoder", "Image", "ImageText", "Index", "InputKind", "InvalidInputError", "LearnsFromQueries",
+    "Metric", "MultiVectorEmbeddings",
     "NotFittedError", "Pipeline", "PluginError", "Qrels", "Queries", "Ranking", "Registry",
     "Reranker", "ReportsTimings",
     "Retriever", "SearchResult", "Split", "StateError", "Trainable", "TrainingData", "UnknownComponentError",

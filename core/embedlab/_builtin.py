@@ -12,6 +12,7 @@ from embedlab.hookspecs import hookimpl
 from embedlab.index import ExactIndex
 from embedlab.metrics import BUILTIN_METRICS
 from embedlab.passages import PassageRetriever
+from embedlab.pixels import PixelEncoder
 from embedlab.plugins import API_VERSION
 from embedlab.pq_compressor import PQCompressor
 
@@ -20,11 +21,12 @@ EMBEDLAB_API_VERSION = API_VERSION
 
 @hookimpl
 def embedlab_register(registry) -> None:  # type: ignore[no-untyped-def]
-    """The executor kind and the local executor, hashing encoder, exact index, PQ compressor,
+    """The executor kind and the local executor, hashing and pixels encoders, exact index, PQ compressor,
     spectral graph encoder, fusion and passage retrievers, metrics and built-in datasets."""
     registry.add_kind(EXECUTOR_KIND, description=EXECUTOR_DESCRIPTION)
     registry.add(EXECUTOR_KIND, "local", LocalExecutor)
     registry.add("encoder", "hashing", HashingEncoder)
+    registry.add("encoder", "pixels", PixelEncoder)
     registry.add("index", "exact", ExactIndex)
     registry.add("encoder", "spectral", SpectralEncoder)
     registry.add("retriever", "fusion", FusionRetriever)

@@ -12,6 +12,7 @@ import numpy as np
 
 from embedlab.errors import InvalidInputError
 from embedlab.ids import as_ids, check_ids
+from embedlab.media import Image, InputKind, Item, compose, kinds_of
 
 #: ``{query_id: {doc_id: grade}}``; grade <= 0 means judged non-relevant.
 Qrels = Mapping[str, Mapping[str, int]]
@@ -36,12 +37,40 @@ def _positions(ids: np.ndarray, what: str) -> dict[str, int]:
     return position
 
 
+def _images(values: Sequence[Image | None] | None) -> tuple[Image | None, ...] | None:
+    if values is None:
+        return None
+    images = tuple(values)
+    for i, image in enumerate(images):
+        if image is not None and not isinstance(image, Image):
+            raise InvalidInputError(f"images: item {i} is a {type(image).__name__}, expected "
+                                    "embedlab.media.Image or None")
+    return images
+
+
+def _hash_images(digest: Any, images: tuple[Image | None, ...] | None) -> None:
+    """Fold the pixel hashes into ``digest``; nothing when there are no images, so text-only
+    content hashes (and the cache entries keyed by them) are unchanged."""
+    if images is None:
+        return
+    digest.update(b"images")
+    for image in images:
+        digest.update((image.content_hash if image is not None else "-").encode())
+
+
+def _check_images(images: tuple[Image | None, ...] | None, texts: tuple[str, ...], what: str) -> None:
+    if images is not None and len(images) != len(texts):
+        raise InvalidInputError(f"{what}: {len(images)} images for {len(texts)} items")
+
+
 @attrs.frozen(eq=False)
 class Corpus:
-    """Documents: unique ids, texts, optional titles and per-document attribute columns.
+    """Documents: unique ids, texts, optional titles, per-document attribute columns and images.
 
     ``attributes`` maps a column name to an array with one value per document (``None`` or NaN
-    where a document lacks the attribute); filters and filtered indexes read them.
+    where a document lacks the attribute); filters and filtered indexes read them. ``images``
+    (one :class:`~embedlab.media.Image` or None per document) makes a document an image (empty
+    text) or an image plus text; see :meth:`inputs`.
     """
 
     ids: np.ndarray = attrs.field(converter=_ids)
@@ -50,6 +79,7 @@ class Corpus:
     attributes: Mapping[str, np.ndarray] = attrs.field(factory=dict,
                                                        converter=lambda m: {k: np.asarray(v) for k, v in m.items()})
     _position: dict[str, int] = attrs.field(init=False, repr=False)
+    images: tuple[Image | None, ...] | None = attrs.field(default=None, converter=_images, kw_only=True)
 
     def __attrs_post_init__(self) -> None:
         n = self.ids.size
@@ -61,6 +91,7 @@ class Corpus:
             if column.shape[:1] != (n,):
                 raise InvalidInputError(f"corpus: attribute {name!r} has {column.shape[:1]} values "
                                         f"for {n} documents")
+        _check_images(self.images, self.texts, "corpus")
         object.__setattr__(self, "_position", _positions(self.ids, "corpus"))
 
     def __len__(self) -> int:
@@ -71,6 +102,16 @@ class Corpus:
         if self.titles is None:
             return list(self.texts)
         return [f"{t} {x}" if t else x for t, x in zip(self.titles, self.texts)]
+
+    def inputs(self) -> list[Item]:
+        """What an encoder receives per document: :meth:`documents` for a text corpus; with images,
+        the image (empty text) or an :class:`~embedlab.media.ImageText` (image and text)."""
+        return compose(self.documents(), self.images)
+
+    @property
+    def input_kinds(self) -> dict[InputKind, int]:
+        """How many documents there are of each input kind."""
+        return kinds_of(self.inputs()) if self.images is not None else {InputKind.TEXT: len(self)}
 
     @property
     def position(self) -> dict[str, int]:
@@ -87,23 +128,36 @@ class Corpus:
                 encoded = part.encode("utf-8", "surrogatepass")
                 digest.update(len(encoded).to_bytes(8, "little"))
                 digest.update(encoded)
+        _hash_images(digest, self.images)
         return digest.hexdigest()
 
 
 @attrs.frozen(eq=False)
 class Queries:
-    """Query ids and texts."""
+    """Query ids, texts and optional images (a query with an image and an empty text is an image
+    query; with both, a composed query such as a reference image plus a modification)."""
 
     ids: np.ndarray = attrs.field(converter=_ids)
     texts: tuple[str, ...] = attrs.field(converter=tuple)
+    images: tuple[Image | None, ...] | None = attrs.field(default=None, converter=_images, kw_only=True)
 
     def __attrs_post_init__(self) -> None:
         if len(self.texts) != self.ids.size:
             raise InvalidInputError("queries: ids and texts must have the same length")
+        _check_images(self.images, self.texts, "queries")
         _positions(self.ids, "queries")
 
     def __len__(self) -> int:
         return int(self.ids.size)
+
+    def inputs(self) -> list[Item]:
+        """What an encoder receives per query (see :meth:`Corpus.inputs`)."""
+        return compose(list(self.texts), self.images)
+
+    @property
+    def input_kinds(self) -> dict[InputKind, int]:
+        """How many queries there are of each input kind."""
+        return kinds_of(self.inputs()) if self.images is not None else {InputKind.TEXT: len(self)}
 
     @cached_property
     def content_hash(self) -> str:
@@ -112,13 +166,15 @@ class Queries:
             encoded = part.encode("utf-8", "surrogatepass")
             digest.update(len(encoded).to_bytes(8, "little"))
             digest.update(encoded)
+        _hash_images(digest, self.images)
         return digest.hexdigest()
 
     def select(self, ids: Sequence[str]) -> Queries:
         """The queries with these ids, in this order."""
         position = {q: i for i, q in enumerate(self.ids.tolist())}
         rows = [position[q] for q in ids]
-        return Queries(self.ids[rows], [self.texts[i] for i in rows])
+        images = None if self.images is None else [self.images[i] for i in rows]
+        return Queries(self.ids[rows], [self.texts[i] for i in rows], images=images)
 
 
 #: ``{query_id: doc_ids}``: documents a query's ranking must not contain (its own node and known

@@ -36,6 +36,7 @@ from embedlab.components import fingerprint
 from embedlab.dataset import Corpus, Exclusions, Queries, Split
 from embedlab.errors import ConfigError, InvalidInputError
 from embedlab.executors import Executor, create_executor
+from embedlab.media import check_inputs
 from embedlab.protocols import (
     Compressor,
     Encoder,
@@ -223,9 +224,25 @@ class Pipeline:
             out.update({f"reranker.{i}": fingerprint(s.reranker) for i, s in enumerate(self.cascade, 1)})
         return out
 
+    def check_inputs(self, corpus: Corpus | None = None, *queries: Queries | None) -> None:
+        """Fail before any work when a stage does not take the corpus's or the queries' input kinds
+        (images, image + text: :mod:`embedlab.media`). An encoder first stage is judged by its
+        encoder; another first stage and every reranker by their own ``input_kinds`` (text only
+        when undeclared)."""
+        first = self.first_stage.encoder if isinstance(self.first_stage, EmbeddingRetriever) else self.first_stage
+        stages = [(first, "first stage"), *((s.reranker, f"reranker {s.label!r}") for s in self.cascade)]
+        for component, stage in stages:
+            where = f"pipeline {self.name!r} {stage}"
+            if corpus is not None:
+                check_inputs(component, "documents", corpus.input_kinds, where=where)
+            for batch in queries:
+                if batch is not None:
+                    check_inputs(component, "queries", batch.input_kinds, where=where)
+
     def build(self, corpus: Corpus, train: Split | None = None) -> Timings:
         """Build the first stage on the corpus and train learning rerankers; ``train`` is a judged
         split that components which learn from queries are trained on (never the evaluated split)."""
+        self.check_inputs(corpus, train.queries if train is not None else None)
         self.timings = Timings()
         self.corpus = None
         if self.cache is not None:
@@ -281,6 +298,7 @@ class Pipeline:
             raise InvalidInputError(f"pipeline {self.name!r}: no queries to search")
         if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k <= 0:
             raise InvalidInputError(f"pipeline {self.name!r}: k must be a positive integer, got {k!r}")
+        self.check_inputs(None, queries)
         n_docs = len(self.corpus)
         k = min(int(k), n_docs)  # no ranking is deeper than the corpus
         first_depth = self.cascade[0].depth if self.cascade and self.cascade[0].depth else 0

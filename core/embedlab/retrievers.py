@@ -28,6 +28,7 @@ from embedlab.components import fingerprint
 from embedlab.dataset import Corpus, Exclusions, Queries, Split
 from embedlab.errors import ConfigError, InvalidInputError
 from embedlab.executors import Executor, LocalExecutor, create_executor
+from embedlab.media import check_inputs
 from embedlab.protocols import (
     AcceptsCompressor,
     Compressor,
@@ -116,7 +117,8 @@ class EmbeddingRetriever:
     def build(self, corpus: Corpus, train: Split | None = None, *, keep_vectors: bool = False) -> Timings:
         """Fit (where trainable), encode and index ``corpus``; ``keep_vectors`` keeps the document
         vectors (and the training queries' vectors when ``train`` is given) for later stages."""
-        documents = corpus.documents()
+        self.check_inputs(corpus, train.queries if train is not None else None)
+        documents = corpus.inputs()
         self.timings = Timings()
         self.corpus = self.document_vectors = self.train_query_vectors = None
         learns = train is not None and isinstance(self.encoder, LearnsFromQueries)
@@ -148,6 +150,15 @@ class EmbeddingRetriever:
         self.corpus = corpus
         return self.timings
 
+    def check_inputs(self, corpus: Corpus | None = None, queries: Queries | None = None) -> None:
+        """Fail before any work when the encoder does not take the corpus's or the queries' input
+        kinds (images, image + text; see :mod:`embedlab.media`)."""
+        where = f"first stage {self.label!r}"
+        if corpus is not None:
+            check_inputs(self.encoder, "documents", corpus.input_kinds, where=where)
+        if queries is not None:
+            check_inputs(self.encoder, "queries", queries.input_kinds, where=where)
+
     def _learns_later(self, train: Split | None, keep_vectors: bool) -> bool:
         """Whether the compressor or a later stage trains on ``train``'s queries."""
         return train is not None and (keep_vectors or isinstance(self.compressor, LearnsFromQueries))
@@ -156,7 +167,7 @@ class EmbeddingRetriever:
                      keep_vectors: bool) -> None:
         train_queries = None  # the training queries' vectors, encoded once for every learning stage
         if train is not None and self._learns_later(train, keep_vectors):
-            train_queries, _ = self.encode("queries", train.queries.content_hash, list(train.queries.texts))
+            train_queries, _ = self.encode("queries", train.queries.content_hash, train.queries.inputs())
         vectors = encoded
         if self.compressor is not None:
             data = TrainingData(corpus, train, train_queries, encoded) if train_queries is not None else None
@@ -184,7 +195,7 @@ class EmbeddingRetriever:
         self.index = self.executor.build_index(self.index, chunks, corpus.attributes or None, self.compressor)
         self.timings.index_s = time.perf_counter() - start
 
-    def _encode_chunks(self, content_hash: str, documents: list[str]) -> ChunkStore:
+    def _encode_chunks(self, content_hash: str, documents: list[Any]) -> ChunkStore:
         """The corpus encoded chunk by chunk into the cache (resuming a killed run)."""
         assert self.cache is not None
         key = self.cache.key(self.encoder, "documents", content_hash, self._context)
@@ -211,7 +222,8 @@ class EmbeddingRetriever:
         (``{query_id: doc_ids}``) removes documents from a query's ranking before its top k is taken."""
         if self.corpus is None:
             raise InvalidInputError(f"first stage {self.label!r}: call build(corpus) before search")
-        vectors, self.timings.encode_queries_s = self.encode("queries", queries.content_hash, list(queries.texts))
+        self.check_inputs(queries=queries)
+        vectors, self.timings.encode_queries_s = self.encode("queries", queries.content_hash, queries.inputs())
         start = time.perf_counter()
         if exclude:
             ranking = self._search_excluding(vectors, queries, k, filter, exclude)
@@ -245,8 +257,9 @@ class EmbeddingRetriever:
         assert self.corpus is not None
         return Ranking.from_search(query_ids, self.index.search(vectors, k), self.corpus.ids)
 
-    def encode(self, role: str, content_hash: str, texts: list[str]) -> tuple[emb.Embeddings, float]:
-        """Vectors of ``texts`` and the seconds their encoding took (read from the cache if set)."""
+    def encode(self, role: str, content_hash: str, texts: list[Any]) -> tuple[emb.Embeddings, float]:
+        """Vectors of ``texts`` (or image items, see :mod:`embedlab.media`) and the seconds their
+        encoding took (read from the cache if set)."""
         method = self.encoder.encode_documents if role == "documents" else self.encoder.encode_queries
         if self.cache is None:
             start = time.perf_counter()

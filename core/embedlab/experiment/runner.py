@@ -283,6 +283,9 @@ def run_experiment(config: ExperimentConfig, *, cache: EmbeddingCache | None = N
         split = _split(config, dataset, "split")
         train = _split(config, dataset, "train_split") if config.train_split is not None else None
         k = ranking_depth(config, metrics, len(dataset.corpus))
+        for pipeline in pipelines:  # input kinds (text, images) before any pipeline does work
+            assert pipeline is not None
+            pipeline.check_inputs(dataset.corpus, split.queries, train.queries if train is not None else None)
         with interrupts.watch():
             bar = tqdm(range(len(pipelines)), desc="pipelines", unit="pipeline", disable=not progress)
             for i in bar:
