@@ -184,6 +184,17 @@ def test_saved_datasets_keep_images_qrels_and_exclusions(tmp_path):
         load_saved_dataset(tmp_path / "scenes")
 
 
+def test_saved_text_datasets_keep_titles_unicode_and_attributes(tmp_path):
+    corpus = Corpus(["d1", "d2"], ["Grüße, 世界", ""], ["a title", ""],
+                    {"year": np.array([2001, 2002]), "lang": np.array(["de", None], dtype=object)})
+    dataset = embedlab.Dataset("text", corpus, Queries(["q1"], ["hello"]), {"test": {"q1": {"d1": 1}}})
+    back = load_saved_dataset(save_dataset(dataset, tmp_path / "text"))
+    assert back.corpus.content_hash == corpus.content_hash and back.corpus.images is None
+    assert back.corpus.titles == ("a title", "") and back.queries.texts == ("hello",)
+    assert back.corpus.attributes["year"].tolist() == [2001, 2002]
+    assert back.corpus.attributes["lang"].tolist() == ["de", None]
+
+
 def test_images_open_from_npy_and_png(tmp_path):
     from PIL import Image as PILImage
 

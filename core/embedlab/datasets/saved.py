@@ -1,6 +1,6 @@
 """Save a :class:`~embedlab.dataset.Dataset` (texts, images, attributes, qrels) as a state directory
 and load it back: ``manifest.json`` (qrels, exclusions, metadata, checksums) plus ``.npy`` arrays
-(ids, texts, titles, numeric attribute columns, packed image pixels). No pickle; written
+(ids, texts and titles as UTF-8 bytes + offsets, numeric attribute columns, packed image pixels). No pickle; written
 atomically; a truncated or edited file is reported by name (:mod:`embedlab.persistence`).
 
 ``[dataset] path = "<folder>"`` loads such a folder (a ``manifest.json`` marks it) as well as a
@@ -22,20 +22,35 @@ from embedlab.persistence import load_state, save_state
 KIND = "dataset"
 
 
-def _texts(values: Any) -> np.ndarray:
-    return np.asarray(list(values), dtype=str)
+def _pack_texts(prefix: str, values: Any) -> dict[str, np.ndarray]:
+    """Texts as one UTF-8 byte array plus ``n + 1`` offsets (no fixed-width unicode arrays, whose
+    every element is as wide as the longest text, and no StringDType, which needs pickle)."""
+    encoded = [str(v).encode("utf-8", "surrogatepass") for v in values]
+    offsets = np.zeros(len(encoded) + 1, dtype=np.int64)
+    np.cumsum([len(e) for e in encoded], out=offsets[1:])
+    return {f"{prefix}.utf8": np.frombuffer(b"".join(encoded), dtype=np.uint8),
+            f"{prefix}.offsets": offsets}
+
+
+def _unpack_texts(arrays: dict[str, np.ndarray], prefix: str) -> list[str]:
+    raw, offsets = arrays[f"{prefix}.utf8"].tobytes(), arrays[f"{prefix}.offsets"]
+    if offsets.ndim != 1 or offsets[0] != 0 or offsets[-1] != len(raw) or (np.diff(offsets) < 0).any():
+        raise StateError(f"saved dataset: text offsets of {prefix!r} do not match its bytes")
+    return [raw[a:b].decode("utf-8", "surrogatepass") for a, b in zip(offsets[:-1].tolist(), offsets[1:].tolist())]
 
 
 def save_dataset(dataset: Dataset, path: str | Path) -> Path:
     """Write ``dataset`` to the directory ``path`` (replaced atomically)."""
     corpus, queries = dataset.corpus, dataset.queries
-    arrays: dict[str, np.ndarray] = {"corpus_ids": corpus.ids, "corpus_texts": _texts(corpus.texts),
-                                     "query_ids": queries.ids, "query_texts": _texts(queries.texts)}
+    arrays: dict[str, np.ndarray] = {**_pack_texts("corpus_ids", corpus.ids.tolist()),
+                                     **_pack_texts("corpus_texts", corpus.texts),
+                                     **_pack_texts("query_ids", queries.ids.tolist()),
+                                     **_pack_texts("query_texts", queries.texts)}
     if corpus.titles is not None:
-        arrays["corpus_titles"] = _texts(corpus.titles)
+        arrays.update(_pack_texts("corpus_titles", corpus.titles))
     json_columns: dict[str, list[Any]] = {}
     for name, column in corpus.attributes.items():
-        if column.dtype == object:
+        if column.dtype.kind in "OT":  # objects and variable-width strings would need pickle
             json_columns[name] = column.tolist()
         else:
             arrays[f"attribute.{name}"] = column
@@ -65,11 +80,11 @@ def load_saved_dataset(path: str | Path) -> Dataset:
                                       if name.startswith("attribute.")}
         attributes.update({name: np.array(values, dtype=object)
                            for name, values in meta["json_attributes"].items()})
-        titles = arrays.get("corpus_titles")
-        corpus = Corpus(arrays["corpus_ids"], arrays["corpus_texts"].tolist(),
-                        None if titles is None else titles.tolist(), attributes,
-                        images=_images(arrays, "corpus"))
-        queries = Queries(arrays["query_ids"], arrays["query_texts"].tolist(), images=_images(arrays, "query"))
+        titles = _unpack_texts(arrays, "corpus_titles") if "corpus_titles.utf8" in arrays else None
+        corpus = Corpus(_unpack_texts(arrays, "corpus_ids"), _unpack_texts(arrays, "corpus_texts"), titles,
+                        attributes, images=_images(arrays, "corpus"))
+        queries = Queries(_unpack_texts(arrays, "query_ids"), _unpack_texts(arrays, "query_texts"),
+                          images=_images(arrays, "query"))
         return Dataset(state.manifest["name"], corpus, queries, meta["qrels"], meta["metadata"],
                        meta["exclude"])
     except KeyError as error:
