@@ -25,6 +25,7 @@ KNOWN_PROVIDERS: dict[tuple[str, str], str] = {
     ("negatives", "locality"): "embedlab-bidr",
     ("encoder", "anncur"): "embedlab-anncur",
     ("reranker", "e2rank"): "embedlab-e2rank",
+    ("encoder", "cir"): "embedlab-cir",
     ("reranker", "cosine-adapter"): "embedlab-cosine-adapter",
     ("reranker", "dime"): "embedlab-dime",
     ("dataset", "limit-small"): "embedlab-limit",
