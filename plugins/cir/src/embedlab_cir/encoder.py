@@ -110,9 +110,10 @@ class CIREncoder(Component):
         return self.config.dim
 
     def _new_model(self) -> JointEncoder:
+        text_dim = self.text.dim  # first: building the text encoder may import plugins that draw random numbers
         torch.manual_seed(self.config.seed)
         c = self.config
-        return JointEncoder(text_dim=self.text.dim, channels=c.channels, image_size=c.image_size, width=c.width,
+        return JointEncoder(text_dim=text_dim, channels=c.channels, image_size=c.image_size, width=c.width,
                             layers=c.layers, heads=c.heads, dim=c.dim)
 
     def _loop(self, steps: int, seed_offset: int) -> LoopSettings:
