@@ -64,8 +64,9 @@ def test_the_joint_encoder_learns_an_image_instruction_interaction_that_late_fus
     assert not np.allclose(words[0], words[1])  # the hashing text side tells the instructions apart
     accuracy = {}
     for mode in ("joint", "sum"):
-        encoder = CIREncoder(**{**TINY, "batch_size": 16, "width": 64}, query=mode, stage1_steps=0, stage2_steps=300, lr=3e-3,
-                             temperature=0.1, validation_fraction=0.0, stage2_target="image")
+        encoder = CIREncoder(**{**TINY, "batch_size": 16, "width": 64}, query=mode, stage1_steps=0,
+                             stage2_steps=300, lr=3e-3, temperature=0.1, validation_fraction=0.0,
+                             stage2_target="image")
         encoder.fit_queries(TrainingData(dataset.corpus, dataset.split("train")))
         accuracy[mode] = top1_accuracy(encoder, dataset)
     assert accuracy["joint"] >= 0.95
