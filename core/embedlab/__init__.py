@@ -123,21 +123,24 @@ def load_component(path: str | Path, *, mmap: bool = False) -> Any:
     whose ``load`` takes ``mmap``, e.g. the exact index; others raise ConfigError)."""
     import inspect
 
-    from embedlab.persistence import read_manifest
+    from embedlab.persistence import guarded_load, read_manifest
 
     manifest = read_manifest(path)
     kind, name = manifest["kind"], manifest["name"]
     distribution = manifest.get("distribution")
-    spec = registry().spec(kind, name, distribution=distribution if isinstance(distribution, str) else None)
+    try:
+        spec = registry().spec(kind, name, distribution=distribution if isinstance(distribution, str) else None)
+    except EmbedlabError as error:
+        raise StateError(f"{path}: saved by a component that is not available here: {error}") from error
     loader = getattr(spec.factory, "load", None)
     if loader is None:
         raise StateError(f"{kind} {name!r} cannot be loaded from disk")
     if not mmap:
-        return loader(path)
+        return guarded_load(path, loader)
     if "mmap" not in inspect.signature(loader).parameters:
         raise ConfigError(f"{kind} {name!r} ({spec.distribution}) cannot memory-map its state: its load() "
                           "takes no mmap parameter; use load_component(path) to read it into memory")
-    return loader(path, mmap=True)
+    return guarded_load(path, lambda saved: loader(saved, mmap=True))
 
 
 __all__ = [

@@ -12,8 +12,11 @@ import numpy as np
 
 from embedlab.errors import InvalidInputError, StateError
 from embedlab.filters import missing
+from embedlab.persistence import SavedState
 
 META_KEY = "attributes"
+#: Column encodings in a saved state, with the dtype kinds their arrays may have.
+ENCODINGS = {"plain": "biufUSMm", "strings": "U", "numbers": "f"}
 
 
 def check_columns(attributes: Mapping[str, np.ndarray] | None, n_docs: int,
@@ -66,23 +69,20 @@ def columns_to_state(columns: Mapping[str, np.ndarray], *,
     return arrays, entries
 
 
-def columns_from_state(entries: Any, arrays: Mapping[str, np.ndarray], n_docs: int, *,
-                       owner: str = "index") -> dict[str, np.ndarray]:
-    """Inverse of :func:`columns_to_state`; :class:`StateError` when an array is missing or wrong."""
-    if not isinstance(entries, list):
-        raise StateError(f"saved {owner}: manifest field {META_KEY!r} must be a list")
+def columns_from_state(state: SavedState, n_docs: int) -> dict[str, np.ndarray]:
+    """Inverse of :func:`columns_to_state` for a loaded state (manifest entries under
+    ``meta.attributes``); :class:`StateError` naming the file when an array is missing or wrong."""
+    entries = state.value(META_KEY, list, default=[])
     columns = {}
     for i, entry in enumerate(entries):
         key = f"attribute_{i}"
-        if key not in arrays:
-            raise StateError(f"saved {owner} lacks {key}.npy (attribute {entry.get('name')!r})")
-        values = np.asarray(arrays[key])
-        if entry.get("encoding") == "strings":
-            if f"{key}_missing" not in arrays:
-                raise StateError(f"saved {owner} lacks {key}_missing.npy")
+        if not isinstance(entry, dict) or not isinstance(entry.get("name"), str) \
+                or entry.get("encoding") not in ENCODINGS:
+            raise state.error(f"meta.{META_KEY}[{i}] must be an object with a string 'name' and an "
+                              f"'encoding' among {sorted(ENCODINGS)}")
+        values = state.array(key, kinds=ENCODINGS[entry["encoding"]], shape=(n_docs,))
+        if entry["encoding"] == "strings":
             values = values.astype(object)
-            values[np.asarray(arrays[f"{key}_missing"], dtype=bool)] = None
-        if values.shape != (n_docs,):
-            raise StateError(f"saved {owner}: {key}.npy has shape {values.shape}, expected ({n_docs},)")
-        columns[str(entry["name"])] = values
+            values[state.array(f"{key}_missing", dtype=bool, shape=(n_docs,))] = None
+        columns[entry["name"]] = values
     return columns

@@ -49,7 +49,14 @@ class CachedEmbeddings:
 
 @attrs.define
 class EmbeddingCache:
-    """Directory of saved embeddings, one state directory per key."""
+    """Directory of saved embeddings, one state directory per key.
+
+    The cache is optional and self-healing: an unusable entry (damaged, forged, half-written by an
+    older version, a file in its place) is recomputed and replaced with a warning; when an entry
+    cannot be written (full disk, read-only or unwritable cache) the run carries on uncached with a
+    warning. Processes filling the same entry at once all succeed (the last one published wins;
+    entries of the same key hold the same embeddings).
+    """
 
     root: Path = attrs.field(converter=Path, factory=lambda: default_cache_dir() / "embeddings")
 
@@ -58,26 +65,52 @@ class EmbeddingCache:
         parts = f"{fingerprint(encoder)}|{role}|{content_hash}|{context}"
         return hashlib.sha256(parts.encode()).hexdigest()
 
+    def path(self, key: str) -> Path:
+        """The entry directory of ``key``."""
+        return self.root / key[:2] / key
+
     def get_or_compute(self, key: str, compute: Callable[[], emb.Embeddings]) -> CachedEmbeddings:
         """Return the cached embeddings for ``key``, computing and storing them on a miss."""
-        path = self.root / key[:2] / key
-        if path.exists():
-            try:
-                state = load_state(path, kind="embeddings")
-                stored = emb.from_arrays(state.meta["embedding_kind"], state.arrays)
-                return CachedEmbeddings(stored, float(state.meta["seconds"]), True)
-            except (StateError, KeyError, ValueError) as error:
-                warnings.warn(f"embedding cache entry {path} is unusable ({error}); recomputing",
-                              stacklevel=2)
+        path = self.path(key)
+        cached = self._read(path)
+        if cached is not None:
+            return cached
         start = time.perf_counter()
         computed = compute()
         seconds = time.perf_counter() - start
+        self._write(path, key, computed, seconds)
+        return CachedEmbeddings(computed, seconds, False)
+
+    @staticmethod
+    def _read(path: Path) -> CachedEmbeddings | None:
+        if not os.path.lexists(path):
+            return None
+        try:
+            state = load_state(path, kind="embeddings")
+            kind = state.value("embedding_kind", str)
+            if kind not in {k.value for k in emb.EmbeddingKind}:
+                raise state.error(f"unknown embedding kind {kind!r}")
+            stored = emb.from_arrays(kind, state.arrays, where=str(path))
+            return CachedEmbeddings(stored, float(state.value("seconds", (int, float), minimum=0)), True)
+        except (StateError, OSError) as error:
+            warnings.warn(f"embedding cache entry {path} is unusable ({error}); recomputing", stacklevel=4)
+            return None
+
+    @staticmethod
+    def _write(path: Path, key: str, computed: emb.Embeddings, seconds: float) -> None:
         identity = {"kind": "embeddings", "name": key, "config": {}, "distribution": "embedlab",
                     "version": "cache"}
-        save_state(path, None, emb.to_arrays(computed),
-                   meta={"embedding_kind": emb.kind_of(computed).value, "seconds": seconds},
-                   identity=identity)
-        return CachedEmbeddings(computed, seconds, False)
+        try:
+            if path.is_symlink() or path.is_file():  # a file in the entry's place: broken, replace it
+                os.unlink(path)
+        except OSError:
+            pass  # another process replaced it first; save_state reports what remains
+        try:
+            save_state(path, None, emb.to_arrays(computed), overwrite=True, identity=identity,
+                       meta={"embedding_kind": emb.kind_of(computed).value, "seconds": seconds})
+        except StateError as error:
+            warnings.warn(f"embedding cache: cannot store {path} ({error}); carrying on uncached",
+                          stacklevel=4)
 
     def chunk_store(self, key: str, n_items: int, chunk_size: int = DEFAULT_CHUNK_SIZE) -> ChunkStore:
         """The chunked entry of ``key`` (see :mod:`embedlab.shards`), created when absent."""

@@ -17,7 +17,8 @@ import attrs
 import numpy as np
 import scipy.sparse as sp
 
-from embedlab.errors import InvalidInputError
+from embedlab.errors import InvalidInputError, StateError
+from embedlab.state_checks import check_array, check_csr, check_offsets, check_range
 
 
 class EmbeddingKind(str, Enum):
@@ -212,14 +213,30 @@ def to_arrays(x: Embeddings) -> dict[str, np.ndarray]:
     return {"bits": x.bits, "dim": np.asarray([x.dim], dtype=np.int64)}
 
 
-def from_arrays(kind: EmbeddingKind | str, arrays: Mapping[str, np.ndarray]) -> Embeddings:
-    """Inverse of :func:`to_arrays`."""
+def from_arrays(kind: EmbeddingKind | str, arrays: Mapping[str, np.ndarray],
+                where: str = "saved embeddings") -> Embeddings:
+    """Inverse of :func:`to_arrays`, checking every array (the input may come from disk):
+    :class:`~embedlab.errors.StateError` naming ``where`` when one is missing or inconsistent."""
     kind = EmbeddingKind(kind)
+    missing = sorted({EmbeddingKind.DENSE: {"dense"}, EmbeddingKind.SPARSE: {"data", "indices", "indptr", "shape"},
+                      EmbeddingKind.MULTI_VECTOR: {"vectors", "offsets"},
+                      EmbeddingKind.BINARY: {"bits", "dim"}}[kind] - set(arrays))
+    if missing:
+        raise StateError(f"{where}: {kind.value} embeddings lack the array(s) {missing}")
     if kind is EmbeddingKind.DENSE:
-        return np.ascontiguousarray(arrays["dense"], dtype=np.float32)
+        return np.ascontiguousarray(check_array(arrays["dense"], f"{where} dense", dtype=np.float32, ndim=2,
+                                                finite=True))
     if kind is EmbeddingKind.SPARSE:
-        shape = tuple(int(s) for s in arrays["shape"])
-        return sp.csr_matrix((arrays["data"], arrays["indices"], arrays["indptr"]), shape=shape)
+        shape = check_array(arrays["shape"], f"{where} shape", kinds="iu", shape=(2,))
+        if (shape < 0).any():
+            raise StateError(f"{where}: negative sparse shape {shape.tolist()}")
+        check_csr(arrays["data"], arrays["indices"], arrays["indptr"], int(shape[1]), where, n_rows=int(shape[0]))
+        return sp.csr_matrix((arrays["data"], arrays["indices"], arrays["indptr"]),
+                             shape=(int(shape[0]), int(shape[1])))
     if kind is EmbeddingKind.MULTI_VECTOR:
-        return MultiVectorEmbeddings(arrays["vectors"], arrays["offsets"])
-    return BinaryCodes(arrays["bits"], int(arrays["dim"][0]))
+        vectors = check_array(arrays["vectors"], f"{where} vectors", dtype=np.float32, ndim=2, finite=True)
+        check_offsets(arrays["offsets"], None, vectors.shape[0], f"{where} offsets")
+        return MultiVectorEmbeddings(vectors, arrays["offsets"])
+    dim = check_range(check_array(arrays["dim"], f"{where} dim", kinds="iu", shape=(1,)), 1 << 40, f"{where} dim")
+    bits = check_array(arrays["bits"], f"{where} bits", dtype=np.uint8, shape=(None, (int(dim[0]) + 7) // 8))
+    return BinaryCodes(bits, int(dim[0]))

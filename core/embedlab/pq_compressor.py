@@ -15,7 +15,7 @@ import numpy as np
 
 from embedlab.components import Component
 from embedlab.embeddings import as_dense
-from embedlab.errors import InvalidInputError, NotFittedError, StateError
+from embedlab.errors import InvalidInputError, NotFittedError
 from embedlab.persistence import load_state, save_state
 from embedlab.pq import Codebooks, opq_codebooks, train_codebooks
 
@@ -117,6 +117,10 @@ class PQCompressor(Component):
         """Inner product of every query with every decoded code, by lookup tables."""
         return self.codebooks.scores(self._rotate(queries), codes, "ip")
 
+    def check_codes(self, codes: np.ndarray) -> np.ndarray:
+        """``codes`` unchanged, or InvalidInputError unless they are valid centroid ids."""
+        return self.codebooks.check_codes(codes)
+
     def save(self, path: str | Path) -> None:
         arrays = {"centroids": self.codebooks.centroids}
         if self._rotation is not None:
@@ -126,16 +130,16 @@ class PQCompressor(Component):
     @classmethod
     def load(cls, path: str | Path) -> PQCompressor:
         state = load_state(path, kind=cls.kind, name=cls.name)
-        pq = cls(**state.config)
-        if "centroids" not in state.arrays:
-            raise StateError(f"{path}: saved pq state lacks centroids.npy")
-        try:
-            pq._books = Codebooks(state.arrays["centroids"])
-        except InvalidInputError as error:
-            raise StateError(f"{path}: {error}") from None
-        rotation = state.arrays.get("rotation")
+        pq = state.build(cls)
+        centroids = state.array("centroids", dtype=np.float32, shape=(pq.config.m, pq.config.ksub, None),
+                                finite=True)
+        if centroids.shape[2] < 1:
+            raise state.error("centroids.npy has sub-vectors of dimension 0")
+        pq._books = Codebooks(centroids)
         dim = pq._books.dim
-        if pq.config.opq != (rotation is not None) or (rotation is not None and rotation.shape != (dim, dim)):
-            raise StateError(f"{path}: rotation.npy does not match opq={pq.config.opq} and dimension {dim}")
+        rotation = state.optional_array("rotation", dtype=np.float32, shape=(dim, dim), finite=True)
+        if pq.config.opq != (rotation is not None):
+            raise state.error(f"rotation.npy is {'missing' if rotation is None else 'present'} "
+                              f"but opq={pq.config.opq}")
         pq._rotation = None if rotation is None else np.array(rotation, dtype=np.float32)
         return pq

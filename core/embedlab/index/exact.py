@@ -11,7 +11,7 @@ from tqdm.auto import tqdm
 
 from embedlab import validators as v
 from embedlab.attributes import append_columns, check_columns, columns_bytes, columns_from_state, columns_to_state
-from embedlab.components import Component, make_config
+from embedlab.components import Component
 from embedlab.embeddings import EmbeddingKind, Embeddings, count
 from embedlab.errors import InvalidInputError
 from embedlab.filters import resolve_filter
@@ -172,7 +172,7 @@ class ExactIndex(Component):
     # -- persistence ----------------------------------------------------------------------
 
     def save(self, path: str | Path) -> None:
-        """Write the index (and its compressor, in ``path/compressor``) with embedlab.persistence."""
+        """Write the index and its compressor (the part ``compressor/``) as one atomic state."""
         arrays: dict[str, np.ndarray] = {} if self._store is None else dict(self._store.arrays())
         column_arrays, columns = columns_to_state(self._attributes, owner=OWNER)
         arrays.update(column_arrays)
@@ -180,26 +180,27 @@ class ExactIndex(Component):
         meta = {"embedding_kind": None if store is None else store.kind.value,
                 "dim": None if store is None else store.dim,
                 "attributes": columns, "compressor": self._compressor is not None}
-        save_state(path, self, arrays=arrays, meta=meta)
-        if self._compressor is not None:
-            self._compressor.save(Path(path) / COMPRESSOR_DIR)
+        save_state(path, self, arrays=arrays, meta=meta, parts={COMPRESSOR_DIR: self._compressor})
 
     @classmethod
     def load(cls, path: str | Path, *, mmap: bool = False) -> ExactIndex:
-        """Load a saved index; ``mmap=True`` memory-maps the stored arrays."""
+        """Load a saved index; ``mmap=True`` memory-maps the stored arrays. Every array is checked
+        (dtypes, shapes, index ranges, offsets), so a forged state raises StateError."""
         state = load_state(path, kind=cls.kind, name=cls.name, mmap=mmap)
-        index = cls(make_config(cls.Config, dict(state.config), cls.name))
-        meta = state.meta
-        if meta.get("compressor"):
-            from embedlab import load_component
-
-            index._compressor = load_component(Path(path) / COMPRESSOR_DIR)
-        if meta.get("embedding_kind") is not None:
-            kind = EmbeddingKind(meta["embedding_kind"])
+        index = state.build(cls)
+        if state.value("compressor", bool, default=False):
+            index._compressor = state.part(COMPRESSOR_DIR, kind="compressor")
+        kind = state.value("embedding_kind", (str, type(None)), default=None)
+        if kind is not None:
+            if kind not in {k.value for k in EmbeddingKind}:
+                raise state.error(f"unknown embedding kind {kind!r}")
+            kind = EmbeddingKind(kind)
+            if index._compressor is not None and kind is not EmbeddingKind.DENSE:
+                raise state.error("a compressor needs dense embeddings")
+            dim = state.value("dim", int, minimum=0, maximum=1 << 40)
             extra = {"compressor": index._compressor} if kind is EmbeddingKind.DENSE else {}
-            index._store = STORES[kind].restore(index.config.metric, int(meta["dim"]), state.arrays, **extra)
-        index._attributes = columns_from_state(meta.get("attributes", []), state.arrays, len(index),
-                                               owner=OWNER)
+            index._store = STORES[kind].restore(index.config.metric, dim, state, **extra)
+        index._attributes = columns_from_state(state, len(index))
         return index
 
 

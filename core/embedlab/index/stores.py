@@ -13,7 +13,7 @@ A dense store may hold compressor codes instead of vectors (see ``ExactIndex.use
 
 from __future__ import annotations
 
-from typing import Any, Iterable, Mapping, Union
+from typing import Any, Iterable, Union
 
 import numpy as np
 import scipy.sparse as sp
@@ -21,7 +21,9 @@ import scipy.sparse as sp
 from embedlab.embeddings import BinaryCodes, EmbeddingKind, MultiVectorEmbeddings, as_dense, as_sparse, kind_of
 from embedlab.errors import InvalidInputError, StateError
 from embedlab.index.maxsim import maxsim_scores
+from embedlab.persistence import SavedState
 from embedlab.protocols import CodeScorer, Compressor
+from embedlab.state_checks import check_csr
 
 Rows = Union[slice, np.ndarray]
 
@@ -39,11 +41,20 @@ def _normalise_rows(x: np.ndarray) -> np.ndarray:
     return x / np.where(norms > 0, norms, 1).astype(np.float32)
 
 
-def _require(arrays: Mapping[str, np.ndarray], *names: str) -> list[np.ndarray]:
-    missing = [n for n in names if n not in arrays]
-    if missing:
-        raise StateError(f"saved exact index lacks {', '.join(n + '.npy' for n in missing)}")
-    return [arrays[n] for n in names]
+def check_codes(compressor: Compressor, codes: np.ndarray, dim: int, where: str) -> np.ndarray:
+    """``codes`` read from disk, or :class:`StateError` unless they have the dtype and row shape of
+    ``compressor.encode``'s output and pass the compressor's own ``check_codes`` when it has one."""
+    probe = np.asarray(compressor.encode(np.zeros((1, dim), np.float32)))
+    if codes.dtype != probe.dtype or codes.ndim != probe.ndim or codes.shape[1:] != probe.shape[1:]:
+        raise StateError(f"{where}: codes of dtype {codes.dtype} and shape {codes.shape}; compressor "
+                         f"{getattr(compressor, 'name', '?')!r} writes {probe.dtype} rows of shape {probe.shape[1:]}")
+    checker = getattr(compressor, "check_codes", None)
+    if checker is not None:
+        try:
+            checker(codes)
+        except InvalidInputError as error:
+            raise StateError(f"{where}: {error}") from None
+    return codes
 
 
 class DenseStore:
@@ -142,16 +153,16 @@ class DenseStore:
         return arrays
 
     @classmethod
-    def restore(cls, metric: str, dim: int, arrays: Mapping[str, np.ndarray],
-                compressor: Compressor | None) -> DenseStore:
+    def restore(cls, metric: str, dim: int, state: SavedState,
+                compressor: Compressor | None = None) -> DenseStore:
         store = cls(metric, dim, compressor)
-        (store.data,) = _require(arrays, "codes" if compressor is not None else "vectors")
+        if compressor is None:
+            store.data = state.array("vectors", dtype=np.float32, shape=(None, dim), finite=True)
+        else:
+            codes = state.array("codes", kinds="biuf")
+            store.data = check_codes(compressor, codes, dim, str(state.path / "codes.npy"))
         if metric == "l2":
-            (store.sq_norms,) = _require(arrays, "sq_norms")
-        bad_vectors = compressor is None and store.data.shape[1:] != (dim,)
-        if bad_vectors or (metric == "l2" and store.sq_norms.shape != (len(store),)):
-            raise StateError(f"saved exact index: inconsistent arrays (vectors {store.data.shape}, "
-                             f"norms {store.sq_norms.shape}, dim {dim})")
+            store.sq_norms = state.array("sq_norms", dtype=np.float32, shape=(len(store),), finite=True)
         return store
 
 
@@ -214,15 +225,13 @@ class SparseStore:
         return arrays
 
     @classmethod
-    def restore(cls, metric: str, dim: int, arrays: Mapping[str, np.ndarray]) -> SparseStore:
+    def restore(cls, metric: str, dim: int, state: SavedState) -> SparseStore:
         store = cls(metric, dim)
-        data, indices, indptr = _require(arrays, "data", "indices", "indptr")
-        try:
-            store.data = sp.csr_matrix((data, indices, indptr), shape=(indptr.size - 1, dim))
-        except ValueError as error:
-            raise StateError(f"saved exact index: invalid sparse matrix ({error})") from None
+        data, indices, indptr = (state.array(name) for name in ("data", "indices", "indptr"))
+        check_csr(data, indices, indptr, dim, f"{state.path}: sparse documents")
+        store.data = sp.csr_matrix((data, indices, indptr), shape=(indptr.size - 1, dim))
         if metric == "l2":
-            (store.sq_norms,) = _require(arrays, "sq_norms")
+            store.sq_norms = state.array("sq_norms", dtype=np.float32, shape=(len(store),), finite=True)
         return store
 
 
@@ -289,13 +298,10 @@ class BinaryStore:
         return {"bits": self.words.view(np.uint8)[:, :(self.dim + 7) // 8]}
 
     @classmethod
-    def restore(cls, metric: str, dim: int, arrays: Mapping[str, np.ndarray]) -> BinaryStore:
+    def restore(cls, metric: str, dim: int, state: SavedState) -> BinaryStore:
         store = cls(metric, dim)
-        (bits,) = _require(arrays, "bits")
-        try:
-            store.words = _words(BinaryCodes(bits, dim).bits)
-        except InvalidInputError as error:
-            raise StateError(f"saved exact index: {error}") from None
+        bits = state.array("bits", dtype=np.uint8, shape=(None, (dim + 7) // 8))
+        store.words = _words(BinaryCodes(bits, dim).bits)
         return store
 
 
@@ -360,16 +366,13 @@ class MultiVectorStore:
         return {"vectors": self.items.vectors, "offsets": self.items.offsets}
 
     @classmethod
-    def restore(cls, metric: str, dim: int, arrays: Mapping[str, np.ndarray]) -> MultiVectorStore:
+    def restore(cls, metric: str, dim: int, state: SavedState) -> MultiVectorStore:
+        if metric == "l2":
+            raise state.error("metric 'l2' is not defined for multi-vector embeddings")
         store = cls(metric, dim)
-        vectors, offsets = _require(arrays, "vectors", "offsets")
-        try:
-            store.items = MultiVectorEmbeddings(vectors, offsets)
-        except InvalidInputError as error:
-            raise StateError(f"saved exact index: {error}") from None
-        if store.items.dim != dim:
-            raise StateError(f"saved exact index: vectors have dimension {store.items.dim}, "
-                             f"manifest says {dim}")
+        vectors = state.array("vectors", dtype=np.float32, shape=(None, dim), finite=True)
+        offsets = state.offsets("offsets", None, vectors.shape[0])
+        store.items = MultiVectorEmbeddings(vectors, offsets)
         return store
 
 

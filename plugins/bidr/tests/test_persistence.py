@@ -11,6 +11,7 @@ from embedlab_bidr import BiDRIndex
 import embedlab
 from embedlab.errors import StateError
 from embedlab.pq_compressor import PQCompressor
+from embedlab.testing import reseal
 
 
 def test_save_load_gives_identical_results_and_maps_the_vectors(built, docs, queries, tmp_path) -> None:
@@ -76,7 +77,10 @@ def test_vector_count_must_match_the_codes(built, docs, tmp_path) -> None:
     other.save(tmp_path / "b")
     (tmp_path / "a" / "codes").rename(tmp_path / "a-codes")
     (tmp_path / "b" / "codes").rename(tmp_path / "a" / "codes")
-    with pytest.raises(StateError, match="200 documents"):
+    with pytest.raises(StateError, match="codes/manifest.json: not the part saved with"):
+        BiDRIndex.load(tmp_path / "a")
+    reseal(tmp_path / "a")  # a forger recomputes the checksums: the shapes still disagree
+    with pytest.raises(StateError, match=r"vectors\.npy: shape .*expected \(200, 32\)"):
         BiDRIndex.load(tmp_path / "a")
 
 

@@ -51,7 +51,7 @@ def test_corrupted_files_are_detected(tmp_path, data):
     post = built(PostfilterIndex, data)
     post.save(tmp_path / "post")
     (tmp_path / "post" / "inner" / "manifest.json").unlink()
-    with pytest.raises(StateError, match="manifest"):
+    with pytest.raises(StateError, match="inner: part of the saved state is missing"):
         PostfilterIndex.load(tmp_path / "post")
     with pytest.raises(StateError, match="expected"):
         PrefilterIndex.load(tmp_path / "acorn")

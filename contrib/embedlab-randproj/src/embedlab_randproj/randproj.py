@@ -109,14 +109,13 @@ class RandomProjection(embedlab.Component):
 
     @classmethod
     def load(cls, path: str | Path) -> RandomProjection:
-        """Read a compressor written by :meth:`save` (checksums verified)."""
+        """Read a compressor written by :meth:`save` (checksums, dtype and shape verified)."""
         state = load_state(path, kind=cls.kind, name=cls.name)
-        compressor = cls(**state.config)
-        projection = np.asarray(state.arrays["projection"], dtype=np.float32)
-        if projection.ndim != 2 or projection.shape[0] != compressor.output_dim(projection.shape[1]):
-            raise embedlab.StateError(f"{path}: projection of shape {projection.shape} does not match "
-                                      f"the config {state.config}")
-        compressor._set_projection(projection)
+        compressor = state.build(cls)
+        projection = state.array("projection", kinds="f", ndim=2, finite=True)
+        if projection.shape[1] < 1 or projection.shape[0] != compressor.output_dim(projection.shape[1]):
+            raise state.error(f"projection of shape {projection.shape} does not match the config {state.config}")
+        compressor._set_projection(np.asarray(projection, dtype=np.float32))
         return compressor
 
     def _set_projection(self, projection: np.ndarray) -> None:

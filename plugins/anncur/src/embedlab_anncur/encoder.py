@@ -175,17 +175,19 @@ class Anncur(Component):
 
     @classmethod
     def load(cls, path: str | Path) -> Anncur:
-        """Load an encoder written by :meth:`save` (checksums verified)."""
+        """Load an encoder written by :meth:`save` (checksums and structure verified)."""
         state = load_state(path, kind=cls.kind, name=cls.name)
-        names = [*_ARRAYS, *(f"{t}_{part}" for t in _TEXTS for part in ("utf8", "offsets"))]
-        missing = sorted(set(names) - set(state.arrays))
-        if missing or "documents_hash" not in state.meta:
-            raise StateError(f"{path}: incomplete anncur state (missing {missing or 'documents_hash'})")
-        encoder = cls(**state.config)
-        texts = {t: unpack_texts(state.arrays[f"{t}_utf8"], state.arrays[f"{t}_offsets"]) for t in _TEXTS}
-        encoder._set_state({name: np.asarray(state.arrays[name]) for name in _ARRAYS}, texts,
-                           state.meta["documents_hash"])
-        encoder.fit_scorer_calls = int(state.meta.get("fit_scorer_calls", 0))
+        encoder = state.build(cls)
+        k_i, k_q = encoder.config.k_i, encoder.config.k_q
+        embeddings = state.array("item_embeddings", dtype=np.float32, shape=(None, k_i), finite=True)
+        arrays = {"item_embeddings": embeddings,
+                  "intersection": state.array("intersection", dtype=np.float32, shape=(k_i, k_q), finite=True),
+                  "anchor_items": state.indices("anchor_items", embeddings.shape[0], shape=(k_i,))}
+        texts = {t: unpack_texts(state.array(f"{t}_utf8"), state.array(f"{t}_offsets"), f"{path}: {t}")
+                 for t in _TEXTS}
+        encoder._set_state({name: np.asarray(array) for name, array in arrays.items()}, texts,
+                           state.value("documents_hash", str))
+        encoder.fit_scorer_calls = state.value("fit_scorer_calls", int, minimum=0, default=0)
         return encoder
 
     def _score(self, queries: Queries, corpus: Corpus, desc: str) -> np.ndarray:

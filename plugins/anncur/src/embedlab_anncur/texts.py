@@ -7,6 +7,7 @@ from typing import Sequence
 import numpy as np
 
 from embedlab.errors import StateError
+from embedlab.state_checks import check_array, check_offsets
 
 
 def pack_texts(texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
@@ -16,13 +17,12 @@ def pack_texts(texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
     return np.frombuffer(b"".join(encoded), dtype=np.uint8).copy(), offsets
 
 
-def unpack_texts(data: np.ndarray, offsets: np.ndarray) -> list[str]:
-    """Inverse of :func:`pack_texts`; ``StateError`` when the arrays do not fit together."""
-    if data.dtype != np.uint8 or offsets.ndim != 1 or offsets.size == 0 or offsets[0] != 0 \
-            or offsets[-1] != data.size or np.any(np.diff(offsets) < 0):
-        raise StateError("anncur: stored texts and offsets do not fit together")
+def unpack_texts(data: np.ndarray, offsets: np.ndarray, where: str = "anncur: stored texts") -> list[str]:
+    """Inverse of :func:`pack_texts`; ``StateError`` naming ``where`` when the arrays do not fit together."""
+    check_array(data, where, dtype=np.uint8, ndim=1)
+    check_offsets(offsets, None, data.size, f"{where} offsets")
     raw = data.tobytes()
     try:
         return [raw[a:b].decode("utf-8") for a, b in zip(offsets[:-1].tolist(), offsets[1:].tolist())]
     except UnicodeDecodeError as error:
-        raise StateError(f"anncur: stored texts are not valid UTF-8 ({error})") from None
+        raise StateError(f"{where}: not valid UTF-8 ({error})") from None

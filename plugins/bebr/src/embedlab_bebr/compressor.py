@@ -26,6 +26,8 @@ _number = _v.instance_of((int, float))
 ENCODE_BLOCK = 8192
 SCORINGS = ("sdc", "adc")
 OBJECTIVES = ("nce", "similarity")
+#: Largest input or code dimension a saved state may declare (checked before the network is built).
+MAX_DIM = 1 << 16
 
 
 def _as_tuple(value: Any) -> Any:
@@ -206,12 +208,13 @@ class BEBRCompressor(embedlab.Component):
             return np.zeros((0, int(self.bytes_per_vector)), np.uint8)
         return np.concatenate(planes)
 
-    def _check(self, codes: object) -> np.ndarray:
+    def check_codes(self, codes: object) -> np.ndarray:
+        """``codes`` of this compressor (dtype and width), or InvalidInputError."""
         return layout.check_codes(codes, self.config.bits_per_dim, self._state().code_dim, "bebr")
 
     def composite(self, codes: np.ndarray) -> np.ndarray:
         """``(n, code_dim)`` float32 composite vectors ``sum_t 2**-t s_t`` of the codes."""
-        return layout.composite(self._check(codes), self.config.bits_per_dim, self._state().code_dim)
+        return layout.composite(self.check_codes(codes), self.config.bits_per_dim, self._state().code_dim)
 
     def decode(self, codes: np.ndarray) -> np.ndarray:
         """Codes to ``(n, d)`` float32 reconstructions (the linear output decoder)."""
@@ -229,7 +232,7 @@ class BEBRCompressor(embedlab.Component):
         """
         state = self._state()
         q = as_dense(queries, dim=state.input_dim, name="bebr queries", allow_empty=True)
-        codes = self._check(codes)
+        codes = self.check_codes(codes)
         if self.config.scoring == "adc":
             with numba_threads(self.config.num_threads):
                 return scan.adc_scores(q @ state.decoder, codes, self.config.bits_per_dim) + (q @ state.offset)[:, None]
@@ -239,7 +242,7 @@ class BEBRCompressor(embedlab.Component):
         """SDC scores of queries that are already codes (``encode`` of this or of a compatible
         binariser) against codes, normalised as :meth:`score` normalises them."""
         levels, m = self.config.bits_per_dim, self._state().code_dim
-        query_codes, codes = self._check(query_codes), self._check(codes)
+        query_codes, codes = self.check_codes(query_codes), self.check_codes(codes)
         norm2 = layout.composite_norm2(levels, m)
         with numba_threads(self.config.num_threads):
             if m % 64 == 0:
@@ -263,33 +266,24 @@ class BEBRCompressor(embedlab.Component):
         """Read a compressor written by :meth:`save`; the state of any other component, or arrays
         that do not fit the saved configuration, raise StateError."""
         state = load_state(path, kind=cls.kind, name=cls.name)
-        try:
-            compressor = cls(**state.config)
-        except embedlab.ConfigError as error:
-            raise StateError(f"{path}: saved config is invalid here: {error}") from None
-        meta = state.meta
-        dims = [meta.get("input_dim"), meta.get("code_dim")]
-        if not all(isinstance(d, int) and d > 0 for d in dims):
-            raise StateError(f"{path}: manifest meta lacks valid input_dim / code_dim")
+        compressor = state.build(cls)
         config = compressor.config
-        model = RecurrentBinariser(dims[0], dims[1], config.bits_per_dim, config.hidden)
+        input_dim = state.value("input_dim", int, minimum=1, maximum=MAX_DIM)
+        code_dim = state.value("code_dim", int, minimum=1, maximum=MAX_DIM)
+        mean = np.array(state.array("mean", kinds="f", shape=(input_dim,), finite=True), dtype=np.float32)
+        scale = np.array(state.array("scale", kinds="f", shape=(1,), finite=True), dtype=np.float32)
+        model = RecurrentBinariser(input_dim, code_dim, config.bits_per_dim, config.hidden)
         expected = model.state_dict()
-        saved = {k[len("model."):]: v for k, v in state.arrays.items() if k.startswith("model.")}
-        if set(saved) != set(expected) or {"mean", "scale"} - set(state.arrays):
+        saved = {k[len("model."):] for k in state.arrays if k.startswith("model.")}
+        if saved != set(expected):
             raise StateError(f"{path}: saved arrays do not match a bebr network with the saved "
-                             f"configuration (bits_per_dim={config.bits_per_dim}, code_dim={dims[1]}, "
+                             f"configuration (bits_per_dim={config.bits_per_dim}, code_dim={code_dim}, "
                              f"hidden={config.hidden})")
-        for key, tensor in expected.items():
-            if saved[key].shape != tuple(tensor.shape):
-                raise StateError(f"{path}: model.{key}.npy has shape {saved[key].shape}, expected "
-                                 f"{tuple(tensor.shape)}")
-        model.load_state_dict({k: torch.from_numpy(np.array(v)) for k, v in saved.items()})
+        weights = {key: state.array(f"model.{key}", kinds="f" if tensor.is_floating_point() else "iu",
+                                    shape=tuple(tensor.shape), finite=True)
+                   for key, tensor in expected.items()}
+        model.load_state_dict({k: torch.from_numpy(np.array(v, dtype=expected[k].numpy().dtype))
+                               for k, v in weights.items()})
         model.eval()
-        mean = np.array(state.arrays["mean"], dtype=np.float32)
-        scale = np.array(state.arrays["scale"], dtype=np.float32)
-        if mean.shape != (dims[0],) or scale.shape != (1,):
-            raise StateError(f"{path}: mean.npy / scale.npy have shapes {mean.shape} / {scale.shape}, "
-                             f"expected ({dims[0]},) / (1,)")
-        history = [float(v) for v in meta.get("loss_history", [])]
-        compressor._fitted = cls._assemble(dims[0], dims[1], model, mean, scale, history)
+        compressor._fitted = cls._assemble(input_dim, code_dim, model, mean, scale, state.numbers("loss_history"))
         return compressor

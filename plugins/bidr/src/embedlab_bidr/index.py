@@ -9,9 +9,9 @@ import attrs
 import numpy as np
 
 import embedlab
-from embedlab.components import NOT_IDENTITY, make_config
+from embedlab.components import NOT_IDENTITY
 from embedlab.embeddings import as_dense
-from embedlab.errors import InvalidInputError, StateError
+from embedlab.errors import InvalidInputError
 from embedlab.index import ExactIndex
 from embedlab.persistence import load_state, save_state
 from embedlab.pq_compressor import PQCompressor
@@ -224,28 +224,27 @@ class BiDRIndex(embedlab.Component):
     # -- persistence ----------------------------------------------------------------------
 
     def save(self, path: str | Path) -> None:
-        """Write ``vectors.npy`` (checksummed) and the in-memory tier (``codes/``, with its
-        compressor) with embedlab.persistence; the index then reads the saved vectors."""
+        """Write ``vectors.npy`` (checksummed) and the in-memory tier (the part ``codes/``, with
+        its compressor) as one atomic state; the index then reads the saved vectors."""
         codes, vectors = self._built()
-        save_state(path, self, arrays={VECTORS: vectors.array},
+        save_state(path, self, arrays={VECTORS: vectors.array}, parts={CODES_DIR: codes},
                    meta={"dim": self.dim, "count": len(self), "codebook_bytes": self._codebook_bytes})
-        codes.save(Path(path) / CODES_DIR)
         vectors.release()
         self._vectors = VectorFile.open(Path(path) / f"{VECTORS}.npy")
 
     @classmethod
     def load(cls, path: str | Path, *, verify: bool = True) -> BiDRIndex:
         """Load a saved index: codes into memory, vectors memory-mapped. ``verify`` checks the
-        sha256 of every file (reading the vectors once); sizes are always checked."""
+        sha256 of every file (reading the vectors once); sizes and structure are always checked."""
         state = load_state(path, kind=cls.kind, name=cls.name, mmap=True, verify=verify)
-        index = cls(make_config(cls.Config, dict(state.config), cls.name))
-        if not (Path(path) / CODES_DIR).is_dir():
-            raise StateError(f"{path}: saved bidr index lacks its in-memory tier ({CODES_DIR}/)")
-        index._codes = ExactIndex.load(Path(path) / CODES_DIR)
-        array = state.arrays.get(VECTORS)
-        if array is None or array.dtype != np.float32 or array.ndim != 2 or len(array) != len(index._codes):
-            raise StateError(f"{path}: {VECTORS}.npy must be float32 (n, d) with n = {len(index._codes)} "
-                             f"documents, got {None if array is None else (array.dtype, array.shape)}")
+        index = state.build(cls)
+        codes = state.part(CODES_DIR, cls=ExactIndex)
+        if codes.config.metric != index.config.metric:
+            raise state.error(f"the in-memory tier uses metric {codes.config.metric!r}, the index "
+                              f"{index.config.metric!r}")
+        dim = state.value("dim", int, minimum=1)
+        array = state.array(VECTORS, dtype=np.float32, shape=(len(codes), dim))
+        index._codes = codes
         index._vectors = VectorFile(Path(path) / f"{VECTORS}.npy", array, owned=False)
-        index._codebook_bytes = int(state.meta.get("codebook_bytes", 0))
+        index._codebook_bytes = state.value("codebook_bytes", int, minimum=0, default=0)
         return index

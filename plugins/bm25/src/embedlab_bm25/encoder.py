@@ -14,7 +14,7 @@ import scipy.sparse as sp
 
 from embedlab.components import Component
 from embedlab.embeddings import EmbeddingKind
-from embedlab.errors import InvalidInputError, NotFittedError, StateError
+from embedlab.errors import InvalidInputError, NotFittedError
 from embedlab.persistence import load_state, save_state
 from embedlab.texts import check_texts
 from embedlab_bm25.scoring import METHODS, document_weights, idf, lucene_lengths, term_counts, vocabulary_of
@@ -174,20 +174,16 @@ class BM25(Component):
 
     @classmethod
     def load(cls, path: str | Path) -> BM25:
-        """Load an encoder written by :meth:`save` (checksums verified)."""
+        """Load an encoder written by :meth:`save` (checksums and structure verified)."""
         state = load_state(path, kind=cls.kind, name=cls.name)
-        missing = {"vocabulary", "idf"} - set(state.arrays)
-        if missing or not {"avgdl", "n_docs"} <= set(state.meta):
-            raise StateError(f"{path}: incomplete bm25 state (missing {sorted(missing) or 'statistics'})")
-        encoder = cls(**state.config)
-        vocabulary, idf_values = state.arrays["vocabulary"], state.arrays["idf"]
-        if vocabulary.dtype.kind != "U" or vocabulary.shape != idf_values.shape:
-            raise StateError(f"{path}: vocabulary ({vocabulary.dtype}, {vocabulary.shape}) and idf "
-                             f"{idf_values.shape} do not match")
+        encoder = state.build(cls)
+        vocabulary = state.array("vocabulary", kinds="U", ndim=1)
+        encoder._idf = np.asarray(state.array("idf", kinds="f", shape=vocabulary.shape, finite=True), np.float64)
+        if len(set(vocabulary.tolist())) != vocabulary.size:
+            raise state.error("vocabulary.npy holds duplicate terms")
         encoder._set_vocabulary(vocabulary)
-        encoder._idf = np.asarray(idf_values, dtype=np.float64)
-        encoder._avgdl = float(state.meta["avgdl"])
-        encoder._n_docs = int(state.meta["n_docs"])
+        encoder._avgdl = float(state.value("avgdl", (int, float), minimum=0))
+        encoder._n_docs = state.value("n_docs", int, minimum=0)
         return encoder
 
     def _set_vocabulary(self, vocabulary: np.ndarray) -> None:

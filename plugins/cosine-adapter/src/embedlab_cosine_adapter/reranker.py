@@ -15,7 +15,7 @@ from embedlab.cache import EmbeddingCache
 from embedlab.components import NOT_IDENTITY, Component
 from embedlab.dataset import Corpus, Dataset, Queries, Split
 from embedlab.embeddings import as_dense
-from embedlab.errors import InvalidInputError, NotFittedError, StateError
+from embedlab.errors import InvalidInputError, NotFittedError
 from embedlab.persistence import load_state, save_state
 from embedlab.ranking import Ranking
 from embedlab.rerank import dense_encoder, document_positions, encode_cached, encoder_params, query_texts
@@ -252,17 +252,14 @@ class CosineAdapter(Component):
     @classmethod
     def load(cls, path: str | Path) -> CosineAdapter:
         state = load_state(path, kind=cls.kind, name=cls.name)
-        adapter = cls(**state.config)
-        missing = [k for k in WEIGHT_NAMES if k not in state.arrays]
-        if missing:
-            raise StateError(f"{path}: saved state lacks the array(s) {missing}")
-        weights = {k: np.array(state.arrays[k], dtype=np.float64) for k in WEIGHT_NAMES}
-        if weights["w2"].shape[0] != outputs(adapter.config.family):
-            raise StateError(f"{path}: output layer of shape {weights['w2'].shape} does not fit family "
-                             f"{adapter.config.family!r}")
-        adapter.weights = weights
-        adapter.cosine_mean = float(state.meta["cosine_mean"])
-        adapter.cosine_std = float(state.meta["cosine_std"])
-        adapter.fitted_threshold = float(state.meta["fitted_threshold"])
-        adapter.history = dict(state.meta.get("history", {}))
+        adapter = state.build(cls)
+        hidden, n_out = adapter.config.hidden, outputs(adapter.config.family)
+        w1 = state.array("w1", kinds="f", shape=(hidden, None), finite=True)
+        shapes = {"w1": w1.shape, "b1": (hidden,), "w2": (n_out, hidden), "b2": (n_out,)}
+        adapter.weights = {k: np.array(state.array(k, kinds="f", shape=shapes[k], finite=True), dtype=np.float64)
+                           for k in WEIGHT_NAMES}
+        adapter.cosine_mean = float(state.value("cosine_mean", (int, float)))
+        adapter.cosine_std = float(state.value("cosine_std", (int, float), minimum=0))
+        adapter.fitted_threshold = float(state.value("fitted_threshold", (int, float), finite=False))
+        adapter.history = state.series("history")
         return adapter

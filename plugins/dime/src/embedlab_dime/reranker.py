@@ -215,23 +215,14 @@ class Dime(Component):
     @classmethod
     def load(cls, path: str | Path) -> Dime:
         state = load_state(path, kind=cls.kind, name=cls.name)
-        reranker = cls(**state.config)
-        arrays = dict(state.arrays)
-        if GLOBAL in arrays:
-            if arrays[GLOBAL].shape != (reranker.encoder.dim,):
-                raise InvalidInputError(f"{path}: saved global importance of shape {arrays[GLOBAL].shape} does "
-                                        f"not fit dim {reranker.encoder.dim}")
-            reranker.weights = {GLOBAL: np.array(arrays[GLOBAL], dtype=np.float32)}
-        elif arrays:
-            missing = [w for w in WEIGHTS if w not in arrays]
-            if missing:
-                raise InvalidInputError(f"{path}: saved predictor lacks weight array(s) {missing}")
+        reranker = state.build(cls)
+        if GLOBAL in state.arrays:
+            dim = reranker.encoder.dim
+            reranker.weights = {GLOBAL: np.array(state.array(GLOBAL, kinds="f", shape=(dim,), finite=True), np.float32)}
+        elif state.arrays:
             dim, hidden = reranker.encoder.dim, reranker.config.hidden
             shapes = {"w1": (hidden, dim), "b1": (hidden,), "w2": (dim, hidden), "b2": (dim,)}
-            bad = {w: arrays[w].shape for w in WEIGHTS if arrays[w].shape != shapes[w]}
-            if bad:
-                raise InvalidInputError(f"{path}: predictor weights of shapes {bad} do not fit "
-                                        f"dim {dim}, hidden {hidden}")
-            reranker.weights = {w: np.array(arrays[w], dtype=np.float32) for w in WEIGHTS}
-        reranker.history = dict(state.meta.get("history", {}))
+            reranker.weights = {w: np.array(state.array(w, kinds="f", shape=shapes[w], finite=True), np.float32)
+                                for w in WEIGHTS}
+        reranker.history = state.series("history")
         return reranker

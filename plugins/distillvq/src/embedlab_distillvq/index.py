@@ -12,7 +12,7 @@ import numpy as np
 from embedlab.attributes import append_columns, check_columns, columns_bytes, columns_from_state, columns_to_state
 from embedlab.components import Component
 from embedlab.embeddings import BinaryCodes, MultiVectorEmbeddings, as_dense
-from embedlab.errors import InvalidInputError, NotFittedError, StateError
+from embedlab.errors import InvalidInputError, NotFittedError
 from embedlab.filters import resolve_filter
 from embedlab.persistence import load_state, save_state
 from embedlab.pq import Codebooks, check_subspaces, code_dtype
@@ -232,26 +232,22 @@ class DistillVQIndex(Component):
 
     @classmethod
     def load(cls, path: str | Path) -> DistillVQIndex:
-        """Load an index written by :meth:`save`; foreign or inconsistent state raises StateError."""
+        """Load an index written by :meth:`save`; foreign, forged or inconsistent state raises StateError."""
         state = load_state(path, kind=cls.kind, name=cls.name)
-        arrays, meta = state.arrays, state.meta
-        missing = {"centroids", "routers", "codebooks", "lists", "codes"} - set(arrays)
-        if missing:
-            raise StateError(f"{path}: saved distillvq index lacks {sorted(missing)}")
-        loaded = cls(**state.config)
+        loaded = state.build(cls)
         c = loaded.config
-        centroids, routers, books, lists, codes = (np.asarray(arrays[n]) for n in
-                                                   ("centroids", "routers", "codebooks", "lists", "codes"))
-        n = int(meta.get("ntotal", -1))
-        if (centroids.shape != (c.nlist, meta.get("dim")) or routers.shape != centroids.shape
-                or books.shape[:2] != (c.m, c.ksub)
-                or lists.shape != (n,) or codes.shape != (n, c.m) or codes.dtype != code_dtype(c.ksub)
-                or (n and (lists.min() < 0 or lists.max() >= c.nlist))):
-            raise StateError(f"{path}: arrays do not match the config (nlist={c.nlist}, m={c.m}, "
-                             f"ksub={c.ksub}) and manifest (ntotal={n}); the state is corrupt or foreign")
+        n = state.value("ntotal", int, minimum=0)
+        dim = state.value("dim", int, minimum=1)
+        centroids = state.array("centroids", dtype=np.float32, shape=(c.nlist, dim), finite=True)
+        routers = state.array("routers", dtype=np.float32, shape=(c.nlist, dim), finite=True)
+        if dim % c.m:
+            raise state.error(f"dimension {dim} is not a multiple of m={c.m}")
+        books = state.array("codebooks", dtype=np.float32, shape=(c.m, c.ksub, dim // c.m), finite=True)
+        lists = state.indices("lists", c.nlist, shape=(n,))
+        codes = state.indices("codes", c.ksub, dtype=code_dtype(c.ksub), shape=(n, c.m))
         loaded._quantizer = IVFPQ(centroids, Codebooks(books), routers)
-        loaded.history = [float(v) for v in meta.get("history", [])]
-        columns = columns_from_state(meta.get("attributes", []), arrays, n, owner=OWNER)
+        loaded.history = state.numbers("history")
+        columns = columns_from_state(state, n)
         loaded._set_contents(lists.astype(np.int64), codes, columns)
         return loaded
 

@@ -12,7 +12,6 @@ from embedlab.cache import EmbeddingCache
 from embedlab.components import NOT_IDENTITY, Component
 from embedlab.dataset import Corpus, Queries, Split
 from embedlab.embeddings import as_dense
-from embedlab.errors import InvalidInputError
 from embedlab.persistence import load_state, save_state
 from embedlab.ranking import Ranking
 from embedlab.rerank import dense_encoder, document_positions, encode_cached, encoder_params, query_texts, reorder
@@ -191,11 +190,9 @@ class E2Rank(Component):
     @classmethod
     def load(cls, path: str | Path) -> E2Rank:
         state = load_state(path, kind=cls.kind, name=cls.name)
-        reranker = cls(**state.config)
-        adapter = state.arrays.get("adapter")
-        if adapter is not None:
-            if adapter.ndim != 2 or adapter.shape[0] != adapter.shape[1]:
-                raise InvalidInputError(f"{path}: adapter of shape {adapter.shape} is not square")
-            reranker.adapter = np.array(adapter, dtype=np.float32)
-        reranker.history = dict(state.meta.get("history", {}))
+        reranker = state.build(cls)
+        if "adapter" in state.arrays:
+            dim = reranker.encoder.dim
+            reranker.adapter = np.array(state.array("adapter", kinds="f", shape=(dim, dim), finite=True), np.float32)
+        reranker.history = state.series("history")
         return reranker

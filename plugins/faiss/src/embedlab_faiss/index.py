@@ -15,12 +15,13 @@ from embedlab import validators as v
 from embedlab.attributes import append_columns, check_columns, columns_from_state, columns_to_state
 from embedlab.components import Component
 from embedlab.embeddings import BinaryCodes, MultiVectorEmbeddings, as_dense
-from embedlab.errors import InvalidInputError, NotFittedError, StateError
+from embedlab.errors import ConfigError, InvalidInputError, NotFittedError, StateError
 from embedlab.filters import resolve_filter
 from embedlab.persistence import load_state, save_state
 from embedlab.protocols import Filter
 from embedlab.ranking import MISSING_SCORE, SearchResult
 from embedlab.threads import faiss_threads
+from embedlab_faiss.checks import check_structure
 from embedlab_faiss.factory import METRICS, RUNTIME_PARAMETERS, create, set_runtime_parameters, train
 from embedlab_faiss.selectors import needs_parameters, search_masked, search_parameters
 
@@ -180,23 +181,28 @@ class FaissIndex(Component):
 
     @classmethod
     def load(cls, path: str | Path) -> FaissIndex:
-        """Load an index written by :meth:`save`; checksums are verified before FAISS reads it."""
+        """Load an index written by :meth:`save`: checksums are verified before FAISS reads it, and
+        its structure after (:mod:`embedlab_faiss.checks`)."""
         state = load_state(path, kind=cls.kind, name=cls.name)
+        loaded = state.build(cls)
         if INDEX_FILE not in state.files:
-            raise StateError(f"{path}: saved faiss index has no {INDEX_FILE}")
+            raise state.error(f"saved faiss index has no {INDEX_FILE}")
+        where = str(state.files[INDEX_FILE])
         try:
             index = faiss.deserialize_index(np.fromfile(state.files[INDEX_FILE], dtype=np.uint8))
-        except RuntimeError as error:
-            raise StateError(f"{state.files[INDEX_FILE]}: FAISS cannot read it: {error}") from None
-        meta = state.meta
-        if index.ntotal != meta.get("ntotal") or index.d != meta.get("dim"):
-            raise StateError(f"{path}: index holds {index.ntotal} vectors of dimension {index.d}, "
-                             f"manifest says {meta.get('ntotal')} of {meta.get('dim')}")
-        loaded = cls(**state.config)
-        set_runtime_parameters(index, loaded.config.factory, loaded._runtime_values())
-        columns = columns_from_state(meta.get("attributes", []), state.arrays, int(index.ntotal), owner=OWNER)
-        loaded._index, loaded._attributes = index, columns
-        loaded.trained_on = int(meta.get("trained_on", 0))
+        except (RuntimeError, MemoryError) as error:
+            raise StateError(f"{where}: FAISS cannot read it: {error}") from None
+        ntotal, dim = state.value("ntotal", int, minimum=0), state.value("dim", int, minimum=1)
+        if index.ntotal != ntotal or index.d != dim:
+            raise state.error(f"index holds {index.ntotal} vectors of dimension {index.d}, manifest says "
+                              f"{ntotal} of {dim}")
+        try:
+            check_structure(index, create(loaded.config.factory, dim, loaded.config.metric), where)
+            set_runtime_parameters(index, loaded.config.factory, loaded._runtime_values())
+        except ConfigError as error:
+            raise state.error(f"the saved config does not fit the index: {error}") from None
+        loaded._index, loaded._attributes = index, columns_from_state(state, ntotal)
+        loaded.trained_on = state.value("trained_on", int, minimum=0, default=0)
         return loaded
 
     def _runtime_values(self) -> dict[str, int | None]:

@@ -12,7 +12,6 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from embedlab import validators as v
-from embedlab.components import make_config
 from embedlab.embeddings import Embeddings, as_dense
 from embedlab.errors import InvalidInputError, StateError
 from embedlab.index.exact import METRICS
@@ -229,7 +228,7 @@ class AcornIndex(FilteredIndex):
     def load(cls, path: str | Path, *, mmap: bool = False) -> AcornIndex:
         """Load a saved index, checking that the graph arrays are consistent."""
         state = load_state(path, kind=cls.kind, name=cls.name, mmap=mmap)
-        index = cls(make_config(cls.Config, dict(state.config), cls.name))
+        index = state.build(cls)
         names = ("vectors", "levels", "offsets", "neighbors")
         absent = [name for name in names if name not in state.arrays]
         if absent:
@@ -254,7 +253,7 @@ def _check_graph(config: AcornConfig, vectors: np.ndarray, levels: np.ndarray, o
     """:class:`StateError` unless the arrays form a graph the kernels can walk safely."""
     n = vectors.shape[0] if vectors.ndim == 2 else -1
     problems = []
-    if vectors.dtype != np.float32 or n < 1:
+    if vectors.dtype != np.float32 or n < 1 or not np.isfinite(vectors).all():
         problems.append(f"vectors {vectors.dtype} {vectors.shape}")
     elif levels.dtype != np.int32 or levels.shape != (n,) or (levels < 0).any():
         problems.append(f"levels {levels.dtype} {levels.shape}")

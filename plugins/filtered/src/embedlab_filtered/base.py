@@ -79,7 +79,7 @@ class FilteredIndex(Component):
         return arrays, {META_KEY: entries}
 
     def _load_attributes(self, state: SavedState) -> None:
-        self._attributes = columns_from_state(state.meta.get(META_KEY, []), state.arrays, len(self), owner=OWNER)
+        self._attributes = columns_from_state(state, len(self))
 
     @property
     def _attribute_bytes(self) -> int:

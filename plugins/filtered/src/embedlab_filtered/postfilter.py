@@ -10,9 +10,8 @@ import attrs
 import numpy as np
 
 from embedlab import validators as v
-from embedlab.components import make_config
 from embedlab.embeddings import Embeddings
-from embedlab.errors import ConfigError, StateError, UnknownComponentError
+from embedlab.errors import ConfigError, UnknownComponentError
 from embedlab.persistence import load_state, save_state
 from embedlab.protocols import Filter, Index
 from embedlab.ranking import SearchResult
@@ -174,20 +173,17 @@ class PostfilterIndex(FilteredIndex):
     def save(self, path: str | Path) -> None:
         """Attribute columns here, the inner index in ``path/inner`` (saved by the inner index)."""
         arrays, meta = self._attribute_state()
-        save_state(path, self, arrays=arrays, meta=meta)
-        self._inner.save(Path(path) / INNER_DIR)
+        save_state(path, self, arrays=arrays, meta=meta, parts={INNER_DIR: self._inner})
 
     @classmethod
     def load(cls, path: str | Path) -> PostfilterIndex:
         """Load a saved index and its inner index (through the registry)."""
-        from embedlab import load_component
-
         state = load_state(path, kind=cls.kind, name=cls.name)
-        index = cls(make_config(cls.Config, dict(state.config), cls.name))
-        inner = load_component(Path(path) / INNER_DIR)
+        index = state.build(cls)
+        inner = state.part(INNER_DIR, kind="index")
         if getattr(inner, "name", None) != index.config.index:
-            raise StateError(f"{path}: the saved inner index is {getattr(inner, 'name', None)!r}, the "
-                             f"config says {index.config.index!r}")
+            raise state.error(f"the saved inner index is {getattr(inner, 'name', None)!r}, the "
+                              f"config says {index.config.index!r}")
         index._inner = inner
         index._load_attributes(state)
         return index

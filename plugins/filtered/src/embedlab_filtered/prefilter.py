@@ -9,7 +9,6 @@ import attrs
 import numpy as np
 
 from embedlab import validators as v
-from embedlab.components import make_config
 from embedlab.embeddings import Embeddings
 from embedlab.index.exact import METRICS, ExactIndex
 from embedlab.persistence import load_state, save_state
@@ -103,14 +102,16 @@ class PrefilterIndex(FilteredIndex):
     def save(self, path: str | Path) -> None:
         """Attribute columns here, the exact index (vectors) in ``path/exact``."""
         arrays, meta = self._attribute_state()
-        save_state(path, self, arrays=arrays, meta=meta)
-        self._exact.save(Path(path) / EXACT_DIR)
+        save_state(path, self, arrays=arrays, meta=meta, parts={EXACT_DIR: self._exact})
 
     @classmethod
     def load(cls, path: str | Path, *, mmap: bool = False) -> PrefilterIndex:
         """Load a saved index (``mmap=True`` memory-maps the stored vectors)."""
         state = load_state(path, kind=cls.kind, name=cls.name, mmap=mmap)
-        index = cls(make_config(cls.Config, dict(state.config), cls.name))
-        index._exact = ExactIndex.load(Path(path) / EXACT_DIR, mmap=mmap)
+        index = state.build(cls)
+        index._exact = state.part(EXACT_DIR, cls=ExactIndex, mmap=mmap)
+        if index._exact.config.metric != index.config.metric:
+            raise state.error(f"the saved exact index uses metric {index._exact.config.metric!r}, the config "
+                              f"{index.config.metric!r}")
         index._load_attributes(state)
         return index

@@ -13,7 +13,7 @@ import torch
 import embedlab
 from embedlab.components import NOT_IDENTITY
 from embedlab.embeddings import as_dense
-from embedlab.errors import InvalidInputError, NotFittedError, StateError
+from embedlab.errors import ConfigError, InvalidInputError, NotFittedError, StateError
 from embedlab.persistence import load_state, save_state
 from embedlab.pq import (
     Codebooks,
@@ -276,7 +276,7 @@ class JPQCompressor(embedlab.Component):
         scoring centroids mapped back through the rotation and the query map (``P^T c``). After
         training they serve ranking, not reconstruction."""
         state = self._state()
-        decoded = state.books.decode(self._check(codes))
+        decoded = state.books.decode(self.check_codes(codes))
         matrix = state.query_matrix
         return decoded if matrix is None else np.ascontiguousarray(decoded @ matrix)
 
@@ -284,9 +284,10 @@ class JPQCompressor(embedlab.Component):
         """``(n_queries, n_codes)`` inner products with the decoded codes, by lookup tables (ADC)."""
         state = self._state()
         q = as_dense(queries, dim=state.dim, name="jpq queries", allow_empty=True)
-        return state.books.scores(_apply(q, state.query_matrix), self._check(codes), "ip")
+        return state.books.scores(_apply(q, state.query_matrix), self.check_codes(codes), "ip")
 
-    def _check(self, codes: object) -> np.ndarray:
+    def check_codes(self, codes: object) -> np.ndarray:
+        """``codes`` of this compressor (dtype, width, centroid ids in range), or InvalidInputError."""
         state = self._state()
         array = np.asarray(codes)
         expected = code_dtype(state.books.ksub)
@@ -314,33 +315,22 @@ class JPQCompressor(embedlab.Component):
         """Read a compressor written by :meth:`save`; another component's state, or arrays that do
         not fit the saved configuration, raise StateError."""
         state = load_state(path, kind=cls.kind, name=cls.name)
-        try:
-            compressor = cls(**state.config)
-        except embedlab.ConfigError as error:
-            raise StateError(f"{path}: saved config is invalid here: {error}") from None
+        compressor = state.build(cls)
         config = compressor.config
-        arrays = state.arrays
-        if {"assign_centroids", "centroids"} - set(arrays):
-            raise StateError(f"{path}: assign_centroids.npy / centroids.npy missing from the jpq state")
-        shapes = {arrays["assign_centroids"].shape, arrays["centroids"].shape}
-        dim = state.meta.get("dim")
-        if len(shapes) != 1 or not isinstance(dim, int) or \
-                next(iter(shapes)) != (config.m, config.ksub, dim // config.m):
-            raise StateError(f"{path}: centroid shapes {sorted(shapes)} do not match m={config.m}, "
-                             f"ksub={config.ksub}, dim={dim}")
-        rotation = arrays.get("rotation")
-        if config.opq != (rotation is not None) or (rotation is not None and rotation.shape != (dim, dim)):
-            raise StateError(f"{path}: rotation.npy does not match opq={config.opq} and dim={dim}")
-        adapter = arrays.get("query_adapter")
-        if adapter is not None and (not config.query_adapter or adapter.shape != (dim, dim)):
-            raise StateError(f"{path}: query_adapter.npy {adapter.shape} does not match "
-                             f"query_adapter={config.query_adapter} and dim={dim}")
-        try:
-            compressor._fitted = _Fitted(None if rotation is None else np.array(rotation, np.float32),
-                                         Codebooks(np.array(arrays["assign_centroids"])),
-                                         Codebooks(np.array(arrays["centroids"])),
-                                         None if adapter is None else np.array(adapter, np.float32),
-                                         dict(state.meta.get("record", {})))
-        except InvalidInputError as error:
-            raise StateError(f"{path}: invalid centroids: {error}") from None
+        dim = state.value("dim", int, minimum=1)
+        if dim % config.m:
+            raise state.error(f"dimension {dim} is not a multiple of m={config.m}")
+        shape = (config.m, config.ksub, dim // config.m)
+        assign, books = (state.array(n, dtype=np.float32, shape=shape, finite=True)
+                         for n in ("assign_centroids", "centroids"))
+        rotation = state.optional_array("rotation", kinds="f", shape=(dim, dim), finite=True)
+        if config.opq != (rotation is not None):
+            raise state.error(f"rotation.npy is {'missing' if config.opq else 'present'} but opq={config.opq}")
+        adapter = state.optional_array("query_adapter", kinds="f", shape=(dim, dim), finite=True)
+        if adapter is not None and not config.query_adapter:
+            raise state.error("query_adapter.npy is present but query_adapter=False")
+        compressor._fitted = _Fitted(None if rotation is None else np.array(rotation, np.float32),
+                                     Codebooks(np.array(assign)), Codebooks(np.array(books)),
+                                     None if adapter is None else np.array(adapter, np.float32),
+                                     state.value("record", dict, default={}))
         return compressor

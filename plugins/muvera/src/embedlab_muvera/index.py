@@ -10,9 +10,9 @@ from typing import Any, Mapping
 import attrs
 import numpy as np
 
-from embedlab.components import Component, make_config
+from embedlab.components import Component
 from embedlab.embeddings import Embeddings, MultiVectorEmbeddings
-from embedlab.errors import ConfigError, InvalidInputError, StateError
+from embedlab.errors import ConfigError, InvalidInputError
 from embedlab.index import maxsim_scores
 from embedlab.persistence import load_state, save_state
 from embedlab.pipeline import create_component
@@ -184,32 +184,28 @@ class MuveraIndex(Component):
     # -- persistence ----------------------------------------------------------------------
 
     def save(self, path: str | Path) -> None:
-        """FDEs, document vectors and config with embedlab.persistence; the inner index saves
-        itself in ``path/inner``."""
+        """FDEs, document vectors and config, and the inner index as the part ``inner/``, in one
+        atomic state."""
         docs = self._documents
         arrays = {} if docs is None else {"fde": self._fde, "vectors": docs.vectors, "offsets": docs.offsets}
-        save_state(path, self, arrays=arrays, meta={"built": docs is not None})
-        if docs is not None:
-            self._inner.save(Path(path) / INNER_DIR)
+        save_state(path, self, arrays=arrays, meta={"built": docs is not None},
+                   parts={INNER_DIR: None if docs is None else self._inner})
 
     @classmethod
     def load(cls, path: str | Path, *, mmap: bool = False) -> MuveraIndex:
         """Load a saved index (``mmap=True`` memory-maps the FDEs and document vectors)."""
-        from embedlab import load_component
-
         state = load_state(path, kind=cls.kind, name=cls.name, mmap=mmap)
-        index = cls(make_config(cls.Config, dict(state.config), cls.name))
-        if not state.meta.get("built"):
+        index = state.build(cls)
+        if not state.value("built", bool, default=False):
             return index
-        try:
-            docs = MultiVectorEmbeddings(state.arrays["vectors"], state.arrays["offsets"])
-            fde = state.arrays["fde"]
-        except (KeyError, InvalidInputError) as error:
-            raise StateError(f"{path}: saved muvera index is incomplete or invalid ({error})") from None
-        inner = load_component(Path(path) / INNER_DIR)
-        if fde.shape != (len(docs), index.config.fde_dim(docs.dim)) or len(inner) != len(docs):
-            raise StateError(f"{path}: saved muvera index is inconsistent: {len(docs)} documents, FDEs "
-                             f"{fde.shape}, inner index of {len(inner)}")
+        vectors = state.array("vectors", dtype=np.float32, ndim=2, finite=True)
+        docs = MultiVectorEmbeddings(vectors, state.offsets("offsets", None, vectors.shape[0]))
+        fde = state.array("fde", dtype=np.float32, shape=(len(docs), index.config.fde_dim(docs.dim)), finite=True)
+        inner = state.part(INNER_DIR, kind="index")
+        if len(inner) != len(docs) or getattr(inner, "name", None) != index.config.inner_index["name"]:
+            raise state.error(f"the inner index ({getattr(inner, 'name', None)!r}, {len(inner)} documents) does "
+                              f"not match the config ({index.config.inner_index['name']!r}) and the "
+                              f"{len(docs)} documents")
         index._inner, index._fde, index._documents = inner, fde, docs
         return index
 

@@ -174,8 +174,7 @@ class SeismicIndex(Component):
     def load(cls, path: str | Path, *, mmap: bool = False) -> SeismicIndex:
         """Load a saved index (checksums and structure verified); ``mmap=True`` memory-maps it."""
         saved = load_state(path, kind=cls.kind, name=cls.name, mmap=mmap)
-        index = cls(make_config(cls.Config, dict(saved.config), cls.name))
-        index._state = SeismicArrays.from_arrays(int(saved.meta.get("dim", -1)), saved.arrays)
-        index._attributes = columns_from_state(saved.meta.get("attributes", []), saved.arrays, len(index),
-                                               owner=OWNER)
+        index = saved.build(cls)
+        index._state = SeismicArrays.from_arrays(saved.value("dim", int, minimum=0, maximum=1 << 31), saved.arrays)
+        index._attributes = columns_from_state(saved, len(index))
         return index

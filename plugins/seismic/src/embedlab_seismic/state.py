@@ -9,6 +9,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from embedlab.errors import StateError
+from embedlab.state_checks import check_offsets, check_range
 
 #: A posting is ``start << LENGTH_BITS | length``: where its document's entries begin in the
 #: forward index and how many there are (as the official implementation packs them).
@@ -42,16 +43,11 @@ def _bad(name: str, why: str) -> StateError:
 
 
 def _check_offsets(name: str, ptr: np.ndarray, length: int, end: int, *, strict: bool = False) -> None:
-    if ptr.shape != (length,):
-        raise _bad(name, f"has shape {ptr.shape}, expected ({length},)")
-    steps = np.diff(ptr)
-    if ptr[0] != 0 or ptr[-1] != end or (steps <= 0 if strict else steps < 0).any():
-        raise _bad(name, f"is not a valid offset array from 0 to {end}")
+    check_offsets(ptr, length - 1, end, f"seismic index: array {name!r}", strict=strict)
 
 
 def _check_range(name: str, values: np.ndarray, stop: int) -> None:
-    if values.size and (values.min() < 0 or values.max() >= stop):
-        raise _bad(name, f"holds values outside [0, {stop})")
+    check_range(values, stop, f"seismic index: array {name!r}")
 
 
 @attrs.frozen(eq=False)
@@ -99,6 +95,8 @@ class SeismicArrays:
         _check_offsets("doc_ptr", self.doc_ptr, n_docs + 1, self.doc_terms.size)
         if not np.isfinite(self.doc_vals).all():
             raise _bad("doc_entries", "holds NaN/inf values")
+        if not (np.isfinite(self.block_min).all() and np.isfinite(self.block_step).all()):
+            raise _bad("block_min", "or block_step holds NaN/inf values")
         _check_range("doc_entries", self.doc_terms, dim)
         _check_offsets("list_blocks", self.list_blocks, dim + 1, n_blocks)
         if self.block_step.size != n_blocks:

@@ -19,6 +19,8 @@ from embedlab_storage.spec import StorageSpec, canonical_spec, parse_spec
 _v = attrs.validators
 #: Codes decoded at once when scoring through a non-linear decoder (the autoencoder).
 DECODE_BLOCK = 8192
+#: Largest input dimension a saved state may declare (checked before any array is allocated).
+MAX_INPUT_DIM = 1 << 20
 _int = _v.instance_of(int)
 _number = _v.instance_of((int, float))
 
@@ -161,6 +163,10 @@ class StorageCompressor(embedlab.Component):
             np.matmul(q, self.decode(codes[block]).T, out=out[:, block])
         return out
 
+    def check_codes(self, codes: np.ndarray) -> np.ndarray:
+        """``codes`` of this compressor's dtype and width, or InvalidInputError."""
+        return self._state().quantiser.check(codes)
+
     def save(self, path: str | Path) -> None:
         """Write the config and every fitted array (``reducer.*``, ``quantiser.*``) as .npy."""
         state = self._state()
@@ -175,16 +181,11 @@ class StorageCompressor(embedlab.Component):
         """Read a compressor written by :meth:`save`. With ``spec``, also check that the state was
         saved by that spec. A state of another component or spec raises StateError."""
         state = load_state(path, kind=cls.kind, name=cls.name)
-        try:
-            compressor = cls(**state.config)
-        except embedlab.ConfigError as error:
-            raise StateError(f"{path}: saved config is invalid here: {error}") from None
+        compressor = state.build(cls)
         if spec is not None and canonical_spec(spec) != compressor.config.spec:
             raise StateError(f"{path}: state saved by storage spec {compressor.config.spec!r}, "
                              f"expected {canonical_spec(spec)!r}")
-        input_dim = state.meta.get("input_dim")
-        if not isinstance(input_dim, int) or input_dim < 1:
-            raise StateError(f"{path}: manifest meta lacks a valid input_dim")
+        input_dim = state.value("input_dim", int, minimum=1, maximum=MAX_INPUT_DIM)
         reducer, quantiser = compressor._parts(input_dim)
         expected = {f"quantiser.{n}" for n in quantiser.state_names}
         if reducer is not None:
@@ -192,8 +193,9 @@ class StorageCompressor(embedlab.Component):
         if set(state.arrays) != expected:
             raise StateError(f"{path}: saved arrays {sorted(state.arrays)} do not match storage spec "
                              f"{compressor.config.spec!r}, which needs {sorted(expected)}")
-        quantiser.restore({n: state.arrays[f"quantiser.{n}"] for n in quantiser.state_names})
+        arrays = {name: state.array(name, kinds="biuf", finite=True) for name in expected}
+        quantiser.restore({n: arrays[f"quantiser.{n}"] for n in quantiser.state_names})
         if reducer is not None:
-            reducer.restore({n: state.arrays[f"reducer.{n}"] for n in reducer.shapes()})
+            reducer.restore({n: arrays[f"reducer.{n}"] for n in reducer.shapes()})
         compressor._fitted = _Fitted(input_dim, reducer, quantiser)
         return compressor
