@@ -42,9 +42,6 @@ except ImportError:  # pragma: no cover - not POSIX
     fcntl = None  # type: ignore[assignment]
 
 FSYNC_ENV = "EMBEDLAB_FSYNC"
-#: An unlocked, empty staging directory younger than this may belong to a writer that has just
-#: created it and not yet locked it: it is left alone.
-YOUNG_SECONDS = 60.0
 #: Longest target name kept in temporary names (longer ones are shortened and hashed).
 _STEM_BYTES = 150
 _RENAME_EXCHANGE = 2
@@ -118,26 +115,43 @@ def _existing_ancestor(path: Path) -> Path:
     return Path(".")
 
 
-@contextlib.contextmanager
-def _dir_lock(path: Path, *, blocking: bool) -> Iterator[bool]:
-    """Hold an exclusive ``flock`` on the directory ``path``; yields whether it was taken."""
-    if fcntl is None:  # pragma: no cover - not POSIX: no locking, cleaning relies on age
-        yield True
-        return
-    try:
-        fd = os.open(path, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
-    except OSError:
-        yield False
-        return
-    try:
+class _DirLock:
+    """An exclusive ``flock`` on a directory, held while the object is open."""
+
+    def __init__(self, path: Path, *, blocking: bool) -> None:
+        self.fd: int | None = None
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX | (0 if blocking else fcntl.LOCK_NB))
+            self.fd = os.open(path, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
         except OSError:
-            yield False
             return
-        yield True
-    finally:
-        os.close(fd)
+        if fcntl is None:  # pragma: no cover - not POSIX: no locking, cleaning relies on age
+            return
+        try:
+            fcntl.flock(self.fd, fcntl.LOCK_EX | (0 if blocking else fcntl.LOCK_NB))
+        except OSError:
+            self.release()
+
+    @property
+    def held(self) -> bool:
+        return self.fd is not None
+
+    def still_at(self, path: Path) -> bool:
+        """True when ``path`` is still the locked directory (not removed or replaced meanwhile)."""
+        try:
+            return self.fd is not None and os.stat(path).st_ino == os.fstat(self.fd).st_ino
+        except OSError:
+            return False
+
+    def release(self) -> None:
+        if self.fd is not None:
+            os.close(self.fd)
+            self.fd = None
+
+    def __enter__(self) -> _DirLock:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
 
 
 class _Names:
@@ -185,8 +199,8 @@ def recover_directory(target: str | Path) -> bool:
         return False
     names = _Names(target)
     for aside in _temporaries(target, names, "old"):
-        with _dir_lock(aside, blocking=False) as locked:
-            if not locked:
+        with _DirLock(aside, blocking=False) as lock:
+            if not lock.held:
                 continue  # its writer is alive and about to remove it
             try:
                 os.rename(aside, target)
@@ -200,29 +214,23 @@ def recover_directory(target: str | Path) -> bool:
 def clean_stale(target: str | Path) -> list[Path]:
     """Remove the staging and aside directories of killed writers of ``target``; returns them.
 
-    A directory whose lock is held belongs to a live writer and is kept; so is an unlocked, empty
-    staging directory younger than :data:`YOUNG_SECONDS` (a writer between ``mkdir`` and ``flock``).
+    A directory whose lock is held belongs to a live writer and is kept. A writer that created its
+    staging directory but had not locked it yet notices the removal and starts again
+    (:func:`_staging`).
     """
     target = Path(target)
     names = _Names(target)
     removed = []
     for role in ("tmp", "old"):
         for path in _temporaries(target, names, role):
-            with _dir_lock(path, blocking=False) as locked:
-                if not locked or (role == "tmp" and _young_and_empty(path)):
+            with _DirLock(path, blocking=False) as lock:
+                if not lock.held:
                     continue
                 if fcntl is None and time.time() - _mtime(path) < 86400:  # pragma: no cover
                     continue
                 shutil.rmtree(path, ignore_errors=True)
                 removed.append(path)
     return removed
-
-
-def _young_and_empty(path: Path) -> bool:
-    try:
-        return not any(os.scandir(path)) and time.time() - path.stat().st_mtime < YOUNG_SECONDS
-    except OSError:
-        return False
 
 
 def _renameat2() -> Callable[..., int] | None:
@@ -254,7 +262,7 @@ def exchange(a: Path, b: Path) -> None:
 def _replace_by_renames(staging: Path, target: Path, names: _Names) -> None:
     """Fallback publish: old aside (locked, so nobody cleans it), new in, old removed."""
     aside = target.parent / names.new("old")
-    with _dir_lock(target, blocking=True):
+    with _DirLock(target, blocking=True):
         os.rename(target, aside)
         try:
             os.rename(staging, target)
@@ -320,6 +328,7 @@ def atomic_directory(target: str | Path, *,
     if _inside_active(target):
         yield _nested(target)
         return
+    check_file_name(target)
     if target.is_symlink():
         target = target.resolve()
     names = _Names(target)
@@ -329,7 +338,6 @@ def atomic_directory(target: str | Path, *,
         raise StateError(f"{target}: cannot write: a parent path exists and is not a directory") from None
     except OSError as error:
         raise _as_state_error(target, error) from error
-    check_file_name(target)
     if os.path.lexists(target):
         if not target.is_dir():
             raise StateError(f"{target}: exists and is a file, not a state directory; remove it or "
@@ -337,14 +345,12 @@ def atomic_directory(target: str | Path, *,
         check_existing(target)
     recover_directory(target)
     clean_stale(target)
-    staging = target.parent / names.new("tmp")
     try:
-        staging.mkdir()
+        staging, lock = _staging(target, names)
     except OSError as error:
         raise _as_state_error(target, error) from error
-    token = None
     try:
-        with _dir_lock(staging, blocking=False):
+        with lock:
             token = _ACTIVE.set((*_ACTIVE.get(), staging.resolve()))
             try:
                 yield staging
@@ -358,6 +364,19 @@ def atomic_directory(target: str | Path, *,
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
+
+
+def _staging(target: Path, names: _Names) -> tuple[Path, _DirLock]:
+    """A new staging directory beside ``target`` and the held lock on it. Between ``mkdir`` and
+    ``flock`` another writer's :func:`clean_stale` may remove it: then try another name."""
+    for _ in range(16):
+        staging = target.parent / names.new("tmp")
+        staging.mkdir()
+        lock = _DirLock(staging, blocking=False)
+        if lock.still_at(staging):
+            return staging, lock
+        lock.release()
+    raise OSError(errno.EAGAIN, "could not lock a staging directory", str(target))
 
 
 def _nested(target: Path) -> Path:

@@ -11,6 +11,7 @@ from embedlab_bidr import BiDRIndex
 import embedlab
 from embedlab.errors import StateError
 from embedlab.pq_compressor import PQCompressor
+from embedlab.crashtest import assert_atomic_saves
 from embedlab.testing import reseal
 
 
@@ -91,3 +92,21 @@ def test_saved_compressor_round_trips(docs, tmp_path) -> None:
     np.testing.assert_array_equal(again.encode(docs), pq.encode(docs))
     manifest = json.loads((tmp_path / "pq" / "manifest.json").read_text())
     assert manifest["name"] == "pq" and manifest["config"]["m"] == 8
+
+
+def test_kill_during_save_leaves_the_old_or_the_new_index(make_vectors, queries, tmp_path, monkeypatch) -> None:
+    """Vectors, codes and the PQ compressor are one atomic publish (before: 3 saves, each removing
+    the previous state first)."""
+    monkeypatch.setenv("EMBEDLAB_FSYNC", "0")
+
+    def build(version: int) -> BiDRIndex:
+        index = BiDRIndex(m=8, ksub=16, kmeans_iterations=2, candidates=20, seed=version,
+                          storage_dir=str(tmp_path / "work"))
+        index.build(make_vectors(400, seed=version))
+        return index
+
+    def probe(index: BiDRIndex) -> np.ndarray:
+        result = index.search(queries[:5], 5)
+        return np.concatenate([result.indices.ravel(), result.scores.ravel().view(np.int32)])
+
+    assert_atomic_saves(build, probe, tmp_path / "kills", points=6, load=BiDRIndex.load)

@@ -113,3 +113,22 @@ def test_bad_search_arguments(data):
         index.search(data["queries"], 3, ef_search=0)
     with pytest.raises(embedlab.InvalidInputError, match="empty"):
         AcornIndex().search(data["queries"], 3)
+
+
+@pytest.mark.parametrize("cls", [PrefilterIndex, PostfilterIndex])
+def test_kill_during_save_leaves_the_old_or_the_new_index(tmp_path, data, monkeypatch, cls):
+    """Attribute columns and the inner index are one atomic publish (before: two saves)."""
+    from embedlab.crashtest import assert_atomic_saves
+
+    monkeypatch.setenv("EMBEDLAB_FSYNC", "0")
+
+    def build(version: int):
+        rows = slice(0, 500 * version)
+        return built(cls, {"docs": data["docs"][rows],
+                           "attributes": {k: v[rows] for k, v in data["attributes"].items()}})
+
+    def probe(index) -> np.ndarray:
+        result = index.search(data["queries"][:5], 5, filter={"group": {"in": [2, 3, 4]}})
+        return np.concatenate([result.indices.ravel(), result.scores.ravel().view(np.int32)])
+
+    assert_atomic_saves(build, probe, tmp_path, points=6, load=cls.load)

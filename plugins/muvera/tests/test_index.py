@@ -183,3 +183,22 @@ def test_input_errors(corpus) -> None:
         MuveraIndex(inner_index={"factory": "HNSW32"})
     with pytest.raises(embedlab.UnknownComponentError):
         MuveraIndex(inner_index={"name": "no-such-index"})
+
+
+def test_kill_during_save_leaves_the_old_or_the_new_index(corpus, tmp_path, monkeypatch) -> None:
+    """FDEs, documents and the inner index are one atomic publish (before: two saves)."""
+    from embedlab.crashtest import assert_atomic_saves
+
+    monkeypatch.setenv("EMBEDLAB_FSYNC", "0")
+    queries, documents = corpus
+
+    def build(version: int) -> MuveraIndex:
+        index = MuveraIndex(**{**SMALL, "seed": version})
+        index.build(documents.take(np.arange(60 * version)))
+        return index
+
+    def probe(index: MuveraIndex) -> np.ndarray:
+        result = index.search(queries, 5)
+        return np.concatenate([result.indices.ravel(), result.scores.ravel().view(np.int32)])
+
+    assert_atomic_saves(build, probe, tmp_path, points=6, load=MuveraIndex.load)
