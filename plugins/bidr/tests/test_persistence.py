@@ -9,9 +9,9 @@ import pytest
 from embedlab_bidr import BiDRIndex
 
 import embedlab
+from embedlab.crashtest import assert_atomic_saves
 from embedlab.errors import StateError
 from embedlab.pq_compressor import PQCompressor
-from embedlab.crashtest import assert_atomic_saves
 from embedlab.testing import reseal
 
 
