@@ -62,7 +62,7 @@ def weight_files(root: Path) -> list[Path]:
 
 
 @lru_cache(maxsize=16)
-def _file_sha256(path: Path, size: int, mtime_ns: int) -> str:
+def file_sha256(path: Path, size: int, mtime_ns: int) -> str:
     """Hashed once per file version (size and mtime are part of the cache key)."""
     return sha256_file(path)
 
@@ -72,7 +72,7 @@ def weights_sha256(root: Path) -> str:
     digests = []
     for file in weight_files(root):
         stat = file.stat()
-        digests.append(_file_sha256(file, stat.st_size, stat.st_mtime_ns))
+        digests.append(file_sha256(file, stat.st_size, stat.st_mtime_ns))
     if len(digests) == 1:
         return digests[0]
     return hashlib.sha256("".join(digests).encode()).hexdigest()

@@ -9,17 +9,16 @@ from __future__ import annotations
 
 import json
 import logging
-import os
-import shutil
-import uuid
 import warnings
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator, Sequence
 
+from embedlab.atomic import atomic_directory
 from embedlab.cache import default_cache_dir
+from embedlab.persistence import sha256_file
 from embedlab_transformers.backends import load_torch_model, model_input_names
-from embedlab_transformers.model_files import weight_files, weights_sha256
+from embedlab_transformers.model_files import file_sha256, weight_files, weights_sha256
 
 logger = logging.getLogger(__name__)
 
@@ -27,6 +26,8 @@ logger = logging.getLogger(__name__)
 RECIPE_VERSION = 1
 #: Above this many bytes of weights the ONNX file keeps its tensors in a side file (protobuf limit).
 EXTERNAL_DATA_BYTES = 1_800_000_000
+#: The export's metadata, with the sha256 and size of every file it wrote.
+EXPORT_META = "export.json"
 
 
 def cache_dir() -> Path:
@@ -41,30 +42,51 @@ def export_path(model_dir: Path, max_length: int) -> Path:
 
 
 def ensure_onnx_model(model_dir: Path, tokenizer: Any, max_length: int) -> Path:
-    """The cached ONNX export, exporting it first (atomically: temp dir + rename) when absent."""
+    """The cached ONNX export, exported first when absent, and again (with a warning) when the
+    cached files do not match the checksums recorded with them (a truncated or edited model.onnx,
+    or an export of an older embedlab, which recorded none). The export directory is published
+    atomically (:func:`embedlab.atomic.atomic_directory`)."""
     target = export_path(model_dir, max_length)
-    if target.is_file():
+    problem = export_problem(target.parent)
+    if problem is None:
         return target
+    if problem != "absent":
+        warnings.warn(f"ONNX export {target.parent} is unusable ({problem}); exporting it again", stacklevel=2)
     logger.warning("exporting %s to ONNX (once; cached in %s)", model_dir, target.parent)
     model = load_torch_model(model_dir)
     names = model_input_names(model, tokenizer)
-    target.parent.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.parent.parent / f".{target.parent.name}.tmp-{uuid.uuid4().hex}"
-    tmp.mkdir()
-    try:
+    if target.parent.is_file() or target.parent.is_symlink():
+        target.parent.unlink()
+    with atomic_directory(target.parent, check_existing=lambda existing: None) as staging:
         external = sum(f.stat().st_size for f in weight_files(model_dir)) > EXTERNAL_DATA_BYTES
-        fused = export_onnx(model, names, max_length, tmp / target.name, external_data=external)
+        fused = export_onnx(model, names, max_length, staging / target.name, external_data=external)
+        files = {f.name: {"sha256": sha256_file(f), "bytes": f.stat().st_size} for f in sorted(staging.iterdir())}
         meta = {"model_dir": str(model_dir), "max_length": max_length, "input_names": names,
-                "recipe": RECIPE_VERSION, "ort_fusions": fused}
-        (tmp / "export.json").write_text(json.dumps(meta, indent=2), encoding="utf-8")
-        try:
-            os.replace(tmp, target.parent)
-        except OSError:
-            if not target.is_file():  # not another process finishing the same export first
-                raise
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+                "recipe": RECIPE_VERSION, "ort_fusions": fused, "files": files}
+        (staging / EXPORT_META).write_text(json.dumps(meta, indent=2), encoding="utf-8")
     return target
+
+
+def export_problem(folder: Path) -> str | None:
+    """Why the export in ``folder`` cannot be used (``"absent"`` when there is none), or None.
+    Each file's sha256 is computed once per process and file version."""
+    if not folder.exists():
+        return "absent"
+    try:
+        meta = json.loads((folder / EXPORT_META).read_text(encoding="utf-8"))
+    except (OSError, ValueError, RecursionError) as error:
+        return f"{EXPORT_META} is missing or unreadable ({type(error).__name__})"
+    files = meta.get("files") if isinstance(meta, dict) else None
+    if not isinstance(files, dict) or "model.onnx" not in files:
+        return f"{EXPORT_META} records no checksums (an export of an older embedlab)"
+    for name, entry in files.items():
+        file = folder / str(name)
+        if not isinstance(entry, dict) or not file.is_file() or file.stat().st_size != entry.get("bytes"):
+            return f"{name} is missing or truncated"
+        stat = file.stat()
+        if file_sha256(file, stat.st_size, stat.st_mtime_ns) != entry.get("sha256"):
+            return f"{name} does not match its checksum"
+    return None
 
 
 def _last_hidden_state_module(model: Any, names: Sequence[str]) -> Any:

@@ -1,0 +1,60 @@
+"""The ONNX export cache: checksummed, rebuilt (with a warning) when a file is damaged. The exporter
+is replaced by one writing a small file, so these tests do not run torch's exporter."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from embedlab_transformers import onnx_export
+
+
+@pytest.fixture()
+def exports(tmp_path, monkeypatch):
+    """Calls of the (fake) exporter; EMBEDLAB_CACHE_DIR is a fresh directory."""
+    monkeypatch.setenv("EMBEDLAB_CACHE_DIR", str(tmp_path))
+    monkeypatch.setenv("EMBEDLAB_FSYNC", "0")
+    calls = []
+
+    def export(model, names, max_length, path, *, external_data=False):
+        calls.append(path)
+        path.write_bytes(b"onnx-graph" * 1000)
+        return {"Attention": 6}
+
+    monkeypatch.setattr(onnx_export, "export_onnx", export)
+    monkeypatch.setattr(onnx_export, "load_torch_model", lambda model_dir: object())
+    monkeypatch.setattr(onnx_export, "model_input_names", lambda model, tokenizer: ["input_ids"])
+    monkeypatch.setattr(onnx_export, "weights_sha256", lambda model_dir: "w" * 64)
+    monkeypatch.setattr(onnx_export, "weight_files", lambda model_dir: [])
+    return calls
+
+
+def test_the_export_records_checksums_and_is_reused(exports, tmp_path):
+    path = onnx_export.ensure_onnx_model(tmp_path / "model", None, 128)
+    assert onnx_export.ensure_onnx_model(tmp_path / "model", None, 128) == path and len(exports) == 1
+    meta = json.loads((path.parent / "export.json").read_text())
+    assert meta["files"]["model.onnx"]["bytes"] == 10_000 and len(meta["files"]["model.onnx"]["sha256"]) == 64
+    assert [p.name for p in path.parent.parent.iterdir()] == [path.parent.name]
+
+
+@pytest.mark.parametrize("damage", ["truncated", "edited", "no checksums", "no metadata", "file in place"])
+def test_a_damaged_export_is_rebuilt_with_a_warning(exports, tmp_path, damage):
+    """Before: a truncated model.onnx broke every later run (no checksum)."""
+    path = onnx_export.ensure_onnx_model(tmp_path / "model", None, 128)
+    if damage == "truncated":
+        path.write_bytes(path.read_bytes()[:100])
+    elif damage == "edited":
+        path.write_bytes(b"x" * 10_000)
+    elif damage == "no checksums":
+        meta = json.loads((path.parent / "export.json").read_text())
+        (path.parent / "export.json").write_text(json.dumps({k: v for k, v in meta.items() if k != "files"}))
+    elif damage == "no metadata":
+        (path.parent / "export.json").unlink()
+    else:
+        import shutil
+
+        shutil.rmtree(path.parent)
+        path.parent.write_text("not a directory")
+    with pytest.warns(UserWarning, match="ONNX export .* is unusable .*exporting it again"):
+        again = onnx_export.ensure_onnx_model(tmp_path / "model", None, 128)
+    assert again == path and len(exports) == 2 and onnx_export.export_problem(path.parent) is None
