@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 import time
 import warnings
 from pathlib import Path
@@ -18,7 +19,7 @@ from embedlab import embeddings as emb
 from embedlab.components import fingerprint
 from embedlab.errors import StateError
 from embedlab.persistence import load_state, save_state
-from embedlab.shards import DEFAULT_CHUNK_SIZE, ChunkStore
+from embedlab.shards import DEFAULT_CHUNK_SIZE, ChunkStore, read_embeddings
 
 CACHE_ENV = "EMBEDLAB_CACHE_DIR"
 
@@ -87,10 +88,7 @@ class EmbeddingCache:
             return None
         try:
             state = load_state(path, kind="embeddings")
-            kind = state.value("embedding_kind", str)
-            if kind not in {k.value for k in emb.EmbeddingKind}:
-                raise state.error(f"unknown embedding kind {kind!r}")
-            stored = emb.from_arrays(kind, state.arrays, where=str(path))
+            stored = read_embeddings(state)
             return CachedEmbeddings(stored, float(state.value("seconds", (int, float), minimum=0)), True)
         except (StateError, OSError) as error:
             warnings.warn(f"embedding cache entry {path} is unusable ({error}); recomputing", stacklevel=4)
@@ -114,4 +112,12 @@ class EmbeddingCache:
 
     def chunk_store(self, key: str, n_items: int, chunk_size: int = DEFAULT_CHUNK_SIZE) -> ChunkStore:
         """The chunked entry of ``key`` (see :mod:`embedlab.shards`), created when absent."""
-        return ChunkStore.open(self.root / key[:2] / f"{key}.chunks", key, n_items, chunk_size)
+        root = self.root / key[:2] / f"{key}.chunks"
+        try:
+            return ChunkStore.open(root, key, n_items, chunk_size)
+        except StateError as error:  # a corrupted job record: encode the entry again
+            warnings.warn(f"embedding cache entry {root} is unusable ({error}); encoding it again", stacklevel=2)
+            shutil.rmtree(root, ignore_errors=True)
+            if root.exists() or root.is_symlink():
+                root.unlink()
+            return ChunkStore.open(root, key, n_items, chunk_size)

@@ -224,8 +224,8 @@ def from_arrays(kind: EmbeddingKind | str, arrays: Mapping[str, np.ndarray],
     if missing:
         raise StateError(f"{where}: {kind.value} embeddings lack the array(s) {missing}")
     if kind is EmbeddingKind.DENSE:
-        return np.ascontiguousarray(check_array(arrays["dense"], f"{where} dense", dtype=np.float32, ndim=2,
-                                                finite=True))
+        dense = check_array(arrays["dense"], f"{where} dense", dtype=np.float32, ndim=2, finite=True)
+        return dense if dense.flags.c_contiguous else np.ascontiguousarray(dense)  # a memory map stays one
     if kind is EmbeddingKind.SPARSE:
         shape = check_array(arrays["shape"], f"{where} shape", kinds="iu", shape=(2,))
         if (shape < 0).any():

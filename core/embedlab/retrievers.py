@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import tempfile
 import time
+import warnings
 from typing import Any, Mapping
 
 import attrs
@@ -26,7 +27,7 @@ from embedlab import embeddings as emb
 from embedlab.cache import EmbeddingCache, texts_hash
 from embedlab.components import fingerprint
 from embedlab.dataset import Corpus, Exclusions, Queries, Split
-from embedlab.errors import ConfigError, InvalidInputError
+from embedlab.errors import ConfigError, InvalidInputError, StateError
 from embedlab.executors import Executor, LocalExecutor, create_executor
 from embedlab.media import check_inputs
 from embedlab.protocols import (
@@ -141,9 +142,9 @@ class EmbeddingRetriever:
                                             keep_vectors)
                 finally:
                     self.cache = None
-        elif self.cache is not None and (distributed or len(documents) > self.chunk_size):
-            self._build_from_chunks(self._encode_chunks(corpus.content_hash, documents), corpus, train,
-                                    keep_vectors)
+        elif self.cache is not None and (distributed or len(documents) > self.chunk_size) and (
+                chunks := self._encode_chunks(corpus.content_hash, documents, optional=not distributed)) is not None:
+            self._build_from_chunks(chunks, corpus, train, keep_vectors)
         else:
             encoded, self.timings.encode_documents_s = self.encode("documents", corpus.content_hash, documents)
             self._build_index(encoded, corpus, train, keep_vectors)
@@ -195,14 +196,23 @@ class EmbeddingRetriever:
         self.index = self.executor.build_index(self.index, chunks, corpus.attributes or None, self.compressor)
         self.timings.index_s = time.perf_counter() - start
 
-    def _encode_chunks(self, content_hash: str, documents: list[Any]) -> ChunkStore:
-        """The corpus encoded chunk by chunk into the cache (resuming a killed run)."""
+    def _encode_chunks(self, content_hash: str, documents: list[Any], *, optional: bool = False) -> ChunkStore | None:
+        """The corpus encoded chunk by chunk into the cache (resuming a killed run). When the cache
+        cannot be written (full disk, read-only) and it is ``optional``, warn and return None (the
+        caller encodes in memory)."""
         assert self.cache is not None
         key = self.cache.key(self.encoder, "documents", content_hash, self._context)
-        store = self.cache.chunk_store(key, len(documents), self.chunk_size)
-        hit = store.complete
-        self.executor.encode(self.encoder, documents, store, desc=f"{self.label}: encode documents",
-                             progress=self.progress)
+        try:
+            store = self.cache.chunk_store(key, len(documents), self.chunk_size)
+            hit = store.complete
+            self.executor.encode(self.encoder, documents, store, desc=f"{self.label}: encode documents",
+                                 progress=self.progress)
+        except (OSError, StateError) as error:
+            if not optional:
+                raise
+            warnings.warn(f"embedding cache: cannot store the chunks of {self.label!r} ({error}); "
+                          "carrying on uncached", stacklevel=3)
+            return None
         self.timings.encode_documents_s = store.seconds()
         self.timings.cache_hits += int(hit)
         return store

@@ -38,7 +38,7 @@ from tqdm.auto import tqdm
 
 from embedlab import embeddings as emb
 from embedlab.errors import InvalidInputError, StateError
-from embedlab.persistence import load_state, save_state
+from embedlab.persistence import SavedState, load_state, save_state
 
 JOB_FILE = "job.json"
 LOCK_FILE = "job.lock"
@@ -125,9 +125,8 @@ class ChunkStore:
         if not path.is_dir():
             return False
         try:
-            state = load_state(path, kind="embeddings", mmap=True, verify=verify)
-            found = emb.count(emb.from_arrays(state.meta["embedding_kind"], state.arrays))
-        except (StateError, KeyError, ValueError, InvalidInputError) as error:
+            found = emb.count(read_embeddings(load_state(path, kind="embeddings", mmap=True, verify=verify)))
+        except (StateError, OSError) as error:
             warnings.warn(f"chunk {path} is unusable ({error}); it will be encoded again", stacklevel=2)
             return False
         start, stop = self.bounds(chunk)
@@ -149,12 +148,7 @@ class ChunkStore:
 
     def load_chunk(self, chunk: int, *, mmap: bool = True, verify: bool = False) -> emb.Embeddings:
         """Embeddings of one chunk (memory-mapped dense arrays by default)."""
-        state = load_state(self.chunk_path(chunk), kind="embeddings", mmap=mmap, verify=verify)
-        meta = state.meta
-        arrays = state.arrays
-        if meta.get("embedding_kind") == emb.EmbeddingKind.DENSE.value:
-            return arrays["dense"]  # keep the memory map (from_arrays would copy it)
-        return emb.from_arrays(meta["embedding_kind"], arrays)
+        return read_embeddings(load_state(self.chunk_path(chunk), kind="embeddings", mmap=mmap, verify=verify))
 
     def chunks(self, *, mmap: bool = True) -> Iterator[tuple[int, emb.Embeddings]]:
         """``(first item position, embeddings)`` of every chunk in order, one open at a time."""
@@ -207,6 +201,15 @@ class ChunkStore:
         if missing:
             raise StateError(f"{self.root}: {len(missing)} of {self.n_chunks} chunks are not encoded yet "
                              f"(first missing: {missing[0]}); run encode_chunks to finish the job")
+
+
+def read_embeddings(state: SavedState) -> emb.Embeddings:
+    """The embeddings of a cache entry or chunk, every array checked (:class:`StateError` naming
+    the file otherwise); dense memory-mapped arrays stay mapped."""
+    kind = state.value("embedding_kind", str)
+    if kind not in {k.value for k in emb.EmbeddingKind}:
+        raise state.error(f"unknown embedding kind {kind!r}")
+    return emb.from_arrays(kind, state.arrays, where=str(state.path))
 
 
 def _read_meta(path: Path) -> dict:

@@ -128,16 +128,20 @@ def reseal(path: str | Path) -> None:
     """Recompute the sizes and sha256 of every file of a saved state, and the pins of its parts
     (parts first), as someone forging a state would: what remains to catch is structure."""
     import json
+    import os
 
     from embedlab.persistence import MANIFEST, sha256_file
 
     root = Path(path)
     manifest = json.loads((root / MANIFEST).read_text(encoding="utf-8"))
     for name in manifest.get("parts", {}):
-        reseal(root / name)
-        manifest["parts"][name] = {"manifest_sha256": sha256_file(root / name / MANIFEST)}
+        if (root / name / MANIFEST).is_file():
+            reseal(root / name)
+            manifest["parts"][name] = {"manifest_sha256": sha256_file(root / name / MANIFEST)}
     for name in manifest.get("files", {}):
         file = root / name
         if file.is_file():
             manifest["files"][name] = {"sha256": sha256_file(file), "bytes": file.stat().st_size}
-    (root / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True), encoding="utf-8")
+    replacement = root / f".{MANIFEST}.reseal"
+    replacement.write_text(json.dumps(manifest, indent=2, sort_keys=True), encoding="utf-8")
+    os.replace(replacement, root / MANIFEST)  # a new file: a hard-linked copy of the state is not touched

@@ -20,7 +20,7 @@ import scipy.sparse.linalg as spla
 
 from embedlab.components import Component
 from embedlab.embeddings import EmbeddingKind
-from embedlab.errors import InvalidInputError, NotFittedError, StateError
+from embedlab.errors import InvalidInputError, NotFittedError
 from embedlab.graph.graph import Graph
 
 
@@ -107,15 +107,13 @@ class NodeEncoder(Component):
         from embedlab.persistence import load_state
 
         state = load_state(path, kind=cls.kind, name=cls.name)
-        encoder = cls(**state.config)
+        encoder = state.build(cls)
+        vectors = state.array("vectors", kinds="f", shape=(None, encoder.dim), finite=True)
+        ids = state.array("node_ids", kinds="U", shape=(vectors.shape[0],))
         try:
-            vectors, ids = state.arrays["vectors"], state.arrays["node_ids"]
-        except KeyError as error:
-            raise StateError(f"{path}: saved {cls.name} state lacks {error.args[0]}.npy") from None
-        if vectors.shape != (ids.size, encoder.dim) or not np.all(np.isfinite(vectors)):
-            raise StateError(f"{path}: vectors {vectors.shape} do not match {ids.size} nodes of dim "
-                             f"{encoder.dim}, or are not finite")
-        encoder._graph = Graph(sp.csr_matrix((ids.size, ids.size)), ids, name=cls.name)
+            encoder._graph = Graph(sp.csr_matrix((ids.size, ids.size)), ids, name=cls.name)
+        except InvalidInputError as error:
+            raise state.error(f"node_ids.npy: {error}") from None
         encoder._vectors = np.ascontiguousarray(vectors, dtype=np.float32)
         return encoder
 

@@ -72,7 +72,7 @@ class FineTunedEncoder(TrainsStudent, TransformersEncoder):
         state = load_state(directory, kind=self.kind, name=self.name)
         self.model_dir = directory.resolve()
         self._model = None
-        return Trained(self.model_dir, weights_sha256(self.model_dir), dict(state.meta.get("record", {})))
+        return Trained(self.model_dir, weights_sha256(self.model_dir), state.value("record", dict, default={}))
 
     # -- persistence ----------------------------------------------------------------------
 
@@ -88,10 +88,7 @@ class FineTunedEncoder(TrainsStudent, TransformersEncoder):
         """Read an encoder written by :meth:`save` (or a run's checkpoint, best or final folder);
         files are checked against their sha256."""
         state = load_state(path, kind=cls.kind, name=cls.name)
-        try:
-            encoder = cls(**{**state.config, "checkpoint_dir": None})
-        except ConfigError as error:
-            raise StateError(f"{path}: saved config is invalid here: {error}") from None
+        encoder = state.build(cls, checkpoint_dir=None)
         if WEIGHTS not in state.files or "config.json" not in state.files:
             raise StateError(f"{path}: {WEIGHTS} or config.json missing from the finetune state")
         encoder._trained = encoder.adopt(Path(path))
