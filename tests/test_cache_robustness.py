@@ -4,6 +4,7 @@ or full disk never stop a run."""
 from __future__ import annotations
 
 import errno
+import json
 import multiprocessing
 import os
 import warnings
@@ -129,3 +130,41 @@ def test_a_full_disk_warns_carries_on_and_leaves_nothing_behind(tmp_path, monkey
     monkeypatch.undo()
     assert not cache.get_or_compute("f" * 64, lambda: VECTORS).hit  # nothing half-written was kept
     assert cache.get_or_compute("f" * 64, lambda: VECTORS).hit
+
+
+def _pipeline(cache: EmbeddingCache):
+    from embedlab.hashing import HashingEncoder
+    from embedlab.index import ExactIndex
+    from embedlab.pipeline import Pipeline
+
+    return Pipeline(encoder=HashingEncoder(dim=16), index=ExactIndex(), cache=cache, chunk_size=4, progress=False)
+
+
+def _corpus():
+    from embedlab.dataset import Corpus, Queries
+
+    texts = [f"document {i} about {i % 3}" for i in range(10)]
+    return Corpus([f"d{i}" for i in range(10)], texts), Queries(["q"], ["document about 2"])
+
+
+def test_chunked_encoding_carries_on_uncached_when_the_cache_cannot_be_written(tmp_path, monkeypatch):
+    corpus, queries = _corpus()
+    reference = _pipeline(EmbeddingCache(tmp_path / "ok"))
+    reference.build(corpus)
+    monkeypatch.setattr(np, "save", lambda *a, **k: (_ for _ in ()).throw(OSError(errno.ENOSPC, "No space left")))
+    pipeline = _pipeline(EmbeddingCache(tmp_path / "full"))
+    with pytest.warns(UserWarning, match="cannot store the chunks .*carrying on uncached"):
+        pipeline.build(corpus)
+    assert pipeline.search(queries, 3).doc_ids.tolist() == reference.search(queries, 3).doc_ids.tolist()
+
+
+def test_a_corrupted_chunk_job_record_is_encoded_again(tmp_path):
+    corpus, queries = _corpus()
+    cache = EmbeddingCache(tmp_path)
+    _pipeline(cache).build(corpus)
+    (record,) = tmp_path.rglob("job.json")
+    record.write_text("{broken")
+    pipeline = _pipeline(cache)
+    with pytest.warns(UserWarning, match="job.json: corrupted job record.*encoding it again"):
+        pipeline.build(corpus)
+    assert json.loads(record.read_text())["n_items"] == 10 and len(pipeline.search(queries, 3).doc_ids[0]) == 3
