@@ -19,15 +19,19 @@ import numpy as np
 import scipy.sparse as sp
 
 from embedlab.attributes import append_columns, check_columns, columns_bytes, columns_from_state, columns_to_state
-from embedlab.components import Component, make_config
+from embedlab.components import Component
 from embedlab.embeddings import as_sparse
-from embedlab.errors import InvalidInputError, NotFittedError, StateError
+from embedlab.errors import InvalidInputError, NotFittedError
 from embedlab.filters import resolve_filter
 from embedlab.persistence import load_state, save_state
 from embedlab.protocols import Filter
 from embedlab.ranking import MISSING_SCORE, SearchResult
+from embedlab.state_checks import check_csr
 
 OWNER = "inverted index"
+
+#: Largest document or term count a saved state may declare (positions are int32-addressable).
+MAX_POSITIONS = 2**31 - 1
 
 
 @numba.njit(inline="always")
@@ -198,18 +202,18 @@ class InvertedIndex(Component):
 
     @classmethod
     def load(cls, path: str | Path, *, mmap: bool = False) -> InvertedIndex:
-        """Load an index written by :meth:`save` (checksums verified; ``mmap`` maps the arrays)."""
+        """Load an index written by :meth:`save`: checksums verified, and the posting lists checked
+        (pointers, document ids in range, finite float32 weights) before the kernel reads them;
+        ``mmap`` maps the arrays."""
         state = load_state(path, kind=cls.kind, name=cls.name, mmap=mmap)
-        index = cls(make_config(cls.Config, dict(state.config), cls.name))
-        try:
-            shape = (int(state.meta["n_docs"]), int(state.meta["n_terms"]))
-            arrays = (state.arrays["weights"], state.arrays["documents"], state.arrays["indptr"])
-            index._postings = sp.csc_matrix(arrays, shape=shape)
-            index._postings.check_format(full_check=True)
-        except (KeyError, ValueError, TypeError) as error:
-            raise StateError(f"{path}: invalid inverted index state ({error})") from None
-        index._attributes = columns_from_state(state.meta.get("attributes", []), state.arrays, shape[0],
-                                               owner=OWNER)
+        index = state.build(cls)
+        n_docs = state.value("n_docs", int, minimum=1, maximum=MAX_POSITIONS)
+        n_terms = state.value("n_terms", int, minimum=0, maximum=MAX_POSITIONS)
+        weights = state.array("weights", dtype=np.float32, ndim=1)
+        documents, indptr = state.array("documents", kinds="iu", ndim=1), state.array("indptr", kinds="iu", ndim=1)
+        check_csr(weights, documents, indptr, n_docs, f"{path}: posting lists", n_rows=n_terms)
+        index._postings = sp.csc_matrix((weights, documents, indptr), shape=(n_docs, n_terms))
+        index._attributes = columns_from_state(state, n_docs)
         return index
 
     def _built(self) -> sp.csc_matrix:
