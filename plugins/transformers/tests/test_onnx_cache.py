@@ -58,3 +58,61 @@ def test_a_damaged_export_is_rebuilt_with_a_warning(exports, tmp_path, damage):
     with pytest.warns(UserWarning, match="ONNX export .* is unusable .*exporting it again"):
         again = onnx_export.ensure_onnx_model(tmp_path / "model", None, 128)
     assert again == path and len(exports) == 2 and onnx_export.export_problem(path.parent) is None
+
+
+@pytest.fixture()
+def quantizations(tmp_path, monkeypatch):
+    """Calls of the (fake) quantiser, which writes a small file; returns (calls, fp32 model path)."""
+    from embedlab_transformers import quantize
+
+    monkeypatch.setenv("EMBEDLAB_FSYNC", "0")
+    calls = []
+
+    def fake(source, destination):
+        calls.append(destination)
+        destination.write_bytes(b"int8-graph" * 500)
+
+    monkeypatch.setattr(quantize, "quantize", fake)
+    fp32 = tmp_path / "export" / "model.onnx"
+    fp32.parent.mkdir()
+    fp32.write_bytes(b"onnx-graph" * 1000)
+    return calls, fp32
+
+
+def test_the_int8_model_records_its_checksum_and_is_reused(quantizations):
+    from embedlab_transformers import quantize
+
+    calls, fp32 = quantizations
+    path = quantize.ensure_quantized_model(fp32)
+    assert quantize.ensure_quantized_model(fp32) == path and len(calls) == 1
+    record = json.loads(quantize.record_path(path).read_text())
+    assert record["bytes"] == 5_000 and len(record["sha256"]) == 64
+    assert sorted(p.name for p in fp32.parent.iterdir()) == ["model-int8-q1.onnx", "model-int8-q1.onnx.json",
+                                                             "model.onnx"]
+
+
+@pytest.mark.parametrize("damage", ["truncated", "edited", "no record", "record garbage", "directory in place"])
+def test_a_damaged_int8_model_is_quantised_again_with_a_warning(quantizations, damage):
+    """Before: the int8 file had no checksum, so a truncated one broke every onnx-int8 run; a
+    process killed between the model's rename and its record's leaves "no record"."""
+
+    from embedlab_transformers import quantize
+
+    calls, fp32 = quantizations
+    path = quantize.ensure_quantized_model(fp32)
+    if damage == "truncated":
+        path.write_bytes(path.read_bytes()[:100])
+    elif damage == "edited":
+        path.write_bytes(b"y" * 5_000)
+    elif damage == "no record":
+        quantize.record_path(path).unlink()
+    elif damage == "record garbage":
+        quantize.record_path(path).write_text("[[[")
+    else:
+        path.unlink()
+        path.mkdir()
+        (path / "x").write_text("not a model")
+    with pytest.warns(UserWarning, match="int8 ONNX model .* is unusable .*quantising it again"):
+        again = quantize.ensure_quantized_model(fp32)
+    assert again == path and len(calls) == 2 and quantize.quantized_problem(path) is None
+    assert not [p for p in fp32.parent.iterdir() if p.name.startswith(".")]  # no temporary left
