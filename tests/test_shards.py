@@ -95,6 +95,37 @@ def test_a_directory_of_another_job_is_refused(tmp_path: Path) -> None:
         ChunkStore.open(tmp_path / "empty", "j", 0, 5)
 
 
+@pytest.mark.parametrize("record", ["[1, 2]", "null", "[" * 5000 + "]" * 5000, "\xff", '{"job": 5}',
+                                    '{"job": "j", "n_items": "230", "chunk_size": 50}',
+                                    '{"job": "j", "n_items": 230, "chunk_size": 0}'])
+def test_a_forged_job_record_is_a_state_error(tmp_path: Path, record: str) -> None:
+    """Before: valid JSON of the wrong structure raised AttributeError, deep nesting RecursionError."""
+    ChunkStore.open(tmp_path / "job", "j", len(TEXTS), 50)
+    (tmp_path / "job" / "job.json").write_bytes(record.encode("utf-8", "surrogateescape"))
+    with pytest.raises(StateError, match="job.json"):
+        ChunkStore.read(tmp_path / "job")
+    with pytest.raises(StateError, match="job.json|another encoding job"):
+        ChunkStore.open(tmp_path / "job", "j", len(TEXTS), 50)
+
+
+@pytest.mark.parametrize("meta", [{"embedding_kind": "nonsense"}, {"embedding_kind": "dense", "seconds": "slow"}])
+def test_a_forged_chunk_manifest_is_a_state_error(tmp_path: Path, meta: dict) -> None:
+    """Before: an unknown embedding kind in chunk 0 raised ValueError, a text ``seconds`` TypeError."""
+    import json
+
+    store = encode_chunks(ChunkStore.open(tmp_path / "job", "j", len(TEXTS), 50), TEXTS, Counting(),
+                          progress=False)
+    manifest = store.chunk_path(0) / "manifest.json"
+    data = json.loads(manifest.read_text())
+    data["meta"].update(meta)
+    manifest.write_text(json.dumps(data))
+    with pytest.raises(StateError, match="chunk-000000"):
+        store.seconds() if "seconds" in meta else store.gather()
+    manifest.write_text("[]")
+    with pytest.raises(StateError, match="chunk-000000.*manifest"):
+        store.seconds()
+
+
 def test_temporary_directories_of_a_dead_writer_are_removed(tmp_path: Path) -> None:
     store = ChunkStore.open(tmp_path / "job", "j", len(TEXTS), 50)
     stale = store.root / ".chunk-000002.tmp-deadbeef"

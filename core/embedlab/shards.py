@@ -37,8 +37,9 @@ import scipy.sparse as sp
 from tqdm.auto import tqdm
 
 from embedlab import embeddings as emb
+from embedlab.atomic import fsync_path
 from embedlab.errors import InvalidInputError, StateError
-from embedlab.persistence import SavedState, load_state, save_state
+from embedlab.persistence import SavedState, load_state, read_manifest, save_state
 
 JOB_FILE = "job.json"
 LOCK_FILE = "job.lock"
@@ -91,10 +92,7 @@ class ChunkStore:
         file = store.root / JOB_FILE
         record = {"format_version": FORMAT_VERSION, "job": job, "n_items": n_items, "chunk_size": chunk_size}
         if file.is_file():
-            try:
-                found = json.loads(file.read_text(encoding="utf-8"))
-            except (json.JSONDecodeError, UnicodeDecodeError) as error:
-                raise StateError(f"{file}: corrupted job record ({error})") from None
+            found = _read_job(file)
             if {k: found.get(k) for k in record} != record:
                 raise StateError(f"{store.root} holds the chunks of another encoding job ({found}); "
                                  f"expected {record}. Use another directory or delete this one.")
@@ -102,7 +100,9 @@ class ChunkStore:
             store.root.mkdir(parents=True, exist_ok=True)
             tmp = store.root / f".{JOB_FILE}.tmp-{os.getpid()}"
             tmp.write_text(json.dumps(record, indent=2), encoding="utf-8")
+            fsync_path(tmp)
             os.replace(tmp, file)
+            fsync_path(store.root, directory=True)
         return store
 
     @classmethod
@@ -111,11 +111,13 @@ class ChunkStore:
         file = Path(root) / JOB_FILE
         if not file.is_file():
             raise StateError(f"{root}: not a chunk store (no {JOB_FILE})")
+        record = _read_job(file)
         try:
-            record = json.loads(file.read_text(encoding="utf-8"))
-            return cls(root, record["job"], int(record["n_items"]), int(record["chunk_size"]))
-        except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError, ValueError) as error:
-            raise StateError(f"{file}: corrupted job record ({error})") from None
+            if not isinstance(record["job"], str):
+                raise TypeError(f"job is {record['job']!r:.60}, not a string")
+            return cls(root, record["job"], _count(record["n_items"]), _count(record["chunk_size"]))
+        except (KeyError, TypeError, ValueError) as error:
+            raise StateError(f"{file}: corrupted job record ({error!r:.200})") from None
 
     # -- state of the chunks ---------------------------------------------------------------
 
@@ -142,7 +144,13 @@ class ChunkStore:
 
     def seconds(self) -> float:
         """Encoding seconds summed over the chunks (as measured when each was written)."""
-        return float(sum(_read_meta(self.chunk_path(c)).get("seconds", 0.0) for c in range(self.n_chunks)))
+        total = 0.0
+        for chunk in range(self.n_chunks):
+            value = _read_meta(self.chunk_path(chunk)).get("seconds", 0.0)
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                raise StateError(f"{self.chunk_path(chunk)}: meta.seconds is {value!r:.60}, not a number")
+            total += float(value)
+        return total
 
     # -- reading ---------------------------------------------------------------------------
 
@@ -159,7 +167,11 @@ class ChunkStore:
     @property
     def kind(self) -> emb.EmbeddingKind:
         self._require_complete()
-        return emb.EmbeddingKind(_read_meta(self.chunk_path(0))["embedding_kind"])
+        path = self.chunk_path(0)
+        kind = _read_meta(path).get("embedding_kind")
+        if kind not in {k.value for k in emb.EmbeddingKind}:
+            raise StateError(f"{path}: unknown embedding kind {kind!r:.60}")
+        return emb.EmbeddingKind(kind)
 
     @property
     def dim(self) -> int:
@@ -213,10 +225,25 @@ def read_embeddings(state: SavedState) -> emb.Embeddings:
 
 
 def _read_meta(path: Path) -> dict:
+    """``meta`` of a chunk's manifest, its structure checked (:func:`embedlab.persistence.read_manifest`)."""
+    return read_manifest(path).get("meta", {})
+
+
+def _read_job(file: Path) -> dict:
+    """The job record ``file``: a JSON object, else :class:`StateError`."""
     try:
-        return json.loads((path / "manifest.json").read_text(encoding="utf-8")).get("meta", {})
-    except (OSError, json.JSONDecodeError, UnicodeDecodeError) as error:
-        raise StateError(f"{path}: unreadable chunk manifest ({error})") from None
+        record = json.loads(file.read_bytes().decode("utf-8"))
+    except (OSError, ValueError, UnicodeDecodeError, RecursionError) as error:
+        raise StateError(f"{file}: corrupted job record ({str(error)[:200]})") from None
+    if not isinstance(record, dict):
+        raise StateError(f"{file}: corrupted job record (a JSON {type(record).__name__}, not an object)")
+    return record
+
+
+def _count(value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"expected a positive integer, got {value!r:.60}")
+    return value
 
 
 def _take(x: emb.Embeddings, rows: np.ndarray) -> emb.Embeddings:
