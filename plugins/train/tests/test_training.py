@@ -192,6 +192,30 @@ def test_bad_input_gives_clear_errors(fast, dataset, tmp_path):
         FineTunedEncoder(**params, seed=1).train(train_set(dataset))
 
 
+@pytest.mark.parametrize("forgery", ["trainer state garbage", "trainer state missing", "progress fields"])
+def test_a_forged_checkpoint_is_a_state_error_on_resume(fast, dataset, tmp_path, forgery):
+    """Before: resuming from an edited checkpoint (checksums recomputed) raised SafetensorError,
+    KeyError or TypeError from deep inside the loop."""
+    from embedlab.testing import reseal
+
+    params = {**fast, "checkpoint_dir": str(tmp_path / "run"), "checkpoint_every": 1}
+    with pytest.raises(KeyboardInterrupt):
+        FineTunedEncoder(**params).train(train_set(dataset), callbacks=[_interrupt_at(1)])
+    checkpoint = tmp_path / "run" / "checkpoint"
+    manifest = json.loads((checkpoint / "manifest.json").read_text())
+    if forgery == "trainer state garbage":
+        (checkpoint / "trainer.safetensors").write_bytes(b"\x08\x00\x00\x00\x00\x00\x00\x00{garbage")
+    elif forgery == "trainer state missing":
+        (checkpoint / "trainer.safetensors").unlink()
+        del manifest["files"]["trainer.safetensors"]
+    else:
+        manifest["meta"]["progress"] = {"epoch": 0, "unknown_field": 1}
+    (checkpoint / "manifest.json").write_text(json.dumps(manifest))
+    reseal(checkpoint)
+    with pytest.raises(embedlab.StateError, match="checkpoint: unusable training checkpoint"):
+        FineTunedEncoder(**params).train(train_set(dataset))
+
+
 def _interrupt_at(step):
     def callback(info):
         if info.step == step:

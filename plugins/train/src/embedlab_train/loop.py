@@ -17,6 +17,7 @@ from typing import Any, Callable, Mapping, Sequence
 import attrs
 import numpy as np
 import torch
+from safetensors import SafetensorError
 from tqdm.auto import tqdm
 
 from embedlab.early_stopping import EarlyStopping
@@ -151,10 +152,14 @@ class Trainer:
         state = read_progress(self.run_dir, self.run_hash)
         if state is None:
             return False
-        self.model.load_weights(state.files[self.model.weights_name])
-        restore_trainer_state(state.files[TRAINER_STATE], self.optimizer, self.names, self.loss_parameters)
-        torch.set_rng_state(torch.from_numpy(np.array(state.arrays["torch_rng"], dtype=np.uint8)))
-        self.progress = Progress(**state.meta["progress"])
+        try:  # a checkpoint edited or written by another version: a clear error, not a traceback
+            self.model.load_weights(state.files[self.model.weights_name])
+            restore_trainer_state(state.files[TRAINER_STATE], self.optimizer, self.names, self.loss_parameters)
+            torch.set_rng_state(torch.from_numpy(np.array(state.arrays["torch_rng"], dtype=np.uint8)))
+            self.progress = Progress(**state.value("progress", dict))
+        except (KeyError, IndexError, TypeError, ValueError, RuntimeError, SafetensorError) as error:
+            raise state.error(f"unusable training checkpoint ({type(error).__name__}: {str(error)[:200]}); "
+                              "delete it to train from the start") from None
         return True
 
     def _snapshot_best(self) -> int:
