@@ -13,7 +13,7 @@ import torch
 import embedlab
 from embedlab.components import NOT_IDENTITY
 from embedlab.embeddings import as_dense
-from embedlab.errors import ConfigError, InvalidInputError, NotFittedError, StateError
+from embedlab.errors import InvalidInputError, NotFittedError
 from embedlab.persistence import load_state, save_state
 from embedlab.pq import (
     Codebooks,

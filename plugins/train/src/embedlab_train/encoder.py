@@ -13,7 +13,7 @@ from embedlab_transformers.config_fields import int_at_least, model_path_field
 from embedlab_transformers.encoder import EncoderSettings, TransformersEncoder
 from embedlab_transformers.model_files import model_max_length, weights_sha256
 
-from embedlab.errors import ConfigError, StateError
+from embedlab.errors import StateError
 from embedlab.persistence import load_state, save_state
 from embedlab_train.model import WEIGHTS, TrainableModel, check_model_dir, model_files
 from embedlab_train.settings import TrainingSettings
