@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 import torch
@@ -11,7 +13,9 @@ from embedlab_tables.methods.static import Hash, QuotientRemainder
 from embedlab_tables.schema import BudgetError
 
 import embedlab
-from embedlab.errors import InvalidInputError
+from embedlab.errors import InvalidInputError, StateError
+from embedlab.persistence import MANIFEST
+from embedlab.testing import reseal
 
 #: Methods whose ratio-1 table is the uncompressed one (the benchmark's rule: compress only to save memory).
 IDENTITY_AT_1X = ("hash", "qr", "tt-rec", "dhe", "adaptemb", "dedup", "mde", "deeplight", "pep", "autosrh")
@@ -108,3 +112,30 @@ def test_fm_models_train_around_a_table(kind, make_run):
     run = make_run(kind=kind)
     fitted = table_methods()["hash"](ratio=2).fit(run)
     assert 0.0 < run.evaluate(fitted.model, "test").auc < 1.0
+
+
+def test_forged_codes_and_plans_are_state_errors_on_load(make_run, tmp_path):
+    """A state edited on purpose (checksums recomputed): DPQ codes out of range (before: loaded, and
+    the first prediction raised IndexError) and a hashing plan of 2**40 rows (before: torch was asked
+    for 35 TB; now the model is built on the meta device and compared with the saved tensors)."""
+    run = make_run()
+    dpq = table_methods()["dpq"](ratio=COMPRESSED["dpq"])
+    dpq.fit(run)
+    dpq.save(tmp_path / "dpq")
+    codes = next((tmp_path / "dpq").glob("state.table.fields.*.codes.npy"))
+    forged = np.load(codes)
+    forged[0, 0] = 10**6
+    codes.unlink()
+    np.save(codes, forged)
+    reseal(tmp_path / "dpq")
+    with pytest.raises(StateError, match="not a fitted dpq table"):
+        embedlab.load_component(tmp_path / "dpq")
+
+    hashing = Hash(ratio=4)
+    hashing.fit(run)
+    hashing.save(tmp_path / "hash")
+    manifest = json.loads((tmp_path / "hash" / MANIFEST).read_text())
+    manifest["meta"]["plan"]["rows"] = [2**40]
+    (tmp_path / "hash" / MANIFEST).write_text(json.dumps(manifest))
+    with pytest.raises(StateError, match="do not fit the saved plan"):
+        embedlab.load_component(tmp_path / "hash")

@@ -31,7 +31,7 @@ import numpy as np
 import torch
 
 from embedlab.components import Component
-from embedlab.errors import NotFittedError, StateError
+from embedlab.errors import EmbedlabError, NotFittedError, StateError
 from embedlab.persistence import load_state, save_state
 from embedlab_tables.models import CTRModel, ModelConfig
 from embedlab_tables.schema import BudgetError, TableSchema
@@ -149,30 +149,59 @@ class TableMethod(Component):
 
     @classmethod
     def load(cls, path: str | Path) -> TableMethod:
+        """Read a method written by :meth:`save`. The schema and plan are checked, and the model is
+        first built on torch's ``meta`` device (no memory) so a forged plan cannot allocate more than
+        the saved weights hold: every saved tensor must have the shape and dtype the plan builds."""
         state = load_state(path, kind=cls.kind, name=cls.name)
-        method = cls(**state.config)
-        meta = state.meta
+        method = state.build(cls)
+        counts = state.array("schema.counts", kinds="iu", ndim=1)
+        vocab = state.value("vocab_sizes", list)
+        if not vocab or any(isinstance(v, bool) or not isinstance(v, int) or v < 1 for v in vocab) \
+                or sum(vocab) != len(counts):
+            raise state.error(f"meta.vocab_sizes must be positive integers summing to the {len(counts)} rows of "
+                              "schema.counts.npy")
+        names = state.value("field_names", list, default=[])
+        if names and (len(names) != len(vocab) or not all(isinstance(n, str) for n in names)):
+            raise state.error(f"meta.field_names must be {len(vocab)} strings")
+        weights = {k[len("state."):]: v for k, v in state.arrays.items() if k.startswith("state.")}
+        n_dense = state.value("n_dense", int, minimum=0, maximum=sum(v.size for v in weights.values()))
+        plan = state.value("plan", dict)
         try:
-            counts = np.asarray(state.arrays["schema.counts"])
-            model_config = ModelConfig(**meta["model"])
-            schema = TableSchema(meta["vocab_sizes"], model_config.dim, counts, tuple(meta["field_names"]) or None)
-            table = method.build(schema, meta["plan"], 0)
-            model = CTRModel(table, int(meta["n_dense"]), model_config, 0)
-            weights = {k[len("state."):]: torch.from_numpy(np.array(v)) for k, v in state.arrays.items()
-                       if k.startswith("state.")}
-            model.load_state_dict(weights)
-        except (KeyError, TypeError, ValueError, RuntimeError) as error:
-            raise StateError(f"{path}: not a fitted {cls.name} table: {error}") from error
-        method.fitted = FittedTable(method, model, meta["plan"], {}, meta.get("info", {}))
-        if method.fitted.storage_bytes != meta.get("storage_bytes"):
-            raise StateError(f"{path}: the reloaded table keeps {method.fitted.storage_bytes} bytes, the saved one "
-                             f"{meta.get('storage_bytes')}")
+            model_config = ModelConfig(**state.value("model", dict))
+            schema = TableSchema(vocab, model_config.dim, counts, tuple(names) or None)
+            with torch.device("meta"):
+                shapes = CTRModel(method.build(schema, plan, 0), n_dense, model_config, 0).state_dict()
+            expected = {k: (tuple(v.shape), str(v.dtype).removeprefix("torch.")) for k, v in shapes.items()}
+            found = {k: (tuple(v.shape), str(v.dtype)) for k, v in weights.items()}
+            if expected != found:
+                raise state.error(f"the saved tensors do not fit the saved plan and model (expected {expected}, "
+                                  f"found {found})"[:2000])
+            model = CTRModel(method.build(schema, plan, 0), n_dense, model_config, 0)
+            model.load_state_dict({k: torch.from_numpy(np.array(v)) for k, v in weights.items()})
+            with torch.no_grad():  # every feature id looked up once: forged codes or indices fail here
+                model.table.eval()(all_feature_ids(schema))
+            model.train()
+        except StateError:
+            raise
+        except (EmbedlabError, KeyError, TypeError, ValueError, RuntimeError, AttributeError, IndexError,
+                OverflowError, ZeroDivisionError) as error:
+            raise state.error(f"not a fitted {cls.name} table: {type(error).__name__}: {str(error)[:300]}") from None
+        method.fitted = FittedTable(method, model, plan, {}, state.value("info", dict, default={}))
+        if method.fitted.storage_bytes != state.value("storage_bytes", int, default=None):
+            raise state.error(f"the reloaded table keeps {method.fitted.storage_bytes} bytes, the saved one "
+                              f"{state.meta.get('storage_bytes')}")
         return method
 
     def _fitted(self) -> FittedTable:
         if self.fitted is None:
             raise NotFittedError(f"{self.name}: call fit(run) first")
         return self.fitted
+
+
+def all_feature_ids(schema: TableSchema) -> torch.Tensor:
+    """``(max vocabulary, fields)`` global ids in which every feature id of every field occurs."""
+    local = np.minimum(np.arange(max(schema.vocab_sizes))[:, None], np.asarray(schema.vocab_sizes)[None, :] - 1)
+    return torch.from_numpy(local + schema.offsets[None, :-1])
 
 
 def _jsonable(value: Any) -> Any:
