@@ -10,10 +10,13 @@ truncated, empty or garbage files — and recomputes every checksum and part pin
 
 from __future__ import annotations
 
+import atexit
+import functools
 import importlib
 import json
 import os
 import shutil
+import tempfile
 import warnings
 from pathlib import Path
 from typing import Any, Callable
@@ -147,6 +150,82 @@ def _finetune() -> Any:
     return FineTunedEncoder(show_progress=False)
 
 
+@functools.cache
+def _tiny_bert() -> str:
+    """A tiny random BERT (MiniLM's tokenizer) in a temporary folder, made once per process."""
+    from embedlab_train.testing import tiny_bert
+
+    root = Path(tempfile.mkdtemp(prefix="embedlab-fuzz-bert-"))
+    atexit.register(shutil.rmtree, root, True)
+    return str(tiny_bert(root, hidden=32, layers=2))
+
+
+def _head(module: str, cls: str, **params: Any) -> Callable[[], Any]:
+    """A pooling-head encoder over the tiny BERT, trained for one epoch (head weights to forge)."""
+
+    def build() -> Any:
+        from embedlab_train.testing import head_settings, topics_dataset
+
+        from embedlab.training import TrainingData
+
+        settings = {**head_settings(_tiny_bert()), "epochs": 1, **params}
+        encoder = getattr(importlib.import_module(module), cls)(**settings)
+        dataset = topics_dataset()
+        return encoder.fit_queries(TrainingData(dataset.corpus, dataset.split("train")))
+
+    return build
+
+
+def _qdc() -> Any:
+    from embedlab_qdc import QueryDriftCompensation
+
+    qdc = QueryDriftCompensation(old={"name": "hashing", "dim": 32}, train_new=False,
+                                 new={"name": "finetune", "model_path": _tiny_bert(), "num_threads": 1,
+                                      "show_progress": False, "max_length": 32, "checkpoint_dir": None})
+    qdc.drift = RNG.standard_normal(32).astype(np.float32)
+    return qdc
+
+
+def _yesno() -> Any:
+    from embedlab_qwen3 import YesNoReranker
+
+    return YesNoReranker(model_path=_tiny_bert(), num_threads=1, show_progress=False, max_length=32,
+                         max_query_length=8, batch_size=16, instruction="", checkpoint_dir=None)
+
+
+@functools.cache
+def _table_run() -> Any:
+    from embedlab_tables import generate
+    from embedlab_tables.models import ModelConfig
+    from embedlab_tables.training import TableRun, TrainConfig
+
+    data = generate(rows=800, vocab_sizes=(300, 50, 800, 20, 400, 7), n_dense=2, seed=0).data
+    train, valid, test = data.split((0.8, 0.1, 0.1), seed=0)
+    return TableRun(train, valid, test, model=ModelConfig(kind="dlrm", dim=8, bottom=(8,), top=(8,), deep=(8,)),
+                    training=TrainConfig(epochs=1, batch_size=256, lr=3e-3, evals_per_epoch=1), seed=0)
+
+
+def _table(name: str, ratio: float) -> Callable[[], Any]:
+    def build() -> Any:
+        method = embedlab.registry().create("embedding-table", name, ratio=ratio)
+        method.fit(_table_run())
+        return method
+
+    return build
+
+
+def _predict(method: Any) -> None:
+    _table_run().predict(method.fitted.model, "test")
+
+
+#: Ratios every embedding-table method reaches on _table_run's schema.
+TABLE_RATIOS = {"full": 1.0, "int8": 4.0, "int16": 2.0, "alpt8": 2.5, "alpt16": 1.5, "autodim": 3.0, "dhe": 1.2,
+                "dpq": 4.0, "mde": 6.0, "mgqe": 1.0, "qr": 4.0, "optembed": 4.0, "adaptemb": 2.0}
+TABLE_METHODS = ("adaptemb", "alpt16", "alpt8", "autodim", "autosrh", "dedup", "deeplight", "dhe", "dpq", "full",
+                 "hash", "int16", "int8", "mde", "mgqe", "optembed", "pep", "qr", "robe", "tt-rec",
+                 "unified-embedding")
+
+
 EXAMPLES: dict[str, list[Example]] = {
     "index/exact": [
         Example(lambda: _exact(DOCS, "cosine", ATTRIBUTES), lambda i: _search(i, filter={"lang": "en"})),
@@ -207,6 +286,21 @@ EXAMPLES: dict[str, list[Example]] = {
                                                   hidden=4), _rerank)],
     "reranker/dime": [Example(_reranker("embedlab_dime", "Dime", _dime_weights, hidden=4), _rerank)],
     "reranker/e2rank": [Example(_reranker("embedlab_e2rank", "E2Rank", _e2rank_adapter), _rerank)],
+    "compressor/embedfilter": [Example(lambda: _fitted("embedlab_embedfilter", "EmbedFilter", dims=8, basis="random"),
+                                       _codec)],
+    "encoder/frozen-head": [Example(_head("embedlab_train.heads", "FrozenHeadEncoder", head="linear"),
+                                    lambda e: e.encode_queries(["parse json"]), 8)],
+    "encoder/nvembed": [Example(_head("embedlab_nvembed", "NVEmbedEncoder",
+                                      head={"name": "latent-attention", "latents": 4, "heads": 2}),
+                                lambda e: e.encode_queries(["parse json"]), 6)],
+    "encoder/mltp": [Example(_head("embedlab_mltp", "MLTPEncoder"), lambda e: e.encode_queries(["parse json"]), 6)],
+    "encoder/miner": [Example(_head("embedlab_miner", "MinerEncoder", validation_fraction=0.25),
+                              lambda e: e.encode_queries(["parse json"]), 6)],
+    "encoder/qdc": [Example(_qdc, lambda e: e.encode_queries(["parse json"]), 8)],
+    "reranker/yesno": [Example(_yesno, _rerank, 8)],
+    **{f"embedding-table/{name}": [Example(_table(name, TABLE_RATIOS.get(name, 8.0)), _predict,
+                                           10 if name in ("full", "dpq", "tt-rec") else 3)]
+       for name in TABLE_METHODS},
 }
 
 

@@ -15,7 +15,7 @@ from embedlab_transformers.model_files import resolve_model_dir
 
 import embedlab
 from embedlab.embeddings import as_dense
-from embedlab.errors import InvalidInputError, NotFittedError, StateError
+from embedlab.errors import InvalidInputError, NotFittedError
 from embedlab.persistence import load_state, save_state
 from embedlab_embedfilter.subspace import BANDS, band_rows, pca_basis, random_basis, unembedding_basis
 
@@ -124,15 +124,12 @@ class EmbedFilter(embedlab.Component):
 
     @classmethod
     def load(cls, path: str | Path) -> EmbedFilter:
+        """Read a compressor written by :meth:`save`; a projection that does not fit the saved
+        configuration (shape, non-finite values) raises StateError."""
         state = load_state(path, kind=cls.kind, name=cls.name)
-        try:
-            compressor = cls(**state.config)
-        except embedlab.ConfigError as error:
-            raise StateError(f"{path}: saved config is invalid here: {error}") from None
-        projection = state.arrays.get("projection")
-        if projection is None or projection.ndim != 2 or projection.shape[0] != compressor.config.dims \
-                or not np.isfinite(projection).all():
-            raise StateError(f"{path}: the saved projection does not fit dims={compressor.config.dims}")
+        compressor = state.build(cls)
+        input_dim = state.value("input_dim", int, minimum=1)
+        projection = state.array("projection", kinds="f", shape=(compressor.config.dims, input_dim), finite=True)
         compressor._projection = np.ascontiguousarray(projection, dtype=np.float32)
         return compressor
 

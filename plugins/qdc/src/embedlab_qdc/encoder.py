@@ -21,7 +21,7 @@ import numpy as np
 
 from embedlab.components import Component
 from embedlab.embeddings import EmbeddingKind, as_dense
-from embedlab.errors import ConfigError, InvalidInputError, NotFittedError, StateError
+from embedlab.errors import ConfigError, InvalidInputError, NotFittedError
 from embedlab.persistence import load_state, save_state
 from embedlab.protocols import LearnsFromQueries
 from embedlab.training import TrainingData
@@ -167,18 +167,17 @@ class QueryDriftCompensation(Component):
 
     @classmethod
     def load(cls, path: str | Path) -> QueryDriftCompensation:
+        """Read an encoder written by :meth:`save`: the new encoder from the state's own model
+        files (checked against their sha256), the drift checked against its dimension."""
         state = load_state(path, kind=cls.kind, name=cls.name)
-        config = dict(state.config)
-        new = dict(config["new"]) if isinstance(config["new"], dict) else {"name": config["new"]}
+        new = state.config.get("new", "finetune")
+        new = dict(new) if isinstance(new, dict) else {"name": new}
+        if not isinstance(new.get("name"), str):
+            raise state.error("config.new names no encoder")
         new["model_path"] = str(Path(path).resolve())
         if new["name"] == "finetune":
             new["checkpoint_dir"] = None
-        try:
-            encoder = cls(**{**config, "new": new, "train_new": False})
-        except ConfigError as error:
-            raise StateError(f"{path}: saved config is invalid here: {error}") from None
-        drift = np.asarray(state.arrays["drift"], dtype=np.float32)
-        if drift.shape != (encoder.new.dim,) or not np.isfinite(drift).all():
-            raise StateError(f"{path}: drift of shape {drift.shape} does not fit {encoder.new.dim} dimensions")
-        encoder.drift = drift
+        encoder = state.build(cls, new=new, train_new=False)
+        drift = state.array("drift", kinds="f", shape=(encoder.new.dim,), finite=True)
+        encoder.drift = np.array(drift, dtype=np.float32)
         return encoder

@@ -286,7 +286,7 @@ class YesNoReranker(Component):
         self.model_dir = Path(model_dir).resolve()
         self._loaded = None
         self._weights_sha256 = weights_sha256(self.model_dir)
-        self.record = dict(state.meta.get("record", {}))
+        self.record = state.value("record", dict, default={})
 
     # -- persistence ------------------------------------------------------------------------
 
@@ -301,12 +301,9 @@ class YesNoReranker(Component):
         state = load_state(path, kind=cls.kind, name=cls.name)
         if WEIGHTS not in state.files or "config.json" not in state.files:
             raise StateError(f"{path}: {WEIGHTS} or config.json missing from the yesno state")
-        try:
-            reranker = cls(**{**state.config, "checkpoint_dir": None})
-        except ConfigError as error:
-            raise StateError(f"{path}: saved config is invalid here: {error}") from None
+        reranker = state.build(cls, checkpoint_dir=None)
         reranker._adopt(Path(path))
-        if not state.meta.get("trained", True):
+        if not state.value("trained", bool, default=True):
             reranker._weights_sha256 = None
         return reranker
 

@@ -277,7 +277,7 @@ class FrozenHeadEncoder(TrainsStudent, Component):
                              f"with this config: {error}") from None
         self._module = module.eval()
         digest = hashlib.sha256(Path(state.files[HEAD_WEIGHTS]).read_bytes()).hexdigest()
-        return Trained(Path(directory), digest, dict(state.meta.get("record", {})))
+        return Trained(Path(directory), digest, state.value("record", dict, default={}))
 
     # -- encoding -----------------------------------------------------------------------------
 
@@ -313,11 +313,8 @@ class FrozenHeadEncoder(TrainsStudent, Component):
     def load(cls, path: str | Path) -> FrozenHeadEncoder:
         """Read an encoder written by :meth:`save` (or a training run's final/best/checkpoint folder)."""
         state = load_state(path, kind=cls.kind, name=cls.name)
-        try:
-            encoder = cls(**{**state.config, "checkpoint_dir": None})
-        except ConfigError as error:
-            raise StateError(f"{path}: saved config is invalid here: {error}") from None
-        base = state.meta.get("base_weights")
+        encoder = state.build(cls, checkpoint_dir=None)
+        base = state.value("base_weights", str, default=None)
         if base is not None and base != weights_sha256(encoder.base_dir):
             raise StateError(f"{path}: the head was trained over other base weights than {encoder.base_dir}")
         if HEAD_WEIGHTS in state.files:
