@@ -218,6 +218,25 @@ def _predict(method: Any) -> None:
     _table_run().predict(method.fitted.model, "test")
 
 
+@functools.cache
+def _scenes() -> Any:
+    from embedlab.datasets import synthetic_scenes
+
+    return synthetic_scenes(n_train=12, n_test=2, size=16, seed=2)
+
+
+def _cir() -> Any:
+    from embedlab_cir import CIREncoder
+
+    from embedlab.training import TrainingData
+
+    scenes = _scenes()
+    encoder = CIREncoder(text_encoder={"name": "hashing", "dim": 32}, width=32, heads=2, layers=1, dim=16,
+                         image_size=16, batch_size=16, cache_text=False, stage1_cache=False, stage1_steps=0,
+                         stage2_steps=1, stage2_target="image")
+    return encoder.fit_queries(TrainingData(scenes.corpus, scenes.split("train")))
+
+
 #: Ratios every embedding-table method reaches on _table_run's schema.
 TABLE_RATIOS = {"full": 1.0, "int8": 4.0, "int16": 2.0, "alpt8": 2.5, "alpt16": 1.5, "autodim": 3.0, "dhe": 1.2,
                 "dpq": 4.0, "mde": 6.0, "mgqe": 1.0, "qr": 4.0, "optembed": 4.0, "adaptemb": 2.0}
@@ -298,6 +317,7 @@ EXAMPLES: dict[str, list[Example]] = {
                               lambda e: e.encode_queries(["parse json"]), 6)],
     "encoder/qdc": [Example(_qdc, lambda e: e.encode_queries(["parse json"]), 8)],
     "reranker/yesno": [Example(_yesno, _rerank, 8)],
+    "encoder/cir": [Example(_cir, lambda e: e.encode_queries(_scenes().queries.inputs()[:2]), 8)],
     **{f"embedding-table/{name}": [Example(_table(name, TABLE_RATIOS.get(name, 8.0)), _predict,
                                            10 if name in ("full", "dpq", "tt-rec") else 3)]
        for name in TABLE_METHODS},

@@ -14,6 +14,7 @@ import numpy as np
 import torch
 from embedlab_train.checkpoints import load_tensors, tensors_bytes
 from embedlab_train.components import component_spec
+from safetensors import SafetensorError
 
 from embedlab.cache import default_cache_dir, texts_hash
 from embedlab.components import Component
@@ -173,7 +174,7 @@ class CIREncoder(Component):
                 warnings.warn(f"cir: stage-1 cache entry {directory} is unusable ({error}); retraining", stacklevel=2)
         report = run_stage(self.model, task, settings)
         save_state(directory, None, files={"model.safetensors": tensors_bytes(self.model.state_dict())},
-                   meta={"report": attrs.asdict(report)},
+                   meta={"report": attrs.asdict(report)}, overwrite=True,
                    identity={"kind": "cir-stage1", "name": directory.name, "config": {}, "distribution": "embedlab-cir",
                              "version": "stage1"})
         return report
@@ -286,10 +287,20 @@ class CIREncoder(Component):
 
     @classmethod
     def load(cls, path: str | Path) -> CIREncoder:
-        state = load_state(path, kind="encoder", name=cls.name)
-        encoder = cls(**state.config)
+        """Read an encoder written by :meth:`save`: the saved config through its validators, the
+        weights into a freshly built model (every tensor present, same shapes), typed reports."""
+        state = load_state(path, kind=cls.kind, name=cls.name)
+        encoder = state.build(cls)
+        if "model.safetensors" not in state.files:
+            raise state.error("model.safetensors is missing from the cir state")
         encoder.model = encoder._new_model()
-        load_tensors(state.files["model.safetensors"], encoder.model.state_dict())
+        try:
+            load_tensors(state.files["model.safetensors"], encoder.model.state_dict())
+            reports = {str(k): StageReport(**v) for k, v in state.value("reports", dict, default={}).items()}
+        except StateError:
+            raise
+        except (RuntimeError, TypeError, ValueError, SafetensorError) as error:
+            raise state.error(f"unusable cir weights or reports ({type(error).__name__}: {str(error)[:200]})") from None
         encoder.model.eval()
-        encoder.reports = {k: StageReport(**v) for k, v in state.meta.get("reports", {}).items()}
+        encoder.reports = reports
         return encoder
