@@ -1,5 +1,6 @@
 """Seeded, bounded fuzzing of every loader (issue #11): mutated real files go in; only embedlab
-errors (``EmbedlabError`` subclasses) or valid datasets come out.
+errors (``EmbedlabError`` subclasses) or valid datasets come out. The plugins' file readers (the
+``lmeb`` dataset's task folders, Seismic's JSONL) are fuzzed here too, with the same mutations.
 
 Inputs are slices of real files (SciFact's BEIR folder, a TREC run and qrels written from it,
 ``examples/scifact.toml``) mutated at the byte level (insert, delete, replace, duplicate,
@@ -165,6 +166,56 @@ def test_beir_folder_with_a_mutated_file(seeds: dict[str, bytes], tmp_path: Path
         files[part] = data.draw(strategy)
         root = _beir(tmp_path / "beir", **files)
         _expect_embedlab_error_or(lambda: load_beir(root), _check_dataset)
+
+    run()
+
+
+def _lmeb(tmp: Path, corpus: bytes, queries: bytes, qrels: bytes) -> Path:
+    """A BEIR slice as an LMEB task folder (``id`` instead of ``_id``, qrels.tsv at the top)."""
+    tmp.mkdir(parents=True, exist_ok=True)
+    (tmp / "corpus.jsonl").write_bytes(corpus.replace(b'"_id"', b'"id"'))
+    (tmp / "queries.jsonl").write_bytes(queries.replace(b'"_id"', b'"id"'))
+    (tmp / "qrels.tsv").write_bytes(qrels)
+    return tmp
+
+
+@pytest.mark.parametrize("part", ["corpus", "queries", "qrels"])
+def test_lmeb_task_folder_with_a_mutated_file(seeds: dict[str, bytes], tmp_path: Path, part: str) -> None:
+    from embedlab_lmeb import load_lmeb
+
+    @FUZZ
+    @given(data=st.data())
+    def run(data: st.DataObject) -> None:
+        files = dict(corpus=seeds["corpus"], queries=seeds["queries"], qrels=seeds["qrels"])
+        strategy = byte_mutations(files[part])
+        if part != "qrels" and data.draw(st.booleans()):
+            strategy = json_value_mutations(files[part])
+        files[part] = data.draw(strategy)
+        root = _lmeb(tmp_path / "lmeb", **files)
+        _expect_embedlab_error_or(lambda: load_lmeb(root), _check_dataset)
+
+    run()
+
+
+def test_seismic_jsonl_mutated(tmp_path: Path) -> None:
+    from embedlab_seismic import read_jsonl
+
+    records = b"".join(json.dumps({"id": i, "content": "x", "vector": {"a": 0.5, "##b": i + 1.0}}).encode() + b"\n"
+                       for i in range(6))
+
+    @FUZZ
+    @given(data=st.data())
+    def run(data: st.DataObject) -> None:
+        strategy = json_value_mutations(records) if data.draw(st.booleans()) else byte_mutations(records)
+        path = tmp_path / "documents.jsonl"
+        path.write_bytes(data.draw(strategy))
+
+        def check(result) -> None:  # type: ignore[no-untyped-def]
+            ids, vectors, _ = result
+            assert all(id_problem(i) is None for i in ids) and vectors.shape[0] == len(ids)
+            assert vectors.dtype == np.float32
+
+        _expect_embedlab_error_or(lambda: read_jsonl(path), check)
 
     run()
 

@@ -132,3 +132,14 @@ def test_experiment_files_parse(name, dataset):
     assert config.dataset["name"] == dataset and config.baseline == "bm25"
     assert [p.encoder["name"] for p in config.pipelines] == ["bm25", "minilm"]
     assert config.metrics == ("R@2", "R@10", "R@20")
+
+
+def test_generator_vocabulary_file_with_a_byte_order_mark_or_not_text(tmp_path):
+    words = [f"Thing {i}" for i in range(40)]
+    file = tmp_path / "words.txt"
+    file.write_bytes("\ufeff".encode() + "\n".join(words).encode("utf-8"))
+    from_file = limit_generated(documents=6, items_per_document=8, attributes=str(file))
+    assert from_file.queries.texts == limit_generated(documents=6, items_per_document=8, attributes=words).queries.texts
+    file.write_bytes(b"Thing \xff\n" + "\n".join(words).encode("utf-8"))
+    with pytest.raises(ConfigError, match="words.txt is not UTF-8 text"):
+        limit_generated(documents=6, items_per_document=8, attributes=str(file))

@@ -84,10 +84,53 @@ def test_bad_task_folders(tmp_path) -> None:
     (tmp_path / "corpus.jsonl").write_text('{"id": "a", "text": "x"}\nnot json\n', encoding="utf-8")
     (tmp_path / "queries.jsonl").write_text(json.dumps({"id": "q", "text": "x"}) + "\n", encoding="utf-8")
     (tmp_path / "qrels.tsv").write_text("query-id\tcorpus-id\tscore\nq\ta\tone\n", encoding="utf-8")
-    with pytest.raises(InvalidInputError, match="corpus.jsonl:2: not JSON"):
+    with pytest.raises(InvalidInputError, match="corpus.jsonl:2: malformed JSON"):
         load_lmeb(tmp_path)
     (tmp_path / "corpus.jsonl").write_text('{"id": "a", "text": "x"}\n', encoding="utf-8")
-    with pytest.raises(InvalidInputError, match="score 'one' is not a number"):
+    with pytest.raises(InvalidInputError, match="qrels.tsv:2: relevance score must be an integer, got 'one'"):
         load_lmeb(tmp_path)
     assert scene_of("locomo_conv1_q3", {"locomo_conv1": []}) == "locomo_conv1"
     assert scene_of("q7", {"q7": []}) == "q7" and scene_of("x_y_z", {}) is None
+
+
+BOM = "\ufeff".encode()
+
+
+def _task(tmp_path):
+    data = lmeb_dialogue(conversations=2, sessions=3, turns=8, queries_per_kind=1)
+    return data, write_lmeb(data, tmp_path / "task", data.metadata["scenes"])
+
+
+def test_task_files_may_start_with_a_byte_order_mark(tmp_path) -> None:
+    data, folder = _task(tmp_path)
+    for name in ("corpus.jsonl", "queries.jsonl", "qrels.tsv", "candidates.jsonl"):
+        (folder / name).write_bytes(BOM + (folder / name).read_bytes())
+    loaded = load_lmeb(folder)
+    assert loaded.corpus.ids.tolist() == data.corpus.ids.tolist()
+    assert loaded.queries.ids.tolist() == data.queries.ids.tolist()
+    assert loaded.split("test").qrels == data.split("test").qrels and loaded.exclude == data.exclude
+
+
+def test_a_headerless_qrels_file_keeps_its_first_judgment(tmp_path) -> None:
+    data, folder = _task(tmp_path)
+    lines = (folder / "qrels.tsv").read_text(encoding="utf-8").splitlines()[1:]
+    first_query, first_doc, _ = lines[0].split("\t")
+    (folder / "qrels.tsv").write_text("\n".join([f"{first_query}\t{first_doc}\t1.0", *lines[1:]]) + "\n",
+                                      encoding="utf-8")
+    assert load_lmeb(folder).split("test").qrels == data.split("test").qrels
+
+
+@pytest.mark.parametrize(("name", "content", "message"), [
+    ("corpus.jsonl", '{"id": "", "text": "x"}\n', r"corpus.jsonl:1: document id '' is empty"),
+    ("queries.jsonl", '{"id": "a b", "text": "x"}\n', r"queries.jsonl:1: query id 'a b' contains whitespace"),
+    ("qrels.tsv", "query-id\tcorpus-id\tscore\nq\t\x00\t1\n", r"qrels.tsv:2: .*NUL"),
+    ("corpus.jsonl", "[" * 100_000 + "\n", r"corpus.jsonl:1: JSON nested too deeply"),
+    ("corpus.jsonl", b'{"id": "a", "text": "\xff"}\n', r"corpus.jsonl:1: not valid UTF-8"),
+    ("candidates.jsonl", '{"scene_id": "s"}\n', r"candidates.jsonl:1: 'candidate_doc_ids' must be a list"),
+])
+def test_bad_ids_and_hostile_files_name_the_file_and_line(tmp_path, name, content, message) -> None:
+    _, folder = _task(tmp_path)
+    data = content if isinstance(content, bytes) else content.encode("utf-8")
+    (folder / name).write_bytes(data)
+    with pytest.raises(InvalidInputError, match=message):
+        load_lmeb(folder)

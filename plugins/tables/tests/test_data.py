@@ -103,3 +103,25 @@ def test_auc_and_log_loss_match_scikit_learn():
     assert log_loss(labels, probabilities) == pytest.approx(sk_log_loss(labels, probabilities), rel=1e-9)
     with pytest.raises(InvalidInputError, match="both clicks"):
         auc(np.ones(3), np.arange(3.0))
+
+
+def test_criteo_files_may_start_with_a_byte_order_mark(tmp_path, criteo_sample):
+    expected, _ = read_criteo(criteo_sample)
+    with_bom = tmp_path / "criteo_sample.txt"
+    with_bom.write_bytes("\ufeff".encode() + criteo_sample.read_bytes())
+    data, _ = read_criteo(with_bom)
+    assert np.array_equal(data.labels, expected.labels) and np.array_equal(data.categorical, expected.categorical)
+    tab = tmp_path / "day_0.txt"
+    tab.write_text("\ufeff" + criteo_sample.read_text().splitlines()[1].replace(",", "\t") + "\n", encoding="utf-8")
+    assert len(read_criteo(tab)[0]) == 1
+
+
+def test_criteo_files_that_are_not_text_are_input_errors(tmp_path, criteo_sample):
+    binary = tmp_path / "binary.txt"
+    binary.write_bytes(criteo_sample.read_bytes()[:500] + b"\xff\xfe" * 10_000)
+    with pytest.raises(InvalidInputError, match="binary.txt: not UTF-8 text"):
+        read_criteo(binary)
+    wide = tmp_path / "wide.txt"
+    wide.write_text("0" + "\t" * 13 + "x" * 200_000 + "\t" * 25 + "\n", encoding="utf-8")
+    with pytest.raises(InvalidInputError, match="wide.txt line 1: field larger than field limit"):
+        read_criteo(wide)

@@ -47,7 +47,11 @@ def load_attributes(attributes: Sequence[str] | str | Path | None) -> list[str]:
         file = Path(attributes).expanduser()
         if not file.is_file():
             raise ConfigError(f"{NAME}: attributes file {file} does not exist (one attribute a line)")
-        attributes = [line.strip() for line in file.read_text(encoding="utf-8").splitlines() if line.strip()]
+        try:
+            text = file.read_text(encoding="utf-8-sig")
+        except UnicodeDecodeError as error:
+            raise ConfigError(f"{NAME}: attributes file {file} is not UTF-8 text ({error.reason})") from None
+        attributes = [line.strip() for line in text.splitlines() if line.strip()]
     words = [str(a).strip() for a in attributes]
     if not all(words):
         raise ConfigError(f"{NAME}: attributes must be non-empty strings")

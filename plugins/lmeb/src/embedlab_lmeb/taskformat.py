@@ -16,15 +16,16 @@ evaluation.
 
 from __future__ import annotations
 
-import csv
 import json
 import os
 import tempfile
 from pathlib import Path
-from typing import Iterator, Mapping, Sequence
+from typing import Mapping, Sequence
 
 from embedlab.dataset import Corpus, Dataset, Queries
+from embedlab.datasets.beir import read_jsonl, read_qrels
 from embedlab.errors import InvalidInputError
+from embedlab.ids import check_id
 
 
 def atomic_write_text(path: Path, text: str) -> None:
@@ -36,21 +37,14 @@ def atomic_write_text(path: Path, text: str) -> None:
     os.replace(handle.name, path)
 
 
-def _jsonl(path: Path) -> Iterator[dict]:
-    with path.open(encoding="utf-8") as lines:
-        for number, line in enumerate(lines, 1):
-            if not line.strip():
-                continue
-            try:
-                yield json.loads(line)
-            except json.JSONDecodeError as error:
-                raise InvalidInputError(f"{path}:{number}: not JSON ({error.msg})") from None
-
-
-def _field(row: dict, key: str, path: Path) -> str:
+def _field(row: dict, key: str, path: Path, number: int) -> str:
     if key not in row:
-        raise InvalidInputError(f"{path}: a row has no {key!r} field (keys: {', '.join(sorted(row))})")
+        raise InvalidInputError(f"{path}:{number}: no {key!r} field (keys: {', '.join(sorted(row))})")
     return str(row[key])
+
+
+def _id(row: dict, key: str, path: Path, number: int, what: str) -> str:
+    return check_id(_field(row, key, path, number), f"{path}:{number}", what)
 
 
 def scene_of(query_id: str, scenes: Mapping[str, object]) -> str | None:
@@ -68,30 +62,26 @@ def load_lmeb(path: str | Path, *, name: str | None = None) -> Dataset:
         if not (root / required).is_file():
             raise InvalidInputError(f"LMEB task {root}: no {required} (an LMEB task folder has corpus.jsonl, "
                                     "queries.jsonl, qrels.tsv and optionally candidates.jsonl)")
-    rows = list(_jsonl(root / "corpus.jsonl"))
+    corpus_file, queries_file = root / "corpus.jsonl", root / "queries.jsonl"
+    candidates_file = root / "candidates.jsonl"
+    rows = list(read_jsonl(corpus_file))
     if not rows:
-        raise InvalidInputError(f"{root / 'corpus.jsonl'}: no documents")
-    corpus = Corpus([_field(r, "id", root / "corpus.jsonl") for r in rows], [str(r.get("text", "")) for r in rows],
-                    titles=[str(r.get("title") or "") for r in rows])
-    query_rows = list(_jsonl(root / "queries.jsonl"))
-    queries = Queries([_field(r, "id", root / "queries.jsonl") for r in query_rows],
-                      [_field(r, "text", root / "queries.jsonl") for r in query_rows])
-    qrels: dict[str, dict[str, int]] = {}
-    with (root / "qrels.tsv").open(encoding="utf-8", newline="") as handle:
-        for number, row in enumerate(csv.reader(handle, delimiter="\t"), 1):
-            if number == 1 and row and not row[-1].lstrip("-").isdigit():
-                continue  # the header
-            if len(row) < 3:
-                raise InvalidInputError(f"{root / 'qrels.tsv'}:{number}: expected query-id, corpus-id, score")
-            try:
-                qrels.setdefault(row[0], {})[row[1]] = int(float(row[2]))
-            except ValueError:
-                raise InvalidInputError(f"{root / 'qrels.tsv'}:{number}: score {row[2]!r} is not a number") from None
+        raise InvalidInputError(f"{corpus_file}: no documents")
+    corpus = Corpus([_id(r, "id", corpus_file, n, "document id") for n, r in rows],
+                    [str(r.get("text", "")) for _, r in rows], titles=[str(r.get("title") or "") for _, r in rows])
+    query_rows = list(read_jsonl(queries_file))
+    queries = Queries([_id(r, "id", queries_file, n, "query id") for n, r in query_rows],
+                      [_field(r, "text", queries_file, n) for n, r in query_rows])
+    qrels = read_qrels(root / "qrels.tsv")
     exclude: dict[str, list[str]] = {}
     scenes: dict[str, list[str]] = {}
-    if (root / "candidates.jsonl").is_file():
-        for row in _jsonl(root / "candidates.jsonl"):
-            scenes[_field(row, "scene_id", root / "candidates.jsonl")] = [str(d) for d in row["candidate_doc_ids"]]
+    if candidates_file.is_file():
+        for number, row in read_jsonl(candidates_file):
+            candidates = row.get("candidate_doc_ids")
+            if not isinstance(candidates, list):
+                raise InvalidInputError(f"{candidates_file}:{number}: 'candidate_doc_ids' must be a list of "
+                                        f"document ids, got {type(candidates).__name__}")
+            scenes[_field(row, "scene_id", candidates_file, number)] = [str(d) for d in candidates]
         everything = set(corpus.ids.tolist())
         for query_id in queries.ids.tolist():
             scene = scene_of(query_id, scenes)

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Mapping
 
 import numpy as np
 import scipy.sparse as sp
 
+from embedlab.datasets.beir import read_jsonl as json_records
 from embedlab.errors import InvalidInputError
+from embedlab.ids import check_id
 
 
 def read_jsonl(path: str | Path, vocabulary: Mapping[str, int] | None = None
@@ -21,16 +22,13 @@ def read_jsonl(path: str | Path, vocabulary: Mapping[str, int] | None = None
     no document has them, so they cannot change any score.
     """
     records = []
-    with open(path, encoding="utf-8") as handle:
-        for line_number, line in enumerate(handle, 1):
-            if not line.strip():
-                continue
-            try:
-                record = json.loads(line)
-                records.append((str(record["id"]), dict(record["vector"])))
-            except (json.JSONDecodeError, KeyError, TypeError, ValueError) as error:
-                raise InvalidInputError(f"{path}:{line_number}: not a Seismic record with 'id' and "
-                                        f"'vector' ({error})") from None
+    for line_number, record in json_records(Path(path)):
+        vector = record.get("vector")
+        if "id" not in record or not isinstance(vector, dict) or not all(
+                isinstance(w, (int, float)) and not isinstance(w, bool) for w in vector.values()):
+            raise InvalidInputError(f"{path}:{line_number}: not a Seismic record with 'id' and 'vector' "
+                                    "(an object of token: weight numbers)")
+        records.append((check_id(str(record["id"]), f"{path}:{line_number}"), vector))
     if vocabulary is None:
         vocabulary = {token: i for i, token in enumerate(sorted({t for _, v in records for t in v}))}
     vocabulary = dict(vocabulary)

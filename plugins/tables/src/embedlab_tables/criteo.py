@@ -101,40 +101,46 @@ def read_criteo(path: str | Path, *, min_count: int = 1, vocabulary: CriteoVocab
     path = Path(path)
     if not path.is_file():
         raise InvalidInputError(f"Criteo file {str(path)!r} does not exist")
-    with path.open("r", encoding="utf-8", newline="") as handle:
-        first = handle.readline()
-        if not first.strip():
-            raise InvalidInputError(f"Criteo file {str(path)!r} is empty")
-        delimiter, has_header = _layout(first)
-        header = next(csv.reader(io.StringIO(first), delimiter=delimiter)) if has_header else None
-        if header is not None:
-            missing = [c for c in COLUMNS if c not in header]
-            if missing:
-                raise InvalidInputError(f"{path.name}: header lacks column(s) {', '.join(missing)}")
-            order = [header.index(c) for c in COLUMNS]
-            rows_iter = csv.reader(handle, delimiter=delimiter)
-            start = 2
-        else:
-            order = list(range(len(COLUMNS)))
-            rows_iter = csv.reader(_chain(first, handle), delimiter=delimiter)
-            start = 1
-        width = len(header) if header is not None else len(COLUMNS)
-        labels: list[float] = []
-        dense: list[list[float]] = []
-        categorical: list[list[str]] = [[] for _ in range(N_CATEGORICAL)]
-        for line, row in enumerate(rows_iter, start=start):
-            if max_rows is not None and len(labels) >= max_rows:
-                break
-            if not row or (len(row) == 1 and not row[0].strip()):
-                continue
-            if len(row) != width:
-                raise InvalidInputError(f"{path.name} line {line}: {len(row)} columns, expected {width} "
-                                        "(label, 13 numeric, 26 categorical)")
-            values = [row[i] for i in order]
-            labels.append(_label(values[0], line))
-            dense.append([_dense_value(v, line, c) for v, c in zip(values[1:1 + N_DENSE], DENSE_NAMES)])
-            for f, v in enumerate(values[1 + N_DENSE:]):
-                categorical[f].append(v.strip())
+    line = 0
+    try:
+        with path.open("r", encoding="utf-8-sig", newline="") as handle:
+            first = handle.readline()
+            if not first.strip():
+                raise InvalidInputError(f"Criteo file {str(path)!r} is empty")
+            delimiter, has_header = _layout(first)
+            header = next(csv.reader(io.StringIO(first), delimiter=delimiter)) if has_header else None
+            if header is not None:
+                missing = [c for c in COLUMNS if c not in header]
+                if missing:
+                    raise InvalidInputError(f"{path.name}: header lacks column(s) {', '.join(missing)}")
+                order = [header.index(c) for c in COLUMNS]
+                rows_iter = csv.reader(handle, delimiter=delimiter)
+                start = 2
+            else:
+                order = list(range(len(COLUMNS)))
+                rows_iter = csv.reader(_chain(first, handle), delimiter=delimiter)
+                start = 1
+            width = len(header) if header is not None else len(COLUMNS)
+            labels: list[float] = []
+            dense: list[list[float]] = []
+            categorical: list[list[str]] = [[] for _ in range(N_CATEGORICAL)]
+            for line, row in enumerate(rows_iter, start=start):
+                if max_rows is not None and len(labels) >= max_rows:
+                    break
+                if not row or (len(row) == 1 and not row[0].strip()):
+                    continue
+                if len(row) != width:
+                    raise InvalidInputError(f"{path.name} line {line}: {len(row)} columns, expected {width} "
+                                            "(label, 13 numeric, 26 categorical)")
+                values = [row[i] for i in order]
+                labels.append(_label(values[0], line))
+                dense.append([_dense_value(v, line, c) for v, c in zip(values[1:1 + N_DENSE], DENSE_NAMES)])
+                for f, v in enumerate(values[1 + N_DENSE:]):
+                    categorical[f].append(v.strip())
+    except UnicodeDecodeError as error:
+        raise InvalidInputError(f"{path.name}: not UTF-8 text after line {line} ({error.reason})") from None
+    except csv.Error as error:  # a field over csv's size limit
+        raise InvalidInputError(f"{path.name} line {line + 1}: {error}") from None
     if not labels:
         raise InvalidInputError(f"Criteo file {str(path)!r} has a header but no rows")
     vocab = vocabulary if vocabulary is not None else CriteoVocabulary.fit(categorical, min_count)
