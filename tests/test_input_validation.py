@@ -254,6 +254,16 @@ def test_from_dict_width_follows_the_data() -> None:
     assert ranking.k == 2 and ranking.doc_ids[0].tolist() == ["d2", "d1"]
 
 
+@pytest.mark.parametrize(("run", "message"), [
+    ({"q1": {"": 2.0, "d1": 1.0}}, "document id '' at position 0 is empty"),
+    ({"q1": {"d1": 1.0}, "q 2": {"d1": 1.0}}, "query id 'q 2' at position 1 contains whitespace"),
+])
+def test_from_dict_checks_ids(run, message) -> None:
+    """An empty document id became the padding of a ranking built from a dict (scored, never counted)."""
+    with pytest.raises(InvalidInputError, match=message):
+        Ranking.from_dict(run)
+
+
 def test_metrics_are_unchanged_by_long_ids() -> None:
     long_id = "z" * 20_000
     ranking = Ranking(["q1"], [[long_id, "d1", ""]], [[3.0, 2.0, -np.inf]])

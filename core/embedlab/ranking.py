@@ -9,7 +9,7 @@ import attrs
 import numpy as np
 
 from embedlab.errors import InvalidInputError
-from embedlab.ids import as_ids
+from embedlab.ids import as_ids, check_ids
 
 #: Score given to padding slots when fewer than k documents were found.
 MISSING_SCORE = -np.inf
@@ -100,7 +100,10 @@ class Ranking:
     @classmethod
     def from_dict(cls, run: Mapping[str, Mapping[str, float]], k: int | None = None) -> Ranking:
         """Build from ``{query_id: {doc_id: score}}``, sorting each query by descending score
-        (the first ``k`` of each: no wider than the longest query)."""
+        (the first ``k`` of each: no wider than the longest query). Ids are checked
+        (:func:`embedlab.ids.check_ids`): an empty document id would become padding."""
+        check_ids(as_ids(list(run)), "query")
+        check_ids(as_ids([doc for docs in run.values() for doc in docs]), "document")
         longest = max((len(d) for d in run.values()), default=0)
         width = longest if k is None else min(int(k), longest)
         qids = list(run)
