@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import stat
 
 import numpy as np
 import pytest
@@ -11,6 +13,7 @@ from embedlab_limit.critical import main, search_critical_n
 from embedlab_limit.evaluation import min_row_margin, row_margins, top_k_accuracy
 from embedlab_limit.free_embedding import Adam, InfoNCE, Masks, OptimiserConfig, Problem, optimise
 from embedlab_limit.relevance import combination_relevance
+from embedlab_limit.reporting import write_json
 
 from embedlab.errors import ConfigError, InvalidInputError
 
@@ -119,3 +122,13 @@ def test_command_writes_table_json_and_plot(tmp_path, capsys):
     assert [r["d"] for r in data["results"]] == [2, 3]
     assert data["optimiser"]["learning_rate"] == 0.01 and data["loss"]["temperature"] == 0.1
     assert (tmp_path / "critical_n.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_results_json_gets_the_users_umask(tmp_path):
+    """It was owner-only (tempfile), unlike every other output."""
+    previous = os.umask(0o022)
+    try:
+        path = write_json(tmp_path / "out" / "critical_n.json", {"results": [1]})
+    finally:
+        os.umask(previous)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o644 and json.loads(path.read_text()) == {"results": [1]}

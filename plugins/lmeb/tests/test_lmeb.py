@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import stat
 
 import numpy as np
 import pytest
@@ -134,3 +136,14 @@ def test_bad_ids_and_hostile_files_name_the_file_and_line(tmp_path, name, conten
     (folder / name).write_bytes(data)
     with pytest.raises(InvalidInputError, match=message):
         load_lmeb(folder)
+
+
+def test_written_files_get_the_users_umask(tmp_path) -> None:
+    """They were owner-only (tempfile), unlike every other output."""
+    previous = os.umask(0o022)
+    try:
+        _, folder = _task(tmp_path)
+    finally:
+        os.umask(previous)
+    modes = {f.name: stat.S_IMODE(f.stat().st_mode) for f in folder.iterdir()}
+    assert modes == dict.fromkeys(["corpus.jsonl", "queries.jsonl", "qrels.tsv", "candidates.jsonl"], 0o644)

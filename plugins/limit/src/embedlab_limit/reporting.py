@@ -6,9 +6,10 @@ import json
 import os
 import platform
 import sys
-import tempfile
 from pathlib import Path
 from typing import Any, Sequence
+
+from embedlab.experiment.report import write_text_atomically
 
 
 def format_table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
@@ -38,9 +39,5 @@ def environment() -> dict[str, Any]:
 
 
 def write_json(path: Path, data: Any) -> Path:
-    """Write ``data`` as indented JSON, atomically."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile("w", dir=path.parent, delete=False, suffix=".tmp") as handle:
-        json.dump(data, handle, indent=2)
-    os.replace(handle.name, path)
-    return path
+    """Write ``data`` as indented JSON, atomically, with the user's umask."""
+    return write_text_atomically(path, json.dumps(data, indent=2), option="results file")

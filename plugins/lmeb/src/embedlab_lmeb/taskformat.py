@@ -17,24 +17,17 @@ evaluation.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Mapping, Sequence
 
 from embedlab.dataset import Corpus, Dataset, Queries
 from embedlab.datasets.beir import read_jsonl, read_qrels
 from embedlab.errors import InvalidInputError
+from embedlab.experiment.report import write_text_atomically
 from embedlab.ids import check_id
 
-
-def atomic_write_text(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` through a temporary file in the same folder and a rename."""
-    handle = tempfile.NamedTemporaryFile("w", encoding="utf-8", dir=path.parent, prefix=f".{path.name}.",
-                                         delete=False)
-    with handle:
-        handle.write(text)
-    os.replace(handle.name, path)
+#: How errors of :func:`write_lmeb` name the writer.
+WRITER = "write_lmeb"
 
 
 def _field(row: dict, key: str, path: Path, number: int) -> str:
@@ -98,15 +91,17 @@ def write_lmeb(dataset: Dataset, path: str | Path, scenes: Mapping[str, Sequence
     root.mkdir(parents=True, exist_ok=True)
     corpus = dataset.corpus
     titles = corpus.titles or [""] * len(corpus)
-    atomic_write_text(root / "corpus.jsonl", "".join(
+    write_text_atomically(root / "corpus.jsonl", "".join(
         json.dumps({"id": i, "title": t, "text": x}) + "\n"
-        for i, t, x in zip(corpus.ids.tolist(), titles, corpus.texts)))
-    atomic_write_text(root / "queries.jsonl", "".join(
-        json.dumps({"id": i, "text": x}) + "\n" for i, x in zip(dataset.queries.ids.tolist(), dataset.queries.texts)))
+        for i, t, x in zip(corpus.ids.tolist(), titles, corpus.texts)), WRITER)
+    write_text_atomically(root / "queries.jsonl", "".join(
+        json.dumps({"id": i, "text": x}) + "\n" for i, x in zip(dataset.queries.ids.tolist(), dataset.queries.texts)),
+        WRITER)
     lines = ["query-id\tcorpus-id\tscore"] + [f"{q}\t{d}\t{g}" for q, judged in dataset.qrels[split].items()
                                              for d, g in judged.items()]
-    atomic_write_text(root / "qrels.tsv", "\n".join(lines) + "\n")
+    write_text_atomically(root / "qrels.tsv", "\n".join(lines) + "\n", WRITER)
     if scenes:
-        atomic_write_text(root / "candidates.jsonl", "".join(
-            json.dumps({"scene_id": s, "candidate_doc_ids": list(docs)}) + "\n" for s, docs in scenes.items()))
+        write_text_atomically(root / "candidates.jsonl", "".join(
+            json.dumps({"scene_id": s, "candidate_doc_ids": list(docs)}) + "\n" for s, docs in scenes.items()),
+            WRITER)
     return root
