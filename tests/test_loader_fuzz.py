@@ -154,22 +154,6 @@ def _expect_embedlab_error_or(call, check=lambda result: None) -> None:  # type:
     check(result)
 
 
-@pytest.mark.parametrize("part", ["corpus", "queries", "qrels"])
-def test_beir_folder_with_a_mutated_file(seeds: dict[str, bytes], tmp_path: Path, part: str) -> None:
-    @FUZZ
-    @given(data=st.data())
-    def run(data: st.DataObject) -> None:
-        files = dict(corpus=seeds["corpus"], queries=seeds["queries"], qrels=seeds["qrels"])
-        strategy = byte_mutations(files[part])
-        if part != "qrels" and data.draw(st.booleans()):
-            strategy = json_value_mutations(files[part])
-        files[part] = data.draw(strategy)
-        root = _beir(tmp_path / "beir", **files)
-        _expect_embedlab_error_or(lambda: load_beir(root), _check_dataset)
-
-    run()
-
-
 def _lmeb(tmp: Path, corpus: bytes, queries: bytes, qrels: bytes) -> Path:
     """A BEIR slice as an LMEB task folder (``id`` instead of ``_id``, qrels.tsv at the top)."""
     tmp.mkdir(parents=True, exist_ok=True)
@@ -179,10 +163,16 @@ def _lmeb(tmp: Path, corpus: bytes, queries: bytes, qrels: bytes) -> Path:
     return tmp
 
 
-@pytest.mark.parametrize("part", ["corpus", "queries", "qrels"])
-def test_lmeb_task_folder_with_a_mutated_file(seeds: dict[str, bytes], tmp_path: Path, part: str) -> None:
+def _load_lmeb(root: Path) -> Dataset:
     from embedlab_lmeb import load_lmeb
 
+    return load_lmeb(root)
+
+
+@pytest.mark.parametrize("layout, write, load", [("beir", _beir, load_beir), ("lmeb", _lmeb, _load_lmeb)])
+@pytest.mark.parametrize("part", ["corpus", "queries", "qrels"])
+def test_dataset_folder_with_a_mutated_file(seeds: dict[str, bytes], tmp_path: Path, part: str, layout: str,
+                                            write, load) -> None:  # type: ignore[no-untyped-def]
     @FUZZ
     @given(data=st.data())
     def run(data: st.DataObject) -> None:
@@ -191,8 +181,8 @@ def test_lmeb_task_folder_with_a_mutated_file(seeds: dict[str, bytes], tmp_path:
         if part != "qrels" and data.draw(st.booleans()):
             strategy = json_value_mutations(files[part])
         files[part] = data.draw(strategy)
-        root = _lmeb(tmp_path / "lmeb", **files)
-        _expect_embedlab_error_or(lambda: load_lmeb(root), _check_dataset)
+        root = write(tmp_path / layout, **files)
+        _expect_embedlab_error_or(lambda: load(root), _check_dataset)
 
     run()
 
