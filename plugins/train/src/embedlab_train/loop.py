@@ -83,6 +83,8 @@ class RunSettings:
     eval_batch_size: int
     checkpoint_every: int | None
     show_progress: bool | None
+    #: Sharpness-Aware Minimization's radius (Foret et al., ICLR 2021); 0: plain AdamW steps.
+    sam_rho: float = 0.0
 
 
 def adamw(groups: list[dict[str, Any]], lr: float) -> torch.optim.Optimizer:
@@ -252,11 +254,29 @@ class Trainer:
             group["lr"] = group["base_lr"] * factor
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
+        if self.settings.sam_rho > 0:
+            self._sharpness_aware_gradients(rows, negatives)
         if self.settings.max_grad_norm:
             params = [p for group in self.optimizer.param_groups for p in group["params"]]
             torch.nn.utils.clip_grad_norm_(params, self.settings.max_grad_norm)
         self.optimizer.step()
         return float(loss.detach())
+
+    def _sharpness_aware_gradients(self, rows: np.ndarray, negatives: np.ndarray) -> None:
+        """SAM: replace the gradients by those at ``w + rho g / ||g||`` (the worst nearby weights to
+        first order), so the optimiser step prefers flat minima; the weights are put back."""
+        params = [p for group in self.optimizer.param_groups for p in group["params"] if p.grad is not None]
+        norm = torch.norm(torch.stack([p.grad.detach().norm() for p in params]))
+        scale = self.settings.sam_rho / (norm + 1e-12)
+        with torch.no_grad():
+            shifts = [p.grad * scale for p in params]
+            for p, shift in zip(params, shifts):
+                p.add_(shift)
+        self.optimizer.zero_grad(set_to_none=True)
+        self.batch_loss(rows, negatives).backward()
+        with torch.no_grad():
+            for p, shift in zip(params, shifts):
+                p.sub_(shift)
 
     def run(self) -> Progress:
         """Train (resuming from the run directory's checkpoint when there is one); ends with the
