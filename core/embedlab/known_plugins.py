@@ -101,4 +101,7 @@ KNOWN_PROVIDERS: dict[tuple[str, str], str] = {
     ("negatives", "adaptive-margin"): "embedlab-lganna",
     ("pair-filter", "dual-consistency"): "embedlab-cornstack",
     ("negatives", "softmax"): "embedlab-cornstack",
+    ("retriever", "dsi"): "embedlab-dsi",
+    ("retriever", "se-dsi"): "embedlab-se-dsi",
+    ("retriever", "dsi-pp"): "embedlab-dsi-pp",
 }
