@@ -10,11 +10,13 @@ rehearsal contents over semantic ids, both at about DSI's number of optimiser st
 models stay in the embedlab cache (``checkpoint_dir="auto"``): a rerun reuses finished runs and
 resumes killed ones.
 
-    python benchmarks/bench_dsi.py --datasets python-stdlib:2000 --docids semantic naive atomic \\
-        --epochs 30 --threads 2 --json results/bench_dsi_stdlib.json
-    python benchmarks/bench_dsi.py --datasets scifact --docids semantic --epochs 30 --threads 2
-    python benchmarks/bench_dsi.py --datasets python-stdlib:2000 --docids semantic --baselines \
-        --rows se-dsi se-dsi-semantic --epochs 30 --threads 2 --json results/bench_se_dsi_stdlib.json
+    python benchmarks/bench_dsi.py --datasets python-stdlib --docids semantic --epochs 20 --threads 2 \\
+        --json results/bench_dsi_stdlib.json
+    python benchmarks/bench_dsi.py --datasets scifact --docids semantic --epochs 20 --threads 2
+    python benchmarks/bench_dsi.py --datasets python-stdlib --baselines --docids --rows se-dsi --epochs 20
+    python benchmarks/bench_dsi.py --datasets python-stdlib --baselines --docids --rows se-dsi-semantic --epochs 20
+
+``--datasets python-stdlib:2000`` takes the dataset's deterministic 2,000-document subset.
 """
 
 from __future__ import annotations
@@ -58,7 +60,8 @@ def first_stages(args: argparse.Namespace, dataset=None, train=None) -> dict[str
         stages["MiniLM exact"] = {"encoder": {"name": "minilm", **common.ENCODER_PARAMS["minilm"]}}
     if "bm25" in args.baselines:
         stages["BM25"] = {"encoder": "bm25"}
-    base = {"name": "dsi", "epochs": args.epochs, "beam_size": args.beam, "num_threads": args.threads,
+    # semantic ids from the same MiniLM vectors as the dense baseline (one cache entry)
+    base = {"name": "dsi", "id_encoder": {"name": "minilm", **common.ENCODER_PARAMS["minilm"]}, "epochs": args.epochs, "beam_size": args.beam, "num_threads": args.threads,
             "show_progress": True, "seed": args.seed, "layers": args.layers, "c": args.c, "k": args.k}
     for scheme in args.docids:
         stages[f"DSI {scheme} ids"] = {"retriever": {**base, "docids": scheme}}
@@ -66,14 +69,14 @@ def first_stages(args: argparse.Namespace, dataset=None, train=None) -> dict[str
         stages["DSI semantic ids, indexing only"] = {"retriever": {**base, "docids": "semantic", "queries": False}}
     for row, docids in (("se-dsi", "ed"), ("se-dsi-semantic", "semantic")):
         if row in args.rows:
-            epochs = se_epochs(dataset, train, args, docids=docids)
+            epochs = se_epochs(dataset, train, args, docids=docids, id_encoder=base["id_encoder"])
             label = "SE-DSI (ED ids + rehearsal)" if docids == "ed" else "DSI semantic ids + rehearsal"
             stages[f"{label}, {epochs} ep"] = {"retriever": {**base, "name": "se-dsi", "docids": docids,
                                                              "epochs": epochs}}
     return stages
 
 
-def run(dataset_spec: str, args: argparse.Namespace) -> dict:
+def run(dataset_spec: str, args: argparse.Namespace, done: dict) -> dict:
     dataset = load(dataset_spec)
     train, test = dataset.split("train"), dataset.split("test")
     unseen = unseen_qrels(test.qrels, train.qrels)
@@ -100,6 +103,9 @@ def run(dataset_spec: str, args: argparse.Namespace) -> dict:
             row["training"] = {k: record[k] for k in ("epochs_run", "steps", "validation_hits10", "examples",
                                                       "docid_length", "docid_vocab") if k in record}
         results[label] = row
+        done[dataset_spec] = {"rows": results}
+        if args.json:  # after every row: a run killed later keeps what it measured
+            common.write_json(args.json, args, done)
         cells = "  ".join(f"{subset} " + " ".join(f"{m}={row[subset][m]:.3f}" for m in METRICS) for subset in subsets)
         steps = f", {record['steps']} steps, {record['epochs_run']} epochs" if record else ""
         print(f"  {label:<34} {cells}  build {build_s:.0f}s{steps}", flush=True)
@@ -109,8 +115,8 @@ def run(dataset_spec: str, args: argparse.Namespace) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--datasets", nargs="+", default=["python-stdlib:2000"])
-    parser.add_argument("--docids", nargs="+", default=["semantic"], choices=["semantic", "naive", "atomic"])
+    parser.add_argument("--datasets", nargs="+", default=["python-stdlib"])
+    parser.add_argument("--docids", nargs="*", default=["semantic"], choices=["semantic", "naive", "atomic"])
     parser.add_argument("--rows", nargs="*", default=[], choices=["indexing-only", "se-dsi", "se-dsi-semantic"],
                         help="extra rows: DSI without training queries; SE-DSI (ED ids + rehearsal contents) and "
                              "its control (semantic ids + rehearsal contents), at about DSI's optimiser steps")
@@ -125,7 +131,9 @@ def main() -> None:
     parser.add_argument("--json", default=None)
     args = parser.parse_args()
     common.report_load()
-    results = {spec: run(spec, args) for spec in args.datasets}
+    results: dict = {}
+    for spec in args.datasets:
+        results[spec] = run(spec, args, results)
     if args.json:
         common.write_json(args.json, args, results)
     print("summary (mean over test queries):")

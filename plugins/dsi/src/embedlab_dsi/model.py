@@ -37,7 +37,7 @@ class DecoderShape:
     dim: int
     layers: int = 2
     heads: int = 6
-    feedforward: int = 1024
+    feedforward: int = 768
     dropout: float = 0.1
 
 
@@ -79,9 +79,20 @@ class TokenMemory:
         return int(self.offsets.size - 1)
 
     @classmethod
-    def from_hidden(cls, hidden: Any) -> TokenMemory:
-        """From embedlab-train's cached :class:`~embedlab_train.hidden.HiddenStates` (float16 copy)."""
-        return cls(np.asarray(hidden.tokens, dtype=np.float16), np.asarray(hidden.offsets, dtype=np.int64))
+    def from_hidden(cls, hidden: Any, segments: int = 0) -> TokenMemory:
+        """From embedlab-train's cached :class:`~embedlab_train.hidden.HiddenStates` (float16 copy);
+        ``segments`` > 0 averages each text's tokens over at most that many contiguous, near-equal
+        runs (the decoder's cross-attention then reads ``segments`` vectors instead of every token)."""
+        offsets = np.asarray(hidden.offsets, dtype=np.int64)
+        if segments <= 0:
+            return cls(np.asarray(hidden.tokens, dtype=np.float16), offsets)
+        lengths = np.diff(offsets)
+        counts = np.minimum(lengths, segments)
+        starts = np.concatenate([offsets[i] + (np.arange(c) * lengths[i]) // c for i, c in enumerate(counts.tolist())])
+        sums = np.add.reduceat(np.asarray(hidden.tokens, dtype=np.float32), starts.astype(np.int64), axis=0)
+        sizes = np.diff(np.append(starts, offsets[-1]))
+        pooled = (sums / sizes[:, None]).astype(np.float16)
+        return cls(pooled, np.concatenate([[0], np.cumsum(counts)]).astype(np.int64))
 
     @classmethod
     def concat(cls, parts: Sequence[TokenMemory]) -> TokenMemory:

@@ -29,6 +29,7 @@ from embedlab.cache import EmbeddingCache
 from embedlab.components import NOT_IDENTITY, describe, fingerprint
 from embedlab.dataset import Corpus, Queries, Split
 from embedlab.errors import ConfigError, InvalidInputError, StateError
+from embedlab.ids import as_ids
 from embedlab.persistence import load_state, save_state
 from embedlab.ranking import Ranking
 from embedlab.threads import torch_threads
@@ -82,7 +83,8 @@ class DSIRetriever(embedlab.Component):
         base ``base``) or ``"atomic"`` (one token per document); ``model_path``: the frozen encoder
         whose token states the decoder reads (None: all-MiniLM-L6-v2 from its wheel),
         ``max_length``: its tokens per text (the indexing input is a document's first
-        ``max_length`` tokens); ``layers``, ``heads``, ``feedforward``, ``dropout``: the decoder;
+        ``max_length`` tokens), ``memory_tokens``: the token states are averaged over at most this
+        many contiguous runs per text (0: every token; fewer make training cheaper); ``layers``, ``heads``, ``feedforward``, ``dropout``: the decoder;
         ``queries``: train the retrieval task on the training split's queries (off: indexing only);
         ``epochs``, ``batch_size``, ``lr``, ``warmup_ratio``, ``weight_decay``, ``max_grad_norm``:
         embedlab-train's AdamW loop; ``validation_fraction`` of the training queries is held out
@@ -99,9 +101,10 @@ class DSIRetriever(embedlab.Component):
         base: int = attrs.field(default=10, validator=[_int, _v.ge(2)])
         model_path: str | None = attrs.field(default=None, converter=attrs.converters.optional(str))
         max_length: int = attrs.field(default=64, validator=[_int, _v.ge(4)])
+        memory_tokens: int = attrs.field(default=8, validator=[_int, _v.ge(0)])
         layers: int = attrs.field(default=2, validator=[_int, _v.ge(1)])
         heads: int = attrs.field(default=6, validator=[_int, _v.ge(1)])
-        feedforward: int = attrs.field(default=1024, validator=[_int, _v.ge(1)])
+        feedforward: int = attrs.field(default=768, validator=[_int, _v.ge(1)])
         dropout: float = attrs.field(default=0.1, validator=[_number, _v.ge(0), _v.lt(1)])
         queries: bool = attrs.field(default=True, validator=_v.instance_of(bool))
         epochs: int = attrs.field(default=30, validator=[_int, _v.ge(1)])
@@ -242,7 +245,8 @@ class DSIRetriever(embedlab.Component):
         """Write the trained decoder (safetensors), the ids and the document ids to a state
         directory (checksummed, atomic); :meth:`load` searches with it without the corpus."""
         built = self._state()
-        save_state(path, self, arrays={**built.docids.as_arrays(), "doc_ids": np.asarray(built.doc_ids, dtype=str)},
+        doc_ids = np.array(built.doc_ids.tolist(), dtype=str)  # fixed-width: .npy without pickle
+        save_state(path, self, arrays={**built.docids.as_arrays(), "doc_ids": doc_ids},
                    files=built.model.state_files(),
                    meta={"vocab": built.docids.vocab, "scheme": built.docids.scheme, "record": built.record})
 
@@ -255,7 +259,7 @@ class DSIRetriever(embedlab.Component):
             raise StateError(f"{path}: incomplete dsi state (missing {missing})")
         retriever = cls(**state.config)
         docids = Docids.from_arrays(state.arrays["codes"], int(state.meta["vocab"]), str(state.meta["scheme"]))
-        doc_ids = np.asarray(state.arrays["doc_ids"])
+        doc_ids = as_ids(state.arrays["doc_ids"].tolist())
         if len(doc_ids) != len(docids):
             raise StateError(f"{path}: {len(doc_ids)} document ids for {len(docids)} docids")
         retriever._install(doc_ids, docids, DSIModel.from_state(state.files), dict(state.meta.get("record", {})))
@@ -287,7 +291,7 @@ class DSIRetriever(embedlab.Component):
 
     def _memory(self, texts: list[str]) -> TokenMemory:
         """The frozen encoder's token states of ``texts`` (through the hidden-states cache)."""
-        return TokenMemory.from_hidden(self._frozen_encoder().states(texts))
+        return TokenMemory.from_hidden(self._frozen_encoder().states(texts), self.config.memory_tokens)
 
     # -- training -----------------------------------------------------------------------------
 
