@@ -84,7 +84,8 @@ class DSIRetriever(embedlab.Component):
         whose token states the decoder reads (None: all-MiniLM-L6-v2 from its wheel),
         ``max_length``: its tokens per text (the indexing input is a document's first
         ``max_length`` tokens), ``memory_tokens``: the token states are averaged over at most this
-        many contiguous runs per text (0: every token; fewer make training cheaper); ``layers``, ``heads``, ``feedforward``, ``dropout``: the decoder;
+        many contiguous runs per text (0: every token; fewer make training cheaper); ``layers``,
+        ``heads``, ``feedforward``, ``dropout``: the decoder;
         ``queries``: train the retrieval task on the training split's queries (off: indexing only);
         ``epochs``, ``batch_size``, ``lr``, ``warmup_ratio``, ``weight_decay``, ``max_grad_norm``:
         embedlab-train's AdamW loop; ``validation_fraction`` of the training queries is held out
