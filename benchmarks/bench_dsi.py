@@ -62,7 +62,8 @@ def first_stages(args: argparse.Namespace, dataset=None, train=None) -> dict[str
         stages["BM25"] = {"encoder": "bm25"}
     # semantic ids from the same MiniLM vectors as the dense baseline (one cache entry)
     base = {"name": "dsi", "id_encoder": {"name": "minilm", **common.ENCODER_PARAMS["minilm"]},
-            "epochs": args.epochs, "beam_size": args.beam, "num_threads": args.threads, "show_progress": True, "seed": args.seed, "layers": args.layers, "c": args.c, "k": args.k}
+            "epochs": args.epochs, "beam_size": args.beam, "num_threads": args.threads, "show_progress": True,
+            "seed": args.seed, "layers": args.layers, "c": args.c, "k": args.k}
     for scheme in args.docids:
         stages[f"DSI {scheme} ids"] = {"retriever": {**base, "docids": scheme}}
     if "indexing-only" in args.rows:
