@@ -17,6 +17,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+from embedlab_transformers.model_files import weight_tensor
 
 from embedlab.errors import ConfigError
 
@@ -28,18 +29,10 @@ WORD_EMBEDDINGS = ("embeddings.word_embeddings.weight", "bert.embeddings.word_em
 def unembedding_matrix(model_dir: Path) -> np.ndarray:
     """``(V, d)`` float32 unembedding matrix of a transformers model directory: its LM head or, for
     BERT-style encoders whose MLM decoder is tied to them, the word embeddings."""
-    from safetensors import safe_open
-
-    files = sorted(Path(model_dir).glob("*.safetensors"))
-    if not files:
-        raise ConfigError(f"embedfilter: no .safetensors weights in {model_dir}")
-    for file in files:
-        with safe_open(str(file), framework="np") as handle:
-            names = set(handle.keys())
-            for name in WORD_EMBEDDINGS:
-                if name in names:
-                    return np.asarray(handle.get_tensor(name), dtype=np.float32)
-    raise ConfigError(f"embedfilter: none of {', '.join(WORD_EMBEDDINGS)} in the weights of {model_dir}")
+    try:
+        return weight_tensor(Path(model_dir), WORD_EMBEDDINGS)
+    except ConfigError as error:
+        raise ConfigError(f"embedfilter: {error}") from None
 
 
 _BASES: dict[tuple[str, int, int], np.ndarray] = {}

@@ -61,6 +61,23 @@ def weight_files(root: Path) -> list[Path]:
     return files if files and all(f.is_file() for f in files) else []
 
 
+def weight_tensor(root: Path, names: tuple[str, ...]) -> Any:
+    """The first of ``names`` found in the safetensors weights of ``root``, as a float32 numpy
+    array, read without loading the model (e.g. the ``(V, d)`` word embeddings)."""
+    import numpy as np
+    from safetensors import safe_open
+
+    files = weight_files(root)
+    if not files:
+        raise ConfigError(f"no .safetensors weights in {root}")
+    for file in files:
+        with safe_open(str(file), framework="np") as handle:
+            found = [name for name in names if name in set(handle.keys())]
+            if found:
+                return np.asarray(handle.get_tensor(found[0]), dtype=np.float32)
+    raise ConfigError(f"none of {', '.join(names)} in the weights of {root}")
+
+
 @lru_cache(maxsize=16)
 def file_sha256(path: Path, size: int, mtime_ns: int) -> str:
     """Hashed once per file version (size and mtime are part of the cache key)."""
