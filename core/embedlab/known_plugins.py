@@ -67,6 +67,8 @@ KNOWN_PROVIDERS: dict[tuple[str, str], str] = {
     ("pooling-head", "miner-fusion"): "embedlab-miner",
     ("encoder", "miner"): "embedlab-miner",
     ("compressor", "embedfilter"): "embedlab-embedfilter",
+    ("encoder", "embedlens"): "embedlab-embedlens",
+    ("encoder", "cart"): "embedlab-cart",
     ("loss", "gist"): "embedlab-gist",
     ("loss", "rzen"): "embedlab-rzen",
     ("loss", "kalm"): "embedlab-kalm",

@@ -144,7 +144,9 @@ def prefixed(texts: tuple[str, ...], groups: list[np.ndarray], context: int | No
 
 def late_chunked(encoder: Any, texts: tuple[str, ...], groups: list[np.ndarray]) -> np.ndarray:
     """Late chunking: each document's chunks encoded together, each chunk pooled over its tokens."""
-    token_encoder = _token_encoder(encoder)
+    from embedlab_transformers.encoder import raw_token_encoder  # late mode runs a transformers encoder
+
+    token_encoder = raw_token_encoder(encoder, "situated: mode 'late'")
     limit = int(encoder.max_tokens)
     counts = [len(s) for s in encoder.token_spans(list(texts))]
     windows: list[list[int]] = []
@@ -177,15 +179,3 @@ def late_chunked(encoder: Any, texts: tuple[str, ...], groups: list[np.ndarray])
             out[item] = pooled / max(float(np.linalg.norm(pooled)), 1e-12)
             begin = end + 1
     return out
-
-
-def _token_encoder(encoder: Any) -> Any:
-    """The same model giving un-normalised token vectors (``output="tokens"``, ``normalize=False``)."""
-    config = getattr(encoder, "config", None)
-    if config is None or not hasattr(config, "output") or not hasattr(config, "normalize"):
-        raise ConfigError(f"situated: mode 'late' needs a transformers encoder (output='tokens'); "
-                          f"{getattr(encoder, 'name', encoder)!r} is not one")
-    params = {**attrs.asdict(config), "output": "tokens", "normalize": False}
-    token_encoder = type(encoder)(**params)
-    token_encoder._model = getattr(encoder, "_model", None)  # share the loaded model when there is one
-    return token_encoder

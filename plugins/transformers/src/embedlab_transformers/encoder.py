@@ -229,3 +229,16 @@ class MiniLMTokens(MiniLM):
         """The ``minilm`` settings with ``output="tokens"``."""
 
         output: str = output_field("tokens")
+
+
+def raw_token_encoder(encoder: Any, owner: str) -> Any:
+    """The same transformers model giving un-normalised token vectors (``output="tokens"``,
+    ``normalize=False``), sharing the loaded model when there is one; ``owner`` names the component
+    asking, for the error raised when ``encoder`` is no transformers encoder."""
+    config = getattr(encoder, "config", None)
+    if config is None or not hasattr(config, "output") or not hasattr(config, "normalize"):
+        raise ConfigError(f"{owner}: needs a transformers encoder (output='tokens'); "
+                          f"{getattr(encoder, 'name', encoder)!r} is not one")
+    tokens = type(encoder)(**{**attrs.asdict(config), "output": "tokens", "normalize": False})
+    tokens._model = getattr(encoder, "_model", None)
+    return tokens
