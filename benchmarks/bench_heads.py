@@ -46,14 +46,13 @@ METHODS: dict[str, dict[str, Any]] = {
     "mean": {"name": "frozen-head", "head": "mean"},
     "linear": {"name": "frozen-head", "head": "linear"},
     "nvembed": {"name": "nvembed", "head": {"name": "latent-attention", "latents": 512, "heads": 8}},
-    "last": {"name": "frozen-head", "head": "last"},
     "layer-mean": {"name": "frozen-head", "head": "layer-mean"},
     "scalar-mix": {"name": "frozen-head", "head": "scalar-mix"},
     "mltp": {"name": "frozen-head", "head": "mltp"},
     "miner": {"name": "miner"},
 }
-#: Parameter-free poolers: evaluated as they are, never trained.
-FIXED = {"mean", "last", "layer-mean"}
+#: Parameter-free poolers: evaluated as they are, never trained (the last layer's mean is the zero-shot row).
+FIXED = {"mean", "layer-mean"}
 #: Training settings shared by every method (the learning rate comes from the grid).
 BASE = {"epochs": 10, "train_batch_size": 32, "validation_fraction": 0.1, "validation_pool": 300, "patience": 2,
         "max_length": 256, "seed": 0}
