@@ -123,7 +123,8 @@ def run_dataset(name: str, args: argparse.Namespace) -> dict:
         labels = classify(ids, sims, lens.probe.special, norms, offsets, dead_below=threshold, sink_norm_z=None)
         labels_at[threshold] = labels
         priority = -labels.astype(np.float32)
-        policies = [("triage", (0,)), ("random", SEEDS)] + ([("alive", SEEDS)] if threshold == args.control_threshold
+        seeds = tuple(range(args.seeds))
+        policies = [("triage", (0,)), ("random", seeds)] + ([("alive", seeds)] if threshold == args.control_threshold
                                                             else [])
         for policy, seeds in policies:
             configs.extend((policy, threshold, seed,
@@ -215,6 +216,7 @@ def main() -> None:
     parser.add_argument("--datasets", nargs="+", default=["python-stdlib"])
     parser.add_argument("--dead-below", nargs="+", type=float, default=list(THRESHOLDS))
     parser.add_argument("--control-threshold", type=float, default=0.25)
+    parser.add_argument("--seeds", type=int, default=len(SEEDS), help="seeds of the random controls")
     parser.add_argument("--muvera-reps", nargs="+", type=int, default=list(MUVERA_REPS))
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--plot", help="write the storage-vs-nDCG@10 plot here (PNG)")
