@@ -237,6 +237,19 @@ def _cir() -> Any:
     return encoder.fit_queries(TrainingData(scenes.corpus, scenes.split("train")))
 
 
+def _cart() -> Any:
+    """A tiny CART trained for one epoch on the topics set (weights to forge)."""
+    from embedlab_cart import CARTEncoder
+    from embedlab_train.testing import topics_dataset
+
+    from embedlab.training import TrainingData
+
+    encoder = CARTEncoder(dim=16, heads=2, latent=8, mult=2, max_length=16, iterations=2, epochs=1, num_threads=1,
+                          show_progress=False, train_batch_size=8, validation_fraction=0.0, checkpoint_dir=None)
+    dataset = topics_dataset()
+    return encoder.fit_queries(TrainingData(dataset.corpus, dataset.split("train")))
+
+
 #: Ratios every embedding-table method reaches on _table_run's schema.
 TABLE_RATIOS = {"full": 1.0, "int8": 4.0, "int16": 2.0, "alpt8": 2.5, "alpt16": 1.5, "autodim": 3.0, "dhe": 1.2,
                 "dpq": 4.0, "mde": 6.0, "mgqe": 1.0, "qr": 4.0, "optembed": 4.0, "adaptemb": 2.0}
@@ -318,6 +331,10 @@ EXAMPLES: dict[str, list[Example]] = {
     "encoder/qdc": [Example(_qdc, lambda e: e.encode_queries(["parse json"]), 8)],
     "reranker/yesno": [Example(_yesno, _rerank, 8)],
     "encoder/cir": [Example(_cir, lambda e: e.encode_queries(_scenes().queries.inputs()[:2]), 8)],
+    "encoder/embedlens": [Example(lambda: embedlab.create("encoder", "embedlens", encoder={
+        "name": "minilm-tokens", "num_threads": 1, "show_progress": False}),
+        lambda e: e.encode_documents(["parse json"]), 4)],
+    "encoder/cart": [Example(_cart, lambda e: e.encode_queries(["parse json"]), 6)],
     **{f"embedding-table/{name}": [Example(_table(name, TABLE_RATIOS.get(name, 8.0)), _predict,
                                            10 if name in ("full", "dpq", "tt-rec") else 3)]
        for name in TABLE_METHODS},

@@ -164,11 +164,11 @@ class CARTEncoder(TrainsStudent, Component):
         module = self.fresh_module()
         try:
             self._student(module, torch.device("cpu")).load_weights(state.files[WEIGHTS])
-        except (RuntimeError, KeyError) as error:
+        except (RuntimeError, KeyError, ValueError, OSError) as error:
             raise StateError(f"{directory}: the saved weights do not fit this config: {error}") from None
         self._module = module.eval()
         digest = hashlib.sha256(Path(state.files[WEIGHTS]).read_bytes()).hexdigest()
-        return Trained(Path(directory), digest, dict(state.meta.get("record", {})))
+        return Trained(Path(directory), digest, state.value("record", dict, default={}))
 
     # -- encoding -------------------------------------------------------------------------------
 
@@ -201,7 +201,7 @@ class CARTEncoder(TrainsStudent, Component):
         state = load_state(path, kind=cls.kind, name=cls.name)
         try:
             encoder = cls(**{**state.config, "checkpoint_dir": None})
-        except (ConfigError, TypeError) as error:
+        except (ConfigError, TypeError, ValueError) as error:
             raise StateError(f"{path}: saved config is invalid here: {error}") from None
         if WEIGHTS in state.files:
             encoder._trained = encoder.adopt(Path(path))

@@ -77,9 +77,6 @@ class EmbedLens(embedlab.Component):
     def dim(self) -> int:
         return int(self.tokens.dim)
 
-    def parts(self) -> dict[str, Any]:
-        return {"encoder": self.tokens}
-
     @property
     def probe(self) -> VocabularyProbe:
         """The input-embedding matrix and special token ids of the token encoder's model (loaded once)."""
@@ -120,16 +117,22 @@ class EmbedLens(embedlab.Component):
         return MultiVectorEmbeddings(raw.vectors / np.where(norms > 0, norms, 1.0), raw.offsets)
 
     def save(self, path: str | Path) -> None:
-        """The configuration (the encoder has no learned state; the vocabulary comes from its model)."""
-        save_state(path, self, meta={"vocabulary_rows": int(len(self.probe.vocabulary))})
+        """The configuration and the special token ids the triage used (checked against the model on load)."""
+        save_state(path, self, arrays={"special_ids": np.flatnonzero(self.probe.special).astype(np.int64)},
+                   meta={"vocabulary_rows": int(len(self.probe.vocabulary))})
 
     @classmethod
     def load(cls, path: str | Path) -> EmbedLens:
         state = load_state(path, kind=cls.kind, name=cls.name)
         try:
-            return cls(**state.config)
+            lens = cls(**state.config)
         except (ConfigError, TypeError, ValueError) as error:
             raise StateError(f"{path}: saved config is invalid here: {error}") from None
+        saved = state.arrays.get("special_ids")
+        if saved is None or saved.ndim != 1 or saved.dtype.kind not in "iu" or \
+                not np.array_equal(saved, np.flatnonzero(lens.probe.special)):
+            raise StateError(f"{path}: the saved special token ids do not match the model's tokenizer")
+        return lens
 
 
 @embedlab.hookimpl
