@@ -4,27 +4,18 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from embedlab_dsi.testing import tiny_settings
 from embedlab_dsi_pp import ContinualScores, DSIPPRetriever
+from embedlab_train.head_fixtures import private_cache  # noqa: F401 (autouse: a temporary embedlab cache)
 from embedlab_train.testing import tiny_bert, topics_dataset
 
 import embedlab
 from embedlab.dataset import Corpus, Queries
 
 
-@pytest.fixture(autouse=True, scope="module")
-def private_cache(tmp_path_factory):
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("EMBEDLAB_CACHE_DIR", str(tmp_path_factory.mktemp("embedlab-cache")))
-        yield
-
-
 @pytest.fixture(scope="module")
 def params(tmp_path_factory) -> dict:
-    model = str(tiny_bert(tmp_path_factory.mktemp("tiny-bert"), hidden=48))
-    return {"model_path": model, "max_length": 32, "layers": 1, "heads": 2, "feedforward": 64, "dropout": 0.0,
-            "epochs": 80, "increment_epochs": 40, "batch_size": 16, "lr": 3e-3, "warmup_ratio": 0.0,
-            "validation_fraction": 0.0, "beam_size": 10, "num_threads": 1, "show_progress": False,
-            "checkpoint_dir": None}
+    return tiny_settings(tiny_bert(tmp_path_factory.mktemp("tiny-bert"), hidden=48), increment_epochs=40)
 
 
 @pytest.fixture(scope="module")

@@ -8,20 +8,14 @@ import numpy as np
 import pytest
 import torch
 from embedlab_dsi import DSIRetriever
+from embedlab_dsi.testing import tiny_settings
 from embedlab_dsi.training import DSITrainer
+from embedlab_train.head_fixtures import private_cache  # noqa: F401 (autouse: a temporary embedlab cache)
 from embedlab_train.testing import tiny_bert, topics_dataset
 
 import embedlab
 from embedlab.dataset import Queries
 from embedlab.pipeline import Pipeline
-
-
-@pytest.fixture(autouse=True, scope="module")
-def private_cache(tmp_path_factory):
-    """EMBEDLAB_CACHE_DIR in a temporary folder: ``checkpoint_dir="auto"`` runs and hidden states stay inside."""
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("EMBEDLAB_CACHE_DIR", str(tmp_path_factory.mktemp("embedlab-cache")))
-        yield
 
 
 @pytest.fixture(scope="module")
@@ -38,10 +32,7 @@ def topics():
 def params(tiny_model) -> dict:
     encoder = {"name": "transformers", "model_path": str(tiny_model), "max_length": 32, "num_threads": 1,
                "show_progress": False}
-    return {"id_encoder": encoder, "model_path": str(tiny_model), "max_length": 32, "k": 4, "c": 5, "layers": 1,
-            "heads": 2, "feedforward": 64, "dropout": 0.0, "epochs": 80, "batch_size": 16, "lr": 3e-3,
-            "warmup_ratio": 0.0, "validation_fraction": 0.0, "beam_size": 10, "num_threads": 1,
-            "show_progress": False, "checkpoint_dir": None}
+    return tiny_settings(tiny_model, id_encoder=encoder, k=4, c=5)
 
 
 def hits(retriever: DSIRetriever, queries: Queries, relevant: list[set[str]], depth: int) -> float:
