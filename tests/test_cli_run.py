@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -182,9 +183,12 @@ def test_ctrl_c_exits_130_with_one_line_and_never_goes_on(experiment: Path, tmp_
     marker = tmp_path / "marker"
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(plugin_dir), *sys.path]),
            "EMBEDLAB_TEST_MARKER": str(marker), "EMBEDLAB_TEST_INTERRUPT_IMPORT": "1" if import_interrupt else ""}
+    # Ctrl-C as from a terminal: SIGINT at its default disposition in the child. A test run started in
+    # the background by a non-interactive shell inherits SIGINT ignored, and Python then keeps it ignored.
     done = subprocess.run([sys.executable, "-c", "import sys, embedlab_main; sys.exit(embedlab_main.main())",
                            "run", str(experiment), "-q", "--no-cache", "--output", str(tmp_path / "out")],
-                          env=env, capture_output=True, text=True, timeout=300)
+                          env=env, capture_output=True, text=True, timeout=300,
+                          preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     assert done.returncode == 130, done.stderr
     assert done.stderr.strip().splitlines()[-1] == "embedlab run: interrupted"
     assert "Traceback" not in done.stderr and len(done.stderr.strip().splitlines()) == 1, done.stderr

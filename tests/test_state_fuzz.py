@@ -186,6 +186,27 @@ def _qdc() -> Any:
     return qdc
 
 
+def _dsi(module: str, cls: str, **params: Any) -> Callable[[], Any]:
+    """A DSI-family retriever over the tiny BERT with naive ids, trained for one epoch (decoder to forge)."""
+
+    def build() -> Any:
+        from embedlab_dsi.testing import tiny_settings
+        from embedlab_train.testing import topics_dataset
+
+        retriever = getattr(importlib.import_module(module), cls)(
+            **tiny_settings(_tiny_bert(), epochs=1, docids="naive", **params))
+        retriever.build(topics_dataset().corpus)
+        return retriever
+
+    return build
+
+
+def _generate(retriever: Any) -> None:
+    from embedlab.dataset import Queries
+
+    retriever.search(Queries(["q0", "q1"], ["cats and dogs", "doc 3"]), 3)
+
+
 def _yesno() -> Any:
     from embedlab_qwen3 import YesNoReranker
 
@@ -330,6 +351,9 @@ EXAMPLES: dict[str, list[Example]] = {
                               lambda e: e.encode_queries(["parse json"]), 6)],
     "encoder/qdc": [Example(_qdc, lambda e: e.encode_queries(["parse json"]), 8)],
     "reranker/yesno": [Example(_yesno, _rerank, 8)],
+    "retriever/dsi": [Example(_dsi("embedlab_dsi", "DSIRetriever"), _generate, 8)],
+    "retriever/se-dsi": [Example(_dsi("embedlab_se_dsi", "SEDSIRetriever"), _generate, 8)],
+    "retriever/dsi-pp": [Example(_dsi("embedlab_dsi_pp", "DSIPPRetriever"), _generate, 8)],
     "encoder/cir": [Example(_cir, lambda e: e.encode_queries(_scenes().queries.inputs()[:2]), 8)],
     "encoder/embedlens": [Example(lambda: embedlab.create("encoder", "embedlens", encoder={
         "name": "minilm-tokens", "num_threads": 1, "show_progress": False}),
