@@ -9,6 +9,7 @@ import pytest
 import torch
 from embedlab_miner import MinerEncoder, SparseLayerFusion, keep_ratios, neuron_masks, select_layers
 from embedlab_train import TrainingSet
+from embedlab_train.testing import reciprocal_rank
 
 import embedlab
 from embedlab.errors import ConfigError
@@ -72,15 +73,6 @@ def test_one_layer_full_masks_starts_as_the_last_layers_probe(miner_params, data
     probe = encoder.probe_encoder(2, False).train(data)                # same seed: the same weights
     states = torch.randn(5, 3, 32, generator=torch.Generator().manual_seed(1))
     torch.testing.assert_close(fusion(states), probe.module(states))
-
-
-def reciprocal_rank(encoder, dataset) -> float:
-    part = dataset.split("train")
-    q, d = encoder.encode_queries(list(part.queries.texts)), encoder.encode_documents(dataset.corpus.documents())
-    order = np.argsort(-(q @ d.T), axis=1)
-    return float(np.mean([1 / (1 + min(np.flatnonzero(np.isin(row, [dataset.corpus.position[x]
-                                                                      for x in part.qrels[qid]]))))
-                          for row, qid in zip(order, part.queries.ids.tolist())]))
 
 
 def test_miner_probes_fuses_learns_and_round_trips(miner_params, data, dataset, tmp_path):

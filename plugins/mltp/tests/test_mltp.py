@@ -10,6 +10,7 @@ import pytest
 import torch
 from embedlab_mltp import MLTPEncoder, MultiLayerTrainablePooling, ScalarMix
 from embedlab_train import FrozenEncoder, TrainingSet
+from embedlab_train.testing import reciprocal_rank
 from embedlab_transformers.model_files import import_transformers
 
 import embedlab
@@ -108,15 +109,6 @@ def test_untrained_mltp_encodes_like_the_frozen_model(params, tiny_model):
     for head in ("mltp", {"name": "layer", "layer": -1}):
         ours = embedlab.create("encoder", "frozen-head", **params, head=head)
         np.testing.assert_allclose(ours.encode_queries(TEXTS), reference, atol=1e-6)
-
-
-def reciprocal_rank(encoder, dataset) -> float:
-    part = dataset.split("train")
-    q, d = encoder.encode_queries(list(part.queries.texts)), encoder.encode_documents(dataset.corpus.documents())
-    order = np.argsort(-(q @ d.T), axis=1)
-    return float(np.mean([1 / (1 + min(np.flatnonzero(np.isin(row, [dataset.corpus.position[x]
-                                                                      for x in part.qrels[qid]]))))
-                          for row, qid in zip(order, part.queries.ids.tolist())]))
 
 
 @pytest.mark.parametrize("head", [{"name": "mltp", "latents": 8, "heads": 2, "head_dim": 16}, "scalar-mix"])

@@ -10,6 +10,7 @@ import pytest
 import torch
 from embedlab_nvembed import LatentAttentionPooling, NVEmbedEncoder
 from embedlab_train import TrainingSet, masked_mean
+from embedlab_train.testing import reciprocal_rank
 
 import embedlab
 from embedlab.errors import ConfigError
@@ -81,15 +82,6 @@ def test_untrained_nvembed_encodes_like_the_frozen_model(params, tiny_model):
                                         show_progress=False).encode_queries(TEXTS)
     ours = embedlab.create("encoder", "nvembed", **params, head={"name": "latent-attention", "latents": 16})
     np.testing.assert_allclose(ours.encode_queries(TEXTS), reference_vectors, atol=1e-6)
-
-
-def reciprocal_rank(encoder, dataset) -> float:
-    part = dataset.split("train")
-    q, d = encoder.encode_queries(list(part.queries.texts)), encoder.encode_documents(dataset.corpus.documents())
-    order = np.argsort(-(q @ d.T), axis=1)
-    return float(np.mean([1 / (1 + min(np.flatnonzero(np.isin(row, [dataset.corpus.position[x]
-                                                                      for x in part.qrels[qid]]))))
-                          for row, qid in zip(order, part.queries.ids.tolist())]))
 
 
 def test_training_moves_the_head_off_mean_pooling_and_learns(params, dataset, tmp_path):

@@ -96,3 +96,14 @@ def random_batch(b: int = 6, k: int = 2, d: int = 16, seed: int = 0,
 def gradients(loss: torch.Tensor, *leaves: torch.Tensor) -> list[torch.Tensor]:
     """d loss / d leaf for each leaf (the graph is kept for further calls)."""
     return list(torch.autograd.grad(loss, leaves, retain_graph=True))
+
+
+def reciprocal_rank(encoder, dataset: Dataset) -> float:
+    """Mean reciprocal rank of the first judged document for ``dataset``'s training queries, by exact
+    dot-product search over the encoder's vectors (how the head plugins' tests see learning)."""
+    part = dataset.split("train")
+    q, d = encoder.encode_queries(list(part.queries.texts)), encoder.encode_documents(dataset.corpus.documents())
+    order = np.argsort(-(q @ d.T), axis=1)
+    return float(np.mean([1 / (1 + min(np.flatnonzero(np.isin(row, [dataset.corpus.position[x]
+                                                                      for x in part.qrels[qid]]))))
+                          for row, qid in zip(order, part.queries.ids.tolist())]))
