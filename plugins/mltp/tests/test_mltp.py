@@ -3,14 +3,12 @@ at init, padding invariance, training through embedlab-train, persistence and ba
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 import pytest
 import torch
 from embedlab_mltp import MLTPEncoder, MultiLayerTrainablePooling, ScalarMix
 from embedlab_train import FrozenEncoder, TrainingSet
-from embedlab_train.testing import reciprocal_rank
+from embedlab_train.testing import reciprocal_rank, reference_attention_block
 from embedlab_transformers.model_files import import_transformers
 
 import embedlab
@@ -31,15 +29,7 @@ def reference_mltp(pool: MultiLayerTrainablePooling, states: torch.Tensor) -> to
         rows = []
         for z in pool.latents:
             q_all = norm(z, (d,), pool.norm_latents.weight, pool.norm_latents.bias) @ attention.to_q.weight.T
-            heads = []
-            for i in range(attention.heads):
-                cut = slice(i * attention.head_dim, (i + 1) * attention.head_dim)
-                weights = torch.softmax(k_all[:, cut] @ q_all[cut] / math.sqrt(attention.head_dim), dim=0)
-                heads.append(weights @ v_all[:, cut])
-            z1 = torch.cat(heads) @ attention.to_out.weight.T + z
-            ff = pool.feed_forward
-            x, gate = (norm(z1, (d,), ff.norm.weight, ff.norm.bias) @ ff.inner.weight.T + ff.inner.bias).chunk(2)
-            rows.append((x * torch.nn.functional.gelu(gate)) @ ff.out.weight.T + ff.out.bias + z1)
+            rows.append(reference_attention_block(q_all, k_all, v_all, z, attention, pool.feed_forward))
         pooled = torch.stack(rows).mean(0)
         out.append(pooled if pool.out is None else states[b, -1] + pool.out(pooled))
     return torch.stack(out)

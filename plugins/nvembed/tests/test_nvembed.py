@@ -3,14 +3,12 @@ pooling to 1e-6), padding invariance, training through embedlab-train, persisten
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 import pytest
 import torch
 from embedlab_nvembed import LatentAttentionPooling, NVEmbedEncoder
 from embedlab_train import TrainingSet, masked_mean
-from embedlab_train.testing import reciprocal_rank
+from embedlab_train.testing import reciprocal_rank, reference_attention_block
 
 import embedlab
 from embedlab.errors import ConfigError
@@ -40,15 +38,7 @@ def reference(layer: LatentAttentionPooling, states, mask):
         for t in range(states.shape[1]):
             h = states[b, t]
             q_all = norm(h, (d,), layer.norm_tokens.weight, layer.norm_tokens.bias) @ attention.to_q.weight.T
-            heads = []
-            for i in range(attention.heads):
-                cut = slice(i * attention.head_dim, (i + 1) * attention.head_dim)
-                weights = torch.softmax(k_all[:, cut] @ q_all[cut] / math.sqrt(attention.head_dim), dim=0)
-                heads.append(weights @ v_all[:, cut])
-            h1 = torch.cat(heads) @ attention.to_out.weight.T + h
-            ff = layer.feed_forward
-            x, gate = (norm(h1, (d,), ff.norm.weight, ff.norm.bias) @ ff.inner.weight.T + ff.inner.bias).chunk(2)
-            rows.append((x * torch.nn.functional.gelu(gate)) @ ff.out.weight.T + ff.out.bias + h1)
+            rows.append(reference_attention_block(q_all, k_all, v_all, h, attention, layer.feed_forward))
         kept = torch.stack(rows)[mask[b]]
         out[b] = kept.mean(0)
     return out

@@ -9,6 +9,7 @@ all-MiniLM-L6-v2's tokenizer that trains in milliseconds per step, a small label
 
 from __future__ import annotations
 
+import math
 import shutil
 from pathlib import Path
 
@@ -107,3 +108,20 @@ def reciprocal_rank(encoder, dataset: Dataset) -> float:
     return float(np.mean([1 / (1 + min(np.flatnonzero(np.isin(row, [dataset.corpus.position[x]
                                                                       for x in part.qrels[qid]]))))
                           for row, qid in zip(order, part.queries.ids.tolist())]))
+
+
+def reference_attention_block(q_all: torch.Tensor, k_all: torch.Tensor, v_all: torch.Tensor,
+                              residual: torch.Tensor, attention, feed_forward) -> torch.Tensor:
+    """One vector through an ``embedlab_train.blocks`` cross-attention + GEGLU feed-forward, written
+    out head by head (the pooling heads' tests compare their layers with it): ``q_all`` the projected
+    query, ``k_all``/``v_all`` the projected keys and values, ``residual`` the vector the block adds to."""
+    heads = []
+    for i in range(attention.heads):
+        cut = slice(i * attention.head_dim, (i + 1) * attention.head_dim)
+        weights = torch.softmax(k_all[:, cut] @ q_all[cut] / math.sqrt(attention.head_dim), dim=0)
+        heads.append(weights @ v_all[:, cut])
+    attended = torch.cat(heads) @ attention.to_out.weight.T + residual
+    ff, d = feed_forward, residual.shape[-1]
+    normed = torch.nn.functional.layer_norm(attended, (d,), ff.norm.weight, ff.norm.bias)
+    x, gate = (normed @ ff.inner.weight.T + ff.inner.bias).chunk(2)
+    return (x * torch.nn.functional.gelu(gate)) @ ff.out.weight.T + ff.out.bias + attended
