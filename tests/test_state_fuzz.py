@@ -271,6 +271,21 @@ def _cart() -> Any:
     return encoder.fit_queries(TrainingData(dataset.corpus, dataset.split("train")))
 
 
+def _llm2vec_gen() -> Any:
+    """A tiny LLM2Vec-Gen over the tiny BERT, hashing teacher, one epoch per stage (special tokens to forge)."""
+    from embedlab_llm2vec_gen import LLM2VecGenEncoder
+    from embedlab_train.testing import topics_dataset
+
+    from embedlab.training import TrainingData
+
+    encoder = LLM2VecGenEncoder(model_path=_tiny_bert(), max_length=16, special_tokens=2, response_tokens=4,
+                                teacher={"name": "hashing", "dim": 16}, generator_layers=1, generator_heads=2,
+                                generator_feedforward=32, generator_epochs=1, generator_batch_size=8, epochs=1,
+                                batch_size=8, num_threads=1, show_progress=False, checkpoint_dir=None)
+    dataset = topics_dataset()
+    return encoder.fit_queries(TrainingData(dataset.corpus, dataset.split("train")))
+
+
 #: Ratios every embedding-table method reaches on _table_run's schema.
 TABLE_RATIOS = {"full": 1.0, "int8": 4.0, "int16": 2.0, "alpt8": 2.5, "alpt16": 1.5, "autodim": 3.0, "dhe": 1.2,
                 "dpq": 4.0, "mde": 6.0, "mgqe": 1.0, "qr": 4.0, "optembed": 4.0, "adaptemb": 2.0}
@@ -359,6 +374,7 @@ EXAMPLES: dict[str, list[Example]] = {
         "name": "minilm-tokens", "num_threads": 1, "show_progress": False}),
         lambda e: e.encode_documents(["parse json"]), 4)],
     "encoder/cart": [Example(_cart, lambda e: e.encode_queries(["parse json"]), 6)],
+    "encoder/llm2vec-gen": [Example(_llm2vec_gen, lambda e: e.encode_queries(["parse json"]), 6)],
     **{f"embedding-table/{name}": [Example(_table(name, TABLE_RATIOS.get(name, 8.0)), _predict,
                                            10 if name in ("full", "dpq", "tt-rec") else 3)]
        for name in TABLE_METHODS},

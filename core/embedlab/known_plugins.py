@@ -106,4 +106,5 @@ KNOWN_PROVIDERS: dict[tuple[str, str], str] = {
     ("retriever", "dsi"): "embedlab-dsi",
     ("retriever", "se-dsi"): "embedlab-se-dsi",
     ("retriever", "dsi-pp"): "embedlab-dsi-pp",
+    ("encoder", "llm2vec-gen"): "embedlab-llm2vec-gen",
 }

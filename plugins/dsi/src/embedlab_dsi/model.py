@@ -68,6 +68,21 @@ class DocidDecoder(torch.nn.Module):
         return self.output(self.norm(hidden))
 
 
+def sequence_loss(decoder: DocidDecoder, memory: torch.Tensor, mask: torch.Tensor,
+                  targets: Sequence[Sequence[int]]) -> torch.Tensor:
+    """Mean token cross-entropy of ``decoder`` emitting each ``targets[i]`` while reading
+    ``memory[i]`` (teacher forcing; targets of different lengths are padded and ignored past
+    their end). Gradients reach ``memory`` too, so a module that writes the memory can be trained
+    through a frozen decoder (embedlab-llm2vec-gen)."""
+    width = max(len(t) for t in targets)
+    gold = torch.full((len(targets), width), -100, dtype=torch.long, device=memory.device)
+    for i, target in enumerate(targets):
+        gold[i, :len(target)] = torch.as_tensor(target, dtype=torch.long)
+    logits = decoder(memory, mask, gold[:, :-1].clamp(min=0))
+    return torch.nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), gold.reshape(-1),
+                                             ignore_index=-100)
+
+
 @attrs.frozen(eq=False)
 class TokenMemory:
     """Encoder token states of ``n`` texts, padding removed: ``tokens[offsets[i]:offsets[i + 1]]``."""
@@ -137,13 +152,7 @@ class DSIModel(torch.nn.Module):
         if self.memory is None:
             raise StateError("DSI model: no token states to read")
         memory, mask = self.memory.batch(rows)
-        width = max(len(t) for t in targets)
-        gold = torch.full((len(targets), width), -100, dtype=torch.long)
-        for i, target in enumerate(targets):
-            gold[i, :len(target)] = torch.as_tensor(target, dtype=torch.long)
-        logits = self.model(memory, mask, gold[:, :-1].clamp(min=0))
-        return torch.nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), gold.reshape(-1),
-                                                 ignore_index=-100)
+        return sequence_loss(self.model, memory, mask, targets)
 
     def state_files(self) -> dict[str, bytes]:
         from safetensors.torch import save
