@@ -337,6 +337,10 @@ EXAMPLES: dict[str, list[Example]] = {
                                _codec)],
     "compressor/storage": [Example(lambda spec=spec: _fitted("embedlab_storage", "StorageCompressor", spec=spec),
                                    _codec, 8) for spec in ("int8", "pca:0.5+binary")],
+    **{f"compressor/table-{name}": [Example(lambda name=name, params=params: _fitted(
+        "embedlab_tables.posthoc", cls, **params), _codec if name != "tt" else lambda c: c.decode(c.encode(DOCS[:3])), 6)]
+       for name, cls, params in (("int", "TableInt", {"scale": "row"}), ("prune", "TablePrune", {"keep": 0.5}),
+                                 ("tt", "TableTT", {"rank": 4}), ("dedup", "TableDedup", {"ratio": 4.0}))},
     "compressor/randproj": [Example(lambda: _fitted("embedlab_randproj", "RandomProjection", dim=8), _codec)],
     "encoder/bm25": [Example(lambda: _fitted("embedlab_bm25", "BM25", data=TEXTS),
                              lambda e: e.encode_queries(["cats", "dogs 3"]))],

@@ -68,3 +68,33 @@ def test_cli_subcommand_runs_a_grid_on_the_criteo_sample(criteo_sample, tmp_path
     assert main(["tables-grid", "--methods", "hashh", "--rows", "100", "--output", str(tmp_path / "x"),
                  "--quiet"]) == 2
     assert "no embedding-table named 'hashh'" in capsys.readouterr().err
+
+
+def test_resume_reuses_checkpointed_points_and_merge_joins_pieces(criteo_sample, tmp_path, capsys):
+    common = ["--criteo", str(criteo_sample), "--ratios", "1,8", "--seeds", "0,1", "--dim", "4", "--epochs", "1",
+              "--batch-size", "64", "--quiet"]
+    assert main(["tables-grid", "--methods", "full", "--output", str(tmp_path / "a"), *common]) == 0
+    first = json.loads((tmp_path / "a" / "grid.json").read_text())["points"]
+    lines = (tmp_path / "a" / "points.jsonl").read_text().splitlines()
+    assert len(lines) == 4
+    # an interrupted run: two points on disk and a torn line; resume trains only the missing two
+    (tmp_path / "a" / "points.jsonl").write_text("\n".join(lines[:2]) + '\n{"method": "fu')
+    assert main(["tables-grid", "--methods", "full", "--output", str(tmp_path / "a"), "--resume", *common]) == 0
+    resumed = json.loads((tmp_path / "a" / "grid.json").read_text())
+    assert resumed["settings"]["reused_points"] == 2
+    assert [p["auc"] for p in resumed["points"]] == pytest.approx([p["auc"] for p in first], nan_ok=True)
+    assert main(["tables-grid", "--methods", "hash", "--output", str(tmp_path / "b"), *common]) == 0
+    capsys.readouterr()
+    assert main(["tables-grid", "--merge", str(tmp_path / "a"), str(tmp_path / "b"), "--output",
+                 str(tmp_path / "m")]) == 0
+    merged = json.loads((tmp_path / "m" / "grid.json").read_text())
+    assert len(merged["points"]) == 8 and len(merged["settings"]["pieces"]) == 2
+    assert "| hash | 1 | 2 |" in capsys.readouterr().out  # paired against full from the other piece
+    rows = {(r["method"], r["ratio"]): r for r in merged["summary"]}
+    assert rows["hash", 1.0]["delta_auc"] == pytest.approx(0.0, abs=1e-9)
+    other = ["--criteo", str(criteo_sample), "--ratios", "1", "--seeds", "0", "--dim", "8", "--epochs", "1",
+             "--batch-size", "64", "--quiet"]
+    assert main(["tables-grid", "--methods", "hash", "--output", str(tmp_path / "c"), *other]) == 0
+    assert main(["tables-grid", "--merge", str(tmp_path / "a"), str(tmp_path / "c"), "--output",
+                 str(tmp_path / "n")]) == 2
+    assert "settings differ" in capsys.readouterr().err

@@ -7,6 +7,9 @@
   "Experimental Analysis of Large-scale Learnable Vector Storage Compression" (VLDB 2024) that its
   code configures (see the README for the list); other plugins add theirs (embedlab-unified-embedding,
   embedlab-optembed).
+* The retrieval side (:mod:`embedlab_tables.posthoc`): the benchmark's compressors that have a
+  post-hoc meaning on a fixed matrix of vectors, as ``compressor`` components (``table-int``,
+  ``table-prune``, ``table-tt``, ``table-dedup``).
 * ``embedlab tables-grid``: a method x compression-ratio grid with paired tests across seeds, a table
   and a plot of AUC against bytes.
 """
@@ -36,9 +39,13 @@ def table_methods() -> dict[str, type[TableMethod]]:
 @embedlab.hookimpl
 def embedlab_register(registry) -> None:  # type: ignore[no-untyped-def]
     """Declare the ``embedding-table`` kind and register the benchmark's methods."""
+    from embedlab_tables.posthoc import COMPRESSORS
+
     registry.add_kind(KIND, description=KIND_DESCRIPTION)
     for name, cls in table_methods().items():
         registry.add(KIND, name, cls)
+    for cls in COMPRESSORS:  # the post-hoc counterparts on fixed vectors (the retrieval side)
+        registry.add("compressor", cls.name, cls)
 
 
 @embedlab.hookimpl

@@ -20,6 +20,7 @@ import argparse
 import csv
 import json
 import math
+import os
 import sys
 import time
 from pathlib import Path
@@ -117,8 +118,12 @@ class GridRow:
 def run_grid(methods: Sequence[MethodSpec], ratios: Sequence[float], seeds: Sequence[int],
              splits: Callable[[int], Splits], *, model: ModelConfig | None = None,
              training: TrainConfig | None = None, progress: bool = True,
-             log: Callable[[str], None] | None = None) -> list[GridPoint]:
-    """Train every (method, ratio, seed); ``splits(seed)`` gives (train, valid, test)."""
+             log: Callable[[str], None] | None = None, done: Sequence[GridPoint] = (),
+             on_point: Callable[[GridPoint], None] | None = None) -> list[GridPoint]:
+    """Train every (method, ratio, seed); ``splits(seed)`` gives (train, valid, test).
+
+    Points in ``done`` (an interrupted run's, see :func:`read_checkpoint`) are reused, not trained
+    again; ``on_point`` sees every newly trained point (the CLI appends it to the checkpoint)."""
     if not methods or not ratios or not seeds:
         raise InvalidInputError("the grid needs at least one method, one ratio and one seed")
     if len(set(seeds)) != len(seeds):
@@ -126,15 +131,24 @@ def run_grid(methods: Sequence[MethodSpec], ratios: Sequence[float], seeds: Sequ
     for spec in methods:  # fail on an unknown name or bad parameter before any training
         spec.create(float(ratios[0]))
     points = []
+    reuse = {(p.method, p.ratio, p.seed): p for p in done}
     total = len(methods) * len(ratios) * len(seeds)
     bar = _bar(total, progress)
     for seed in seeds:
-        train, valid, test = splits(seed)
+        todo = [(s, float(r)) for s in methods for r in ratios if (s.label, float(r), seed) not in reuse]
+        train, valid, test = splits(seed) if todo else (None, None, None)
         for spec in methods:
             for ratio in ratios:
+                key = (spec.label, float(ratio), seed)
+                if key in reuse:
+                    points.append(reuse[key])
+                    bar.update(1)
+                    continue
                 run = TableRun(train, valid, test, model=model, training=training, seed=seed)
                 points.append(_fit_one(spec, float(ratio), seed, run))
                 bar.update(1)
+                if on_point is not None:
+                    on_point(points[-1])
                 if log is not None:
                     p = points[-1]
                     log(f"{p.method} x{p.ratio:g} seed {seed}: " + (f"AUC {p.auc:.4f}, {p.bytes} B, "
@@ -154,6 +168,68 @@ def _fit_one(spec: MethodSpec, ratio: float, seed: int, run: TableRun) -> GridPo
     plan = json.dumps({k: v for k, v in fitted.plan.items() if not isinstance(v, list) or len(v) <= 8})
     return GridPoint(spec.label, ratio, seed, "ok", scores.auc, scores.logloss, nbytes,
                      run.schema.full_bytes / nbytes, fitted.train_seconds, scores.seconds, plan)
+
+
+CHECKPOINT = "points.jsonl"
+
+
+def append_checkpoint(path: Path, point: GridPoint) -> None:
+    """Append one point as a JSON line and flush it to disk (a killed run loses at most that line)."""
+    with path.open("a", encoding="utf-8") as handle:
+        handle.write(json.dumps(attrs.asdict(point)) + "\n")
+        handle.flush()
+
+
+def read_checkpoint(path: Path) -> list[GridPoint]:
+    """The points of a checkpoint; a torn last line (the run was killed while writing it) is skipped."""
+    if not path.is_file():
+        return []
+    points = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        try:
+            points.append(GridPoint(**json.loads(line)))
+        except (json.JSONDecodeError, TypeError):
+            continue
+    return points
+
+
+def merge_pieces(directories: Sequence[Path]) -> tuple[list[GridPoint], dict[str, Any]]:
+    """The points of several grid outputs (pieces of one grid split by method) and their common
+    settings, with ``seconds`` summed and ``pieces`` listing each piece's methods and seconds.
+
+    The pieces must share data, model and training settings (their seeds pair them); a
+    (method, ratio, seed) present in two pieces is an error unless both have the same AUC."""
+    points: dict[tuple[str, float, int], GridPoint] = {}
+    common: dict[str, Any] | None = None
+    pieces = []
+    ignore = {"methods", "output", "seconds", "quiet", "resume", "merge", "pieces", "reused_points", "load_average"}
+    for directory in directories:
+        path = Path(directory) / "grid.json"
+        if not path.is_file():
+            raise InvalidInputError(f"{directory}: no grid.json (not an output of embedlab tables-grid)")
+        saved = json.loads(path.read_text(encoding="utf-8"))
+        settings = saved["settings"]
+        shared = {k: v for k, v in settings.items() if k not in ignore}
+        if common is None:
+            common = shared
+        elif shared != common:
+            differ = sorted(k for k in set(shared) | set(common) if shared.get(k) != common.get(k))
+            raise InvalidInputError(f"{directory}: settings differ from the first piece's in {differ}; "
+                                    "only pieces of one grid can be merged")
+        pieces.append({"output": str(directory), "methods": settings.get("methods"),
+                       "seconds": settings.get("seconds"), "load_average": settings.get("load_average")})
+        for item in saved["points"]:
+            point = GridPoint(**item)
+            key = (point.method, point.ratio, point.seed)
+            if key in points and not math.isclose(points[key].auc, point.auc, abs_tol=1e-9) \
+                    and point.status == "ok":
+                raise InvalidInputError(f"{directory}: {key} was also trained in another piece with a "
+                                        "different AUC")
+            points.setdefault(key, point)
+    settings = dict(common or {}, pieces=pieces,
+                    seconds=sum(p["seconds"] or 0.0 for p in pieces),
+                    methods=",".join(dict.fromkeys(p.method for p in points.values())))
+    return list(points.values()), settings
 
 
 def summarize(points: Sequence[GridPoint], baseline: str = BASELINE) -> list[GridRow]:
@@ -315,6 +391,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     model.add_argument("--lr", type=float, default=1e-3)
     model.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
     parser.add_argument("--output", type=Path, required=True, help="directory for the table, plot and raw points")
+    parser.add_argument("--resume", action="store_true",
+                        help=f"reuse the points of an interrupted run in --output ({CHECKPOINT}, one line a point)")
+    parser.add_argument("--merge", type=Path, nargs="+", metavar="DIR",
+                        help="train nothing: merge these outputs (pieces of one grid run by method groups, "
+                             "same settings) into one table and plot in --output, seconds summed")
     parser.add_argument("--quiet", action="store_true", help="no progress bar or per-point lines")
 
 
@@ -338,23 +419,45 @@ def data_factory(args: argparse.Namespace) -> tuple[Callable[[int], Splits], str
 def run(args: argparse.Namespace) -> int:
     """``embedlab tables-grid``: train the grid, write the outputs, print the summary."""
     try:
+        if args.merge:
+            return _merge(args)
         methods = [MethodSpec.parse(m) for m in args.methods.split(",") if m.strip()]
         splits, title = data_factory(args)
         model = ModelConfig(kind=args.model, dim=args.dim)
         training = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, num_threads=args.threads)
+        args.output.mkdir(parents=True, exist_ok=True)
+        checkpoint = args.output / CHECKPOINT
+        done = read_checkpoint(checkpoint) if args.resume else []
+        if not args.resume:
+            checkpoint.unlink(missing_ok=True)
+        previous = sum(p.train_s + p.infer_s for p in done if p.status == "ok")
+        load = os.getloadavg()[0]
         start = time.perf_counter()
         points = run_grid(methods, args.ratios, args.seeds, splits, model=model, training=training,
-                          progress=not args.quiet, log=None if args.quiet else lambda m: print(m, file=sys.stderr))
+                          progress=not args.quiet, log=None if args.quiet else lambda m: print(m, file=sys.stderr),
+                          done=done, on_point=lambda p: append_checkpoint(checkpoint, p))
         rows = summarize(points)
         title = f"{args.model} on {title}"
         settings = {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items() if k != "func"}
-        settings["seconds"] = time.perf_counter() - start
+        settings["seconds"] = time.perf_counter() - start + previous
+        settings["reused_points"] = len(done)
+        settings["load_average"] = round(load, 2)
         paths = write_outputs(points, rows, args.output, title, settings)
     except (EmbedlabError, ValueError, TypeError) as error:
         print(f"embedlab tables-grid: {error}", file=sys.stderr)
         return 2
     print(markdown(rows))
     print(f"wrote {', '.join(str(p) for p in paths.values())} ({settings['seconds']:.0f} s)")
+    return 0
+
+
+def _merge(args: argparse.Namespace) -> int:
+    points, settings = merge_pieces(args.merge)
+    rows = summarize(points)
+    title = f"{settings.get('model', '')} grid merged from {len(args.merge)} pieces"
+    paths = write_outputs(points, rows, args.output, title, settings)
+    print(markdown(rows))
+    print(f"wrote {', '.join(str(p) for p in paths.values())} ({settings['seconds']:.0f} s summed over pieces)")
     return 0
 
 
