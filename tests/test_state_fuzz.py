@@ -337,10 +337,12 @@ EXAMPLES: dict[str, list[Example]] = {
                                _codec)],
     "compressor/storage": [Example(lambda spec=spec: _fitted("embedlab_storage", "StorageCompressor", spec=spec),
                                    _codec, 8) for spec in ("int8", "pca:0.5+binary")],
-    **{f"compressor/table-{name}": [Example(lambda name=name, params=params: _fitted(
-        "embedlab_tables.posthoc", cls, **params), _codec if name != "tt" else lambda c: c.decode(c.encode(DOCS[:3])), 6)]
-       for name, cls, params in (("int", "TableInt", {"scale": "row"}), ("prune", "TablePrune", {"keep": 0.5}),
-                                 ("tt", "TableTT", {"rank": 4}), ("dedup", "TableDedup", {"ratio": 4.0}))},
+    **{f"compressor/table-{name}": [Example(lambda cls=cls, params=params: _fitted(
+        "embedlab_tables.posthoc", cls, **params), use, 6)]
+       for name, cls, params, use in (
+           ("int", "TableInt", {"scale": "row"}, _codec), ("prune", "TablePrune", {"keep": 0.5}, _codec),
+           ("tt", "TableTT", {"rank": 4}, lambda c: c.decode(c.encode(DOCS[:3]))),
+           ("dedup", "TableDedup", {"ratio": 4.0}, _codec))},
     "compressor/randproj": [Example(lambda: _fitted("embedlab_randproj", "RandomProjection", dim=8), _codec)],
     "encoder/bm25": [Example(lambda: _fitted("embedlab_bm25", "BM25", data=TEXTS),
                              lambda e: e.encode_queries(["cats", "dogs 3"]))],
