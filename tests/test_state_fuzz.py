@@ -537,8 +537,9 @@ def forge(data: st.DataObject, root: Path) -> str:
     """One mutation of the state under ``root`` (arrays first, checksums recomputed)."""
     arrays = sorted(root.rglob("*.npy"))
     manifests = sorted(root.rglob(MANIFEST))
+    removable = [p for p in root.rglob("*") if p.name != MANIFEST]
     target = data.draw(st.sampled_from(["array"] * 3 + ["manifest"] * 2 + ["remove"]) if arrays else
-                       st.sampled_from(["manifest", "remove"]))
+                       st.sampled_from(["manifest", "remove"] if removable else ["manifest"]))  # a manifest-only state
     if target == "array":
         done = mutate_array(data, data.draw(st.sampled_from(arrays)))
         reseal(root)
