@@ -207,6 +207,26 @@ def _generate(retriever: Any) -> None:
     retriever.search(Queries(["q0", "q1"], ["cats and dogs", "doc 3"]), 3)
 
 
+def _aspects() -> Any:
+    """An aspects retriever: two linear heads over the tiny BERT (one epoch) and a hashing space
+    (rebuilt from its config on load), over a small generated people task."""
+    from embedlab_aspects import AspectRetriever, people
+    from embedlab_train.testing import head_settings
+
+    data = people(documents=24, seed=2)
+    retriever = AspectRetriever(aspects=["job", "city", "hobby"], encoders={"hobby": {"name": "hashing", "dim": 16}},
+                                encoder={"name": "frozen-head", "head": "linear", **head_settings(_tiny_bert()),
+                                         "epochs": 1})
+    retriever.build(data.corpus, data.split("train"))
+    return retriever
+
+
+def _aspect_search(retriever: Any) -> None:
+    from embedlab.dataset import Queries
+
+    retriever.search(Queries(["q0", "q1", "q2"], ["city: a chef", "hobby: chess", "job: a nurse"]), 3)
+
+
 def _yesno() -> Any:
     from embedlab_qwen3 import YesNoReranker
 
@@ -375,6 +395,7 @@ EXAMPLES: dict[str, list[Example]] = {
     "retriever/dsi": [Example(_dsi("embedlab_dsi", "DSIRetriever"), _generate, 8)],
     "retriever/se-dsi": [Example(_dsi("embedlab_se_dsi", "SEDSIRetriever"), _generate, 8)],
     "retriever/dsi-pp": [Example(_dsi("embedlab_dsi_pp", "DSIPPRetriever"), _generate, 8)],
+    "retriever/aspects": [Example(_aspects, _aspect_search, 8)],
     "encoder/cir": [Example(_cir, lambda e: e.encode_queries(_scenes().queries.inputs()[:2]), 8)],
     "encoder/embedlens": [Example(lambda: embedlab.create("encoder", "embedlens", encoder={
         "name": "minilm-tokens", "num_threads": 1, "show_progress": False}),

@@ -34,6 +34,8 @@ KNOWN_PROVIDERS: dict[tuple[str, str], str] = {
     ("dataset", "longembed-passkey"): "embedlab-longembed",
     ("dataset", "longembed-needle"): "embedlab-longembed",
     ("dataset", "posir-needle"): "embedlab-posir",
+    ("retriever", "aspects"): "embedlab-aspects",
+    ("dataset", "aspects-people"): "embedlab-aspects",
     ("retriever", "situated"): "embedlab-sitemb",
     ("dataset", "sitemb-bios"): "embedlab-sitemb",
     ("dataset", "lmeb"): "embedlab-lmeb",

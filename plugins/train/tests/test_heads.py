@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 import torch
@@ -50,6 +52,17 @@ def test_hidden_states_cache_hits_and_heals_a_damaged_entry(tiny_model):
     with pytest.warns(UserWarning, match="unusable"):
         healed = frozen.states(texts)
     np.testing.assert_array_equal(healed.tokens, first.tokens)
+
+
+def test_texts_over_max_length_are_announced_once_with_their_count(tiny_model):
+    frozen = FrozenEncoder(tiny_model, 8, num_threads=1, show_progress=False)
+    long_text = " ".join(["word"] * 20)
+    with pytest.warns(UserWarning, match=r"2 of 3 texts are longer than max_length=8 tokens .* item 0"):
+        states = frozen.compute([long_text, "short", long_text])
+    assert states.offsets.tolist() == [0, 8, 11, 19]                 # cut at 8 tokens, as said
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        frozen.compute([long_text])                                   # once per encoder
 
 
 def test_pad_tokens_masks_the_padding():

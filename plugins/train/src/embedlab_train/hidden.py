@@ -80,6 +80,7 @@ class FrozenEncoder:
         self._max_length = max_length
         self._loaded: tuple[Any, Any, list[str], int] | None = None
         self._identity: str | None = None
+        self._warned_truncation = False
 
     def _load(self) -> tuple[Any, Any, list[str], int]:
         if self._loaded is None:
@@ -131,6 +132,11 @@ class FrozenEncoder:
             return HiddenStates(np.zeros((0, n_layers, self.dim), np.float32), np.zeros((0, self.dim), np.float32),
                                 np.zeros(1, np.int64))
         tokens = tokenize(tokenizer, list(texts), max_length)
+        if tokens.truncated and not self._warned_truncation:
+            self._warned_truncation = True
+            warnings.warn(f"frozen encoder {self.model_dir.name}: {len(tokens.truncated)} of {len(texts)} texts are "
+                          f"longer than max_length={max_length} tokens and were truncated (first: item "
+                          f"{tokens.truncated[0]}). Shown once per encoder.", UserWarning, stacklevel=2)
         lengths = tokens.lengths
         offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
         layers = np.zeros((len(texts), n_layers, self.dim), dtype=np.float32)
