@@ -5,13 +5,16 @@
 
 Per (task, length): 100 documents and 50 queries (the paper's sizes); each method is an
 ``embedlab_longembed`` encoder run through an ordinary ``embedlab.Pipeline`` with the shared
-embedding cache, so a rerun only encodes what changed. Prints one table per task.
+embedding cache, so a rerun only encodes what changed. Prints one table per task. With ``--json``
+every finished (task, length, method) is written at once and skipped by a rerun with the same file,
+so a run killed by a time limit resumes where it stopped.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import time
 
 from embedlab_longembed import METHODS, needle, passkey
@@ -51,19 +54,43 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--json", help="write every row here")
     args = parser.parse_args()
-    rows = []
+    done = _load(args.json)
     for task in args.tasks:
         print(f"\n{task}: Acc@1 (original window {args.original}, target {args.target})")
         print("length  " + "  ".join(f"{m:>8}" for m in args.methods))
         for length in args.lengths:
-            found = [run(task, length, m, args.original, args.target, args.seed, args.threads, args.documents,
-                         args.queries) for m in args.methods]
-            rows += found
+            found = []
+            for method in args.methods:
+                key = (task, length, method, args.original, args.target, args.seed)
+                row = done.get(key) or run(task, length, method, args.original, args.target, args.seed,
+                                           args.threads, args.documents, args.queries)
+                row.update(original=args.original, target=args.target, seed=args.seed)
+                found.append(row)
+                done[key] = row
+                print(f"  {task} {length} {method}: acc@1 {row['acc@1']:.2f} ({row['seconds']} s)", flush=True)
+                _save(args.json, done)
             print(f"{length:>6}  " + "  ".join(f"{r['acc@1']:>8.2f}" for r in found), flush=True)
-    if args.json:
-        with open(args.json, "w", encoding="utf-8") as out:
-            json.dump(rows, out, indent=1)
 
+
+def _key(row: dict) -> tuple:
+    return (row["task"], row["length"], row["method"], row.get("original"), row.get("target"), row.get("seed"))
+
+
+def _load(path: str | None) -> dict:
+    """Rows already measured (``--json`` of an earlier, possibly killed, run): they are not rerun."""
+    try:
+        with open(path or "", encoding="utf-8") as source:
+            return {_key(row): row for row in json.load(source)}
+    except FileNotFoundError:
+        return {}
+
+
+def _save(path: str | None, done: dict) -> None:
+    """Rewrite ``path`` after every (task, length, method), atomically, so a killed run resumes."""
+    if path:
+        with open(path + ".tmp", "w", encoding="utf-8") as out:
+            json.dump(list(done.values()), out, indent=1)
+        os.replace(path + ".tmp", path)
 
 if __name__ == "__main__":
     main()
