@@ -79,6 +79,14 @@ def test_late_windows_never_exceed_the_encoder() -> None:
     np.testing.assert_allclose(vectors[0], alone[0], atol=1e-5)
 
 
+def test_a_chunk_longer_than_the_window_is_announced_not_cut_silently() -> None:
+    small = MiniLM(max_length=12, num_threads=1, show_progress=False)
+    texts = ("Short one.", " ".join(["word"] * 30))
+    with pytest.warns(UserWarning, match=r"1 of 2 texts are longer than max_length=12"):
+        vectors = late_chunked(small, texts, [np.arange(2)])
+    assert np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
+
+
 def test_context_finds_what_the_chunk_alone_cannot() -> None:
     data = sitemb_bios(people=40, seed=1)
     split = data.split("test")
