@@ -92,6 +92,16 @@ def test_resume_reuses_checkpointed_points_and_merge_joins_pieces(criteo_sample,
     assert "| hash | 1 | 2 |" in capsys.readouterr().out  # paired against full from the other piece
     rows = {(r["method"], r["ratio"]): r for r in merged["summary"]}
     assert rows["hash", 1.0]["delta_auc"] == pytest.approx(0.0, abs=1e-9)
+    one_seed = [*common[:common.index("--seeds")], "--seeds", "0", *common[common.index("--seeds") + 2:]]
+    assert main(["tables-grid", "--methods", "qr", "--output", str(tmp_path / "q"), *one_seed]) == 0
+    assert main(["tables-grid", "--merge", str(tmp_path / "a"), str(tmp_path / "q"), "--output",
+                 str(tmp_path / "mq"), "--quiet"]) == 0
+    merged = json.loads((tmp_path / "mq" / "grid.json").read_text())
+    qr = next(r for r in merged["summary"] if r["method"] == "qr" and r["ratio"] == 1.0)
+    full0 = next(p["auc"] for p in merged["points"] if p["method"] == "full" and p["seed"] == 0 and p["ratio"] == 1.0)
+    qr0 = next(p["auc"] for p in merged["points"] if p["method"] == "qr" and p["seed"] == 0 and p["ratio"] == 1.0)
+    assert qr["seeds"] == 1 and math.isnan(qr["p_ttest"]) and qr["delta_auc"] == pytest.approx(qr0 - full0)
+    assert merged["settings"]["seeds"] == [0, 1]
     other = ["--criteo", str(criteo_sample), "--ratios", "1", "--seeds", "0", "--dim", "8", "--epochs", "1",
              "--batch-size", "64", "--quiet"]
     assert main(["tables-grid", "--methods", "hash", "--output", str(tmp_path / "c"), *other]) == 0

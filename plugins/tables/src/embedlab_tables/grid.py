@@ -197,12 +197,14 @@ def merge_pieces(directories: Sequence[Path]) -> tuple[list[GridPoint], dict[str
     """The points of several grid outputs (pieces of one grid split by method) and their common
     settings, with ``seconds`` summed and ``pieces`` listing each piece's methods and seconds.
 
-    The pieces must share data, model and training settings (their seeds pair them); a
-    (method, ratio, seed) present in two pieces is an error unless both have the same AUC."""
+    The pieces must share data, model and training settings (their seeds pair them; a piece may run
+    fewer seeds, its rows then have paired deltas but no test); a (method, ratio, seed) present in
+    two pieces is an error unless both have the same AUC."""
     points: dict[tuple[str, float, int], GridPoint] = {}
     common: dict[str, Any] | None = None
     pieces = []
-    ignore = {"methods", "output", "seconds", "quiet", "resume", "merge", "pieces", "reused_points", "load_average"}
+    ignore = {"methods", "output", "seconds", "quiet", "resume", "merge", "pieces", "reused_points", "load_average",
+              "seeds"}
     for directory in directories:
         path = Path(directory) / "grid.json"
         if not path.is_file():
@@ -216,7 +218,7 @@ def merge_pieces(directories: Sequence[Path]) -> tuple[list[GridPoint], dict[str
             differ = sorted(k for k in set(shared) | set(common) if shared.get(k) != common.get(k))
             raise InvalidInputError(f"{directory}: settings differ from the first piece's in {differ}; "
                                     "only pieces of one grid can be merged")
-        pieces.append({"output": str(directory), "methods": settings.get("methods"),
+        pieces.append({"output": str(directory), "methods": settings.get("methods"), "seeds": settings.get("seeds"),
                        "seconds": settings.get("seconds"), "load_average": settings.get("load_average")})
         for item in saved["points"]:
             point = GridPoint(**item)
@@ -228,12 +230,16 @@ def merge_pieces(directories: Sequence[Path]) -> tuple[list[GridPoint], dict[str
             points.setdefault(key, point)
     settings = dict(common or {}, pieces=pieces,
                     seconds=sum(p["seconds"] or 0.0 for p in pieces),
+                    seeds=sorted({seed for p in pieces for seed in p["seeds"] or ()}),
                     methods=",".join(dict.fromkeys(p.method for p in points.values())))
     return list(points.values()), settings
 
 
 def summarize(points: Sequence[GridPoint], baseline: str = BASELINE) -> list[GridRow]:
-    """One row per (method, ratio), in grid order, with paired tests against ``baseline`` at ratio 1."""
+    """One row per (method, ratio), in grid order, with paired tests against ``baseline`` at ratio 1.
+
+    ``delta_auc`` is the mean difference to the baseline on the same seeds; a row whose seeds are a
+    subset of the baseline's (a piece run with fewer seeds) gets the delta but no test."""
     keys = list(dict.fromkeys((p.method, p.ratio) for p in points))
     base = {p.seed: p.auc for p in points if p.method == baseline and p.ratio == 1 and p.status == "ok"}
     groups = {key: [p for p in points if (p.method, p.ratio) == key] for key in keys}
@@ -258,11 +264,13 @@ def summarize(points: Sequence[GridPoint], baseline: str = BASELINE) -> list[Gri
             continue
         test = tests.get(key)
         auc = np.array([p.auc for p in ok])
+        paired = [p.auc - base[p.seed] for p in ok if p.seed in base]  # against full on the same seeds
+        delta = float(np.mean(paired)) if len(paired) == len(ok) else float(auc.mean() - base_mean)
         rows.append(GridRow(
             key[0], key[1], len(ok), "ok" if len(ok) == len(group) else f"{len(group) - len(ok)} seed(s) failed",
             float(auc.mean()), float(auc.std(ddof=1)) if len(ok) > 1 else 0.0,
             float(np.mean([p.logloss for p in ok])), float(np.mean([p.bytes for p in ok])),
-            float(np.mean([p.compression for p in ok])), float(auc.mean() - base_mean),
+            float(np.mean([p.compression for p in ok])), delta,
             test.p_ttest if test else math.nan, test.p_ttest_holm if test else math.nan,
             float(np.mean([p.train_s for p in ok])), float(np.mean([p.infer_s for p in ok]))))
     return rows
