@@ -113,14 +113,15 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--documents", type=int, default=500)
     parser.add_argument("--train-fraction", type=float, default=0.7)
     parser.add_argument("--seed", type=int, default=0, help="data and training seed")
-    parser.add_argument("--epochs", type=int, default=10)
+    parser.add_argument("--epochs", type=int, default=4)
+    parser.add_argument("--train-batch-size", type=int, default=128, help="queries per step (in-batch negatives)")
     parser.add_argument("--lr", type=float, default=1e-3)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--output", required=True, help="folder for results.json and results.md")
     args = parser.parse_args(argv)
     data = people(documents=args.documents, train_fraction=args.train_fraction, seed=args.seed)
-    head = {"epochs": args.epochs, "lr": args.lr, "seed": args.seed, "num_threads": args.threads,
-            "show_progress": False}
+    head = {"epochs": args.epochs, "train_batch_size": args.train_batch_size, "lr": args.lr, "seed": args.seed,
+            "num_threads": args.threads, "show_progress": False}
     result = run(data, head, EmbeddingCache())
     result["command"] = {k: v for k, v in vars(args).items() if k != "output"}
     out = Path(args.output)
