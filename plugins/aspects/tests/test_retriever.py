@@ -136,3 +136,19 @@ def test_bad_configs_and_queries_are_refused(params, task):
         keep = [q for q in train.queries.ids.tolist() if not q.endswith("@hobby")]
         from embedlab.dataset import Split
         heads(params).build(task.corpus, Split("train", train.queries.select(keep), {q: train.qrels[q] for q in keep}))
+
+
+def test_the_space_by_aspect_table_and_its_tests(params):
+    from embedlab_aspects import people
+    from embedlab_aspects.matrix import markdown, run, tests_markdown
+
+    task = people(documents=30, seed=3)
+    result = run(task, {**params, "epochs": 1})
+    assert list(result["table"]) == ["generic", "control", "head-job", "head-city", "head-hobby"]
+    for row in result["table"].values():
+        for cell in row.values():
+            assert 0 <= cell["AP@10"] <= cell["nDCG@10"] <= 1
+    assert len(result["tests"]) == 18 and all(0 <= t["p_ttest_holm"] <= 1 for t in result["tests"])
+    assert result["training"]["head-city"]["examples"] == sum(
+        len(j) for q, j in task.qrels["train"].items() if q.endswith("@city"))
+    assert markdown(result).count("**") >= 6 and tests_markdown(result).count("\n") == 19
