@@ -1,12 +1,13 @@
 """Local executor against the ray executor on this machine: the same pipeline, the same rankings.
 
-    python benchmarks/bench_ray_overhead.py [--docs 100000] [--encoder hashing] [--actors 2]
+    python benchmarks/bench_ray_overhead.py [--docs 100000] [--encoder hashing] [--actors 2] [--chunk-size 16384]
 
 Corpus: the first ``--docs`` pypi-summaries rows; queries: the last 1,000 rows. Each side builds
-the pipeline (encoder + exact index, chunks of 16,384 documents) into its own empty cache and
-searches the queries; the ray side starts a local Ray in this process (its start-up is reported
-separately) and runs ``--actors`` encoder actors and as many index shards. Prints the seconds per
-stage, the ratio ray / local and whether the rankings are identical.
+the pipeline (encoder + exact index, chunks of ``--chunk-size`` documents) into its own empty cache
+and searches the queries; the ray side starts a new local Ray in this process (``address="local"``:
+never a cluster another process started; its start-up is reported separately) and runs
+``--actors`` encoder actors and as many index shards. Prints the seconds per stage, the ratio
+ray / local and whether the rankings are identical.
 """
 
 from __future__ import annotations
@@ -21,11 +22,12 @@ from common import report_load
 
 from embedlab.cache import EmbeddingCache
 from embedlab.pipeline import Pipeline
+from embedlab.shards import DEFAULT_CHUNK_SIZE
 
 
-def run(executor, corpus, queries, encoder: dict, root: str):
+def run(executor, corpus, queries, encoder: dict, root: str, chunk_size: int):
     pipeline = Pipeline.from_names(encoder=encoder, index="exact", cache=EmbeddingCache(root), executor=executor,
-                                   progress=False)
+                                   progress=False, chunk_size=chunk_size)
     start = time.perf_counter()
     pipeline.build(corpus)
     build = time.perf_counter() - start
@@ -39,6 +41,8 @@ def main() -> None:
     parser.add_argument("--docs", type=int, default=100_000)
     parser.add_argument("--encoder", default="hashing", help="hashing (dim 384) or minilm-int8")
     parser.add_argument("--actors", type=int, default=2)
+    parser.add_argument("--chunk-size", type=int, default=DEFAULT_CHUNK_SIZE,
+                        help="documents per chunk (the unit an actor encodes)")
     args = parser.parse_args()
     report_load("before")
     encoder = {"name": "hashing", "dim": 384} if args.encoder == "hashing" else \
@@ -48,16 +52,17 @@ def main() -> None:
     from embedlab_ray import RayExecutor
 
     start = time.perf_counter()
-    ray.init(include_dashboard=False, log_to_driver=False, configure_logging=False)
+    ray.init(address="local", include_dashboard=False, log_to_driver=False, configure_logging=False)
     startup = time.perf_counter() - start
     rows = {}
     with tempfile.TemporaryDirectory() as local_root, tempfile.TemporaryDirectory() as ray_root:
-        rows["local"] = run(None, corpus, queries, encoder, local_root)
+        rows["local"] = run(None, corpus, queries, encoder, local_root, args.chunk_size)
         executor = RayExecutor(actors=args.actors, cpus_per_actor=1)
-        rows["ray"] = run(executor, corpus, queries, encoder, ray_root)
+        rows["ray"] = run(executor, corpus, queries, encoder, ray_root, args.chunk_size)
         executor.close()
     ray.shutdown()
-    print(f"{len(corpus)} documents, encoder {args.encoder}, {args.actors} actors; ray start-up {startup:.1f} s")
+    print(f"{len(corpus)} documents in chunks of {args.chunk_size}, encoder {args.encoder}, {args.actors} actors; "
+          f"ray start-up {startup:.1f} s")
     print("| executor | encode s | index s | build s | search s |\n|---|---|---|---|---|")
     for name, (pipeline, _, build, search) in rows.items():
         t = pipeline.timings

@@ -1,7 +1,8 @@
 """Cost of encoding, indexing and searching pypi-summaries at 10k, 100k and 782k documents.
 
-    python benchmarks/bench_scaling.py encode                     # MiniLM (ONNX) over the whole corpus,
-                                                                  # chunked into the cache; resumable
+    python benchmarks/bench_scaling.py encode --minutes 22        # MiniLM (onnx-int8, 2 threads) over the
+                                                                  # whole corpus, chunked into the cache;
+                                                                  # resumable, stops between chunks
     python benchmarks/bench_scaling.py table --docs 10000 100000 781610 --methods bm25 exact hnsw pq
     python benchmarks/bench_scaling.py one --method exact --docs 781610   # one row (JSON), used by table
     python benchmarks/bench_scaling.py table --synthetic ...      # before the encoding has finished
@@ -9,18 +10,27 @@
 Corpus: the first ``--docs`` rows of pypi-summaries (ids = row numbers); queries: the last 1,000
 rows, never in the corpus. The MiniLM vectors come from one chunked cache entry of the whole corpus
 (781,610 documents), encoded once by ``encode`` (the resumable pipeline path, killable at any
-time); smaller corpora read their first rows from it. Every row of the table runs in a fresh
-process so that its peak RSS (``ru_maxrss``) is its own. BM25 is searched with the ``inverted``
-index (embedlab-bm25). Columns: encode s (BM25: fit + encode;
-MiniLM: the encoding seconds recorded in the chunks, scaled to the rows used), index s, search s
-for the 1,000 queries at ``--threads`` threads, peak RSS, index bytes per document and the size of
-the float32 vectors. Load average is printed with every row: times are comparable only when it is
-below 1.5.
+time; ``--minutes`` stops it cleanly before a chunk that would not finish in time, so a run fits a
+job limit and the next run resumes); smaller corpora read their first rows from it. ``--backend``
+picks the MiniLM backend (default ``onnx-int8``: dynamic int8, cosine ~0.996 to fp32, SciFact
+nDCG@10 within 0.005; ``onnx`` for fp32); each backend has its own cache entry.
+
+Every row of the table runs in a fresh process so that its peak RSS (``ru_maxrss``) is its own.
+BM25 = ``bm25`` encoder + ``inverted`` index (embedlab-bm25); exact = the core ``exact`` index;
+PQ = the core ``pq`` compressor (m = 48, codebooks trained by FAISS on a 65,536-row sample) in the
+``exact`` index (codes only); HNSW = ``faiss`` HNSW32. Columns: encode s (BM25: fit + encode;
+MiniLM: the encoding seconds recorded in the chunks, scaled to the rows used), PQ training s,
+index s (building from the cached vectors: chunk by chunk at the whole corpus), search s for the
+1,000 queries at ``--threads`` threads, base RSS (interpreter, libraries, texts, loaded model and
+query vectors, before any document vector is read), peak RSS, index bytes per document and the
+size of the float32 vectors. Load average is printed with every row: times are comparable only
+when it is below 1.5.
 """
 
 from __future__ import annotations
 
 import argparse
+import gc
 import gzip
 import json
 import os
@@ -34,14 +44,16 @@ import numpy as np
 
 import embedlab
 from embedlab.cache import EmbeddingCache
-from embedlab.executors import LocalExecutor
-from embedlab.shards import ChunkStore
+from embedlab.shards import ChunkStore, encode_chunks
 from embedlab.threads import faiss_threads
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "pypi-summaries" / "pypi-summaries.tsv.gz"
 N_QUERIES = 1000
-ENCODER = {"name": "minilm", "backend": "onnx"}
+BACKENDS = ("onnx-int8", "onnx", "torch")
 METHODS = ("bm25", "exact", "hnsw", "pq")
+PQ_M = 48
+#: PQ training rows: FAISS's own cap for 256 centroids (256 points per centroid)
+PQ_SAMPLE = 65_536
 
 
 def read_texts() -> list[str]:
@@ -60,40 +72,91 @@ def corpus_and_queries(n_docs: int | None = None) -> tuple[embedlab.Corpus, embe
     return corpus, queries
 
 
-def minilm_store(progress: bool = True) -> tuple[ChunkStore, object]:
-    """The chunked cache entry of the whole corpus (encoded, or resumed, when incomplete)."""
-    corpus, _ = corpus_and_queries()
-    encoder = embedlab.create("encoder", ENCODER["name"], **{k: v for k, v in ENCODER.items() if k != "name"})
+def minilm_encoder(backend: str, threads: int | None = None):
+    return embedlab.create("encoder", "minilm", backend=backend, num_threads=threads)
+
+
+def minilm_chunks(backend: str) -> tuple[ChunkStore, object, embedlab.Corpus, embedlab.Queries]:
+    """The chunked cache entry of the whole corpus under ``backend`` (possibly incomplete), the
+    encoder, the corpus and the queries."""
+    corpus, queries = corpus_and_queries()
+    encoder = minilm_encoder(backend)
     cache = EmbeddingCache()
-    key = cache.key(encoder, "documents", corpus.content_hash)
-    store = cache.chunk_store(key, len(corpus))
-    LocalExecutor().encode(encoder, corpus.documents(), store, desc="minilm (onnx) pypi-summaries",
-                           progress=progress)
-    return store, encoder
+    store = cache.chunk_store(cache.key(encoder, "documents", corpus.content_hash), len(corpus))
+    return store, encoder, corpus, queries
+
+
+class OutOfTime(Exception):
+    """Raised between chunks when the next one would not finish before the deadline."""
+
+
+def within_deadline(encode, deadline: float):
+    """``encode`` that refuses to start a chunk it expects to end after ``deadline`` (perf_counter
+    seconds), expecting each chunk to take 1.25x as long as the longest one so far."""
+    longest = [0.0]
+
+    def encode_before_deadline(texts: list[str]):
+        began = time.perf_counter()
+        if began + 1.25 * longest[0] > deadline:
+            raise OutOfTime
+        out = encode(texts)
+        longest[0] = max(longest[0], time.perf_counter() - began)
+        return out
+
+    return encode_before_deadline
+
+
+def encode_corpus(backend: str, threads: int, minutes: float | None, progress: bool = True) -> dict:
+    """Encode (or resume) the whole corpus chunk by chunk; with ``minutes``, stop cleanly before a
+    chunk that would not finish in time. Returns what this run did (documents/s, peak RSS, load)."""
+    store, _, corpus, _ = minilm_chunks(backend)
+    encoder = minilm_encoder(backend, threads)
+    before = set(store.finished(verify=False))
+    load_before, start = load_average(), time.perf_counter()
+    encode = encoder.encode_documents
+    if minutes is not None:
+        encode = within_deadline(encode, start + 60 * minutes)
+    try:
+        encode_chunks(store, corpus.documents(), encode, desc=f"minilm ({backend}) pypi-summaries",
+                      progress=progress)
+    except OutOfTime:
+        pass
+    finished = set(store.finished(verify=False))
+    new = sorted(finished - before)
+    docs = sum(stop - start for start, stop in map(store.bounds, new))
+    encode_s = sum(chunk_seconds(store, c) for c in new)
+    return {"backend": backend, "threads": threads, "chunks_done": len(finished), "chunks": store.n_chunks,
+            "new_chunks": len(new), "new_docs": docs, "encode_s": round(encode_s, 1),
+            "docs_per_s": round(docs / encode_s, 1) if encode_s else None,
+            "wall_s": round(time.perf_counter() - start, 1),
+            "peak_rss_mb": round(peak_rss_mb()),
+            "load_before": round(load_before, 2), "load_after": round(load_average(), 2),
+            "complete": len(finished) == store.n_chunks, "store": str(store.root)}
+
+
+def chunk_seconds(store: ChunkStore, chunk: int) -> float:
+    return float(json.loads((store.chunk_path(chunk) / "manifest.json").read_text())["meta"]["seconds"])
 
 
 def load_average() -> float:
     return os.getloadavg()[0]
 
 
-def encoded_rate() -> float:
+def encoded_rate(backend: str) -> float:
     """Documents per second of the MiniLM chunks finished so far (their recorded seconds)."""
-    corpus, _ = corpus_and_queries()
-    encoder = embedlab.create("encoder", ENCODER["name"], **{k: v for k, v in ENCODER.items() if k != "name"})
-    cache = EmbeddingCache()
-    store = cache.chunk_store(cache.key(encoder, "documents", corpus.content_hash), len(corpus))
+    store, *_ = minilm_chunks(backend)
     done = store.finished(verify=False)
     if not done:
         raise SystemExit("no MiniLM chunk is encoded yet: run `bench_scaling.py encode` for a while first")
-    seconds = sum(json.loads((store.chunk_path(c) / "manifest.json").read_text())["meta"]["seconds"] for c in done)
-    return sum(np.subtract(*store.bounds(c)[::-1]) for c in done) / seconds
+    return sum(np.subtract(*store.bounds(c)[::-1]) for c in done) / sum(chunk_seconds(store, c) for c in done)
 
 
-def run_one(method: str, n_docs: int, threads: int, synthetic: bool = False) -> dict:
+def run_one(method: str, n_docs: int, threads: int, backend: str, synthetic: bool = False) -> dict:
     load_before = load_average()
-    corpus, queries = corpus_and_queries(n_docs)
-    row = {"method": method, "docs": len(corpus), "threads": threads, "load": round(load_before, 2)}
+    row = {"method": method, "threads": threads, "load": round(load_before, 2)}
     if method == "bm25":
+        corpus, queries = corpus_and_queries(n_docs)
+        row["docs"] = len(corpus)
         encoder = embedlab.create("encoder", "bm25")
         start = time.perf_counter()
         encoder.fit(corpus.documents())
@@ -107,33 +170,44 @@ def run_one(method: str, n_docs: int, threads: int, synthetic: bool = False) -> 
         query_vectors = encoder.encode_queries(list(queries.texts))
         row["vector_bytes"] = 0
     elif synthetic:
-        row["encode_s"] = len(corpus) / encoded_rate()
-        row["synthetic"] = True
-        vectors, query_vectors = synthetic_vectors(len(corpus), 0), synthetic_vectors(N_QUERIES, 1)
+        n = row["docs"] = min(n_docs, len(read_texts()) - N_QUERIES)
+        row["backend"], row["synthetic"] = backend, True
+        row["encode_s"] = n / encoded_rate(backend)
+        vectors, query_vectors = synthetic_vectors(n, 0), synthetic_vectors(N_QUERIES, 1)
         index = make_index(method, threads)
-        start = time.perf_counter()
         if method == "pq":
-            index.use_compressor(fit_pq(vectors[np.sort(np.random.default_rng(0).choice(
-                len(corpus), min(len(corpus), 100_000), replace=False))]))
+            train_pq(index, vectors[pq_sample(n)], row)
+        start = time.perf_counter()
         index.build(vectors)
         row["index_s"] = time.perf_counter() - start
         row["vector_bytes"] = vectors.nbytes
         del vectors
     else:
-        store, encoder = minilm_store(progress=False)
-        row["encode_s"] = store.seconds() * len(corpus) / len(store)
+        store, encoder, corpus, queries = minilm_chunks(backend)
+        n = row["docs"] = min(n_docs, len(corpus))
+        del corpus  # the texts are only needed for the cache key
+        gc.collect()
+        row["backend"] = backend
+        needed = range(-(-n // store.chunk_size))
+        missing = [c for c in needed if not store.chunk_path(c).is_dir()]
+        if missing:
+            raise SystemExit(f"{len(missing)} MiniLM ({backend}) chunks of the first {n} documents are "
+                             "not encoded yet: run `bench_scaling.py encode`")
+        # encoding seconds recorded in the chunks, scaled to the rows used
+        row["encode_s"] = sum(chunk_seconds(store, c) for c in needed) * n / min(len(store),
+                                                                                 len(needed) * store.chunk_size)
         query_vectors = encoder.encode_queries(list(queries.texts))
+        row["base_rss_mb"] = peak_rss_mb()  # interpreter, libraries, texts, model, queries: before any vector
         index = make_index(method, threads)
-        start = time.perf_counter()
         if method == "pq":
-            index.use_compressor(fit_pq(store.take(np.sort(np.random.default_rng(0).choice(
-                len(corpus), min(len(corpus), 100_000), replace=False)))))
-        if len(corpus) == len(store):
+            train_pq(index, store.take(pq_sample(n)), row)
+        start = time.perf_counter()
+        if n == len(store):
             index.build_from_chunks(store)
         else:
-            index.build(store.take(np.arange(len(corpus))))
+            index.build(store.take(np.arange(n)))
         row["index_s"] = time.perf_counter() - start
-        row["vector_bytes"] = len(corpus) * 384 * 4
+        row["vector_bytes"] = n * 384 * 4
     from threadpoolctl import threadpool_limits
 
     with threadpool_limits(threads), faiss_threads(threads if method == "hnsw" else None):
@@ -141,9 +215,19 @@ def run_one(method: str, n_docs: int, threads: int, synthetic: bool = False) -> 
         start = time.perf_counter()
         index.search(query_vectors, 10)
         row["search_s"] = time.perf_counter() - start
-    row["bytes_per_doc"] = index.memory_bytes / len(corpus)
-    row["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    row["bytes_per_doc"] = index.memory_bytes / row["docs"]
+    row["peak_rss_mb"] = peak_rss_mb()
     return row
+
+
+def pq_sample(n: int) -> np.ndarray:
+    """Sorted positions of the PQ training rows among the first ``n`` (seeded)."""
+    return np.sort(np.random.default_rng(0).choice(n, min(n, PQ_SAMPLE), replace=False))
+
+
+def peak_rss_mb() -> float:
+    """This process's peak resident set size so far, MiB."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def synthetic_vectors(n: int, seed: int, dim: int = 384, clusters: int = 1000) -> np.ndarray:
@@ -164,32 +248,56 @@ def make_index(method: str, threads: int):
     return embedlab.create("index", "exact")
 
 
-def fit_pq(sample: np.ndarray):
-    """The core PQ compressor, 48 sub-quantisers of 256 centroids (48 bytes per document)."""
-    return embedlab.create("compressor", "pq", m=48).fit(sample)
+def fit_pq(sample: np.ndarray) -> tuple[object, float]:
+    """The core PQ compressor, 48 sub-quantisers of 256 centroids (48 bytes per document), its
+    codebooks trained by FAISS's ``ProductQuantizer`` (k-means, 20 iterations like the core's, seed 0,
+    one thread), and the training seconds. The core's scipy k-means takes ~13 s per subspace on
+    65,536 rows here (10 minutes for 48); codes, index and scan are the core's."""
+    import faiss
+
+    # a cheap fit gives the compressor its shapes (not timed); its codebooks are then replaced
+    compressor = embedlab.create("compressor", "pq", m=PQ_M, iterations=1).fit(sample[:1024])
+    quantizer = faiss.ProductQuantizer(sample.shape[1], PQ_M, 8)
+    quantizer.cp.niter, quantizer.cp.seed = 20, 0
+    start = time.perf_counter()
+    with faiss_threads(1):
+        quantizer.train(np.ascontiguousarray(sample, dtype=np.float32))
+    seconds = time.perf_counter() - start
+    return compressor.use_codebooks(faiss.vector_to_array(quantizer.centroids).reshape(PQ_M, 256, -1)), seconds
 
 
-def table(docs: list[int], methods: list[str], threads: int, synthetic: bool) -> None:
-    header = (f"{'method':<7} {'docs':>8} {'encode s':>9} {'index s':>8} {'search s':>9} {'peak RSS MB':>11} "
-              f"{'B/doc':>7} {'vectors MB':>10} {'load':>5}")
+def train_pq(index, sample: np.ndarray, row: dict) -> None:
+    compressor, row["pq_train_s"] = fit_pq(sample)
+    index.use_compressor(compressor)
+
+
+def table(docs: list[int], methods: list[str], threads: int, backend: str, synthetic: bool) -> None:
+    header = (f"{'method':<7} {'docs':>8} {'encode s':>9} {'train s':>8} {'index s':>8} {'search s':>9} "
+              f"{'base RSS MB':>11} {'peak RSS MB':>11} {'B/doc':>7} {'vectors MB':>10} {'load':>5}")
     print(header)
     for method in methods:
         for n in docs:
-            command = [sys.executable, __file__, "one", "--method", method, "--docs", str(n), "--threads", str(threads)]
+            command = [sys.executable, __file__, "one", "--method", method, "--docs", str(n), "--threads", str(threads),
+                       "--backend", backend]
             out = subprocess.run(command + (["--synthetic"] if synthetic else []), capture_output=True, text=True)
             if out.returncode:
                 print(f"{method:<7} {n:>8} failed: {out.stderr.strip().splitlines()[-1:]}", flush=True)
                 continue
             r = json.loads(out.stdout.strip().splitlines()[-1])
-            print(f"{r['method']:<7} {r['docs']:>8} {r['encode_s']:>9.1f} {r['index_s']:>8.2f} {r['search_s']:>9.2f} "
+            print(f"{r['method']:<7} {r['docs']:>8} {r['encode_s']:>9.1f} {r.get('pq_train_s', 0):>8.2f} "
+                  f"{r['index_s']:>8.2f} {r['search_s']:>9.2f} {r.get('base_rss_mb', 0):>11.0f} "
                   f"{r['peak_rss_mb']:>11.0f} {r['bytes_per_doc']:>7.1f} {r['vector_bytes'] / 2**20:>10.1f} "
-                  f"{r['load']:>5.2f}{'  synthetic vectors' if r.get('synthetic') else ''}", flush=True)
+                  f"{r['load']:>5.2f}{'  synthetic vectors' if r.get('synthetic') else ''}"
+                  f"{'  ' + r['backend'] if 'backend' in r else ''}  {json.dumps(r)}", flush=True)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
-    sub.add_parser("encode")
+    encode = sub.add_parser("encode")
+    encode.add_argument("--threads", type=int, default=2, help="ONNX Runtime / torch threads")
+    encode.add_argument("--minutes", type=float, default=None,
+                        help="stop before a chunk that would end after this many minutes (resume later)")
     one = sub.add_parser("one")
     one.add_argument("--method", choices=METHODS, required=True)
     one.add_argument("--docs", type=int, required=True)
@@ -200,15 +308,15 @@ def main() -> None:
     many.add_argument("--methods", nargs="+", choices=METHODS, default=list(METHODS))
     many.add_argument("--threads", type=int, default=1)
     many.add_argument("--synthetic", action="store_true")
+    for command in (encode, one, many):
+        command.add_argument("--backend", choices=BACKENDS, default=BACKENDS[0], help="MiniLM backend")
     args = parser.parse_args()
     if args.command == "encode":
-        store, _ = minilm_store()
-        print(f"{len(store)} documents in {store.n_chunks} chunks, {store.seconds():.0f} s of encoding "
-              f"({len(store) / store.seconds():.0f} docs/s), {store.root}")
+        print(json.dumps(encode_corpus(args.backend, args.threads, args.minutes)))
     elif args.command == "one":
-        print(json.dumps(run_one(args.method, args.docs, args.threads, args.synthetic)))
+        print(json.dumps(run_one(args.method, args.docs, args.threads, args.backend, args.synthetic)))
     else:
-        table(args.docs, args.methods, args.threads, args.synthetic)
+        table(args.docs, args.methods, args.threads, args.backend, args.synthetic)
 
 
 if __name__ == "__main__":
