@@ -73,7 +73,8 @@ def corpus_and_queries(n_docs: int | None = None) -> tuple[embedlab.Corpus, embe
 
 
 def minilm_encoder(backend: str, threads: int | None = None):
-    return embedlab.create("encoder", "minilm", backend=backend, num_threads=threads)
+    """all-MiniLM-L6-v2 (its own per-chunk progress bar off: the chunk loop shows documents/s and the ETA)."""
+    return embedlab.create("encoder", "minilm", backend=backend, num_threads=threads, show_progress=False)
 
 
 def minilm_chunks(backend: str) -> tuple[ChunkStore, object, embedlab.Corpus, embedlab.Queries]:
