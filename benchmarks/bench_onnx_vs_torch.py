@@ -52,15 +52,7 @@ def main() -> None:
     tokenize_s = time.perf_counter() - start
     for encoder in encoders.values():  # warm-up: load weights, allocate
         encoder.encode_documents(texts[:args.batch_size])
-    speed: dict[str, list[float]] = {name: [] for name in encoders}
-    outputs: dict[str, np.ndarray] = {}
-    load = [os.getloadavg()[0]]
-    for round_ in range(args.rounds):
-        for name in (list(encoders) if round_ % 2 == 0 else list(encoders)[::-1]):
-            start = time.perf_counter()
-            outputs[name] = encoders[name].encode_documents(texts)
-            speed[name].append(len(texts) / (time.perf_counter() - start))
-        load.append(os.getloadavg()[0])
+    speed, outputs, load = timed_rounds(encoders, texts, args.rounds)
     print(f"\n{len(texts)} {args.corpus} texts, max_length 256, batch {args.batch_size}, "
           f"{args.threads} thread(s), load average during the run {min(load):.1f}-{max(load):.1f}; "
           f"tokenizer alone {len(texts) / tokenize_s:.0f} texts/s")
@@ -72,6 +64,25 @@ def main() -> None:
         cosine = (outputs["torch"] * outputs[name]).sum(axis=1)
         print(f"| {name} | {' | '.join(f'{v:.1f}' for v in values)} | {statistics.median(values):.1f} | "
               f"{ratio:.2f}x | {cosine.mean():.5f} / {cosine.min():.5f} |")
+
+
+def timed_rounds(encoders: dict[str, MiniLM], texts: list[str], rounds: int
+                 ) -> tuple[dict[str, list[float]], dict[str, np.ndarray], list[float]]:
+    """Encode ``texts`` with every encoder per round, alternating the order (paired rounds).
+
+    Returns texts/s per round for each encoder, each encoder's last vectors, and the load averages
+    read before the first round and after each round.
+    """
+    speed: dict[str, list[float]] = {name: [] for name in encoders}
+    outputs: dict[str, np.ndarray] = {}
+    load = [os.getloadavg()[0]]
+    for round_ in range(rounds):
+        for name in (list(encoders) if round_ % 2 == 0 else list(encoders)[::-1]):
+            start = time.perf_counter()
+            outputs[name] = encoders[name].encode_documents(texts)
+            speed[name].append(len(texts) / (time.perf_counter() - start))
+        load.append(os.getloadavg()[0])
+    return speed, outputs, load
 
 
 def load_texts(corpus: str, n: int) -> list[str]:

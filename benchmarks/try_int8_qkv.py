@@ -18,17 +18,15 @@ each to fp32. Nothing here is used by the encoder: it measures whether the chang
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
 import tempfile
-import time
 from pathlib import Path
 
 import common
 import numpy as np
 import onnx
 import onnxruntime as ort
-from bench_onnx_vs_torch import load_texts
+from bench_onnx_vs_torch import load_texts, timed_rounds
 from embedlab_transformers import MiniLM
 from onnx import helper, numpy_helper
 from onnxruntime.quantization import QuantType, quantize_dynamic
@@ -105,15 +103,7 @@ def main() -> None:
         encoders["int8-qkv"].loaded.backend.session = session(qkv_path, args.threads)
         for encoder in encoders.values():
             encoder.encode_documents(texts[:32])  # warm-up
-        speed: dict[str, list[float]] = {name: [] for name in encoders}
-        outputs: dict[str, np.ndarray] = {}
-        load = [os.getloadavg()[0]]
-        for round_ in range(args.rounds):
-            for name in (list(encoders) if round_ % 2 == 0 else list(encoders)[::-1]):
-                start = time.perf_counter()
-                outputs[name] = encoders[name].encode_documents(texts)
-                speed[name].append(len(texts) / (time.perf_counter() - start))
-            load.append(os.getloadavg()[0])
+        speed, outputs, load = timed_rounds(encoders, texts, args.rounds)
     print(f"\n{len(texts)} {args.corpus} texts, {args.threads} thread(s), load average during the run "
           f"{min(load):.1f}-{max(load):.1f}")
     print("| model | texts/s per round | median | vs onnx-int8 (paired) | vs fp32 (paired) "
