@@ -16,7 +16,10 @@ resumes killed ones.
     python benchmarks/bench_dsi.py --datasets python-stdlib --baselines --docids --rows se-dsi --epochs 20
     python benchmarks/bench_dsi.py --datasets python-stdlib --baselines --docids --rows se-dsi-semantic --epochs 20
 
-``--datasets python-stdlib:2000`` takes the dataset's deterministic 2,000-document subset.
+``--datasets python-stdlib:2000`` takes the dataset's deterministic 2,000-document subset. Every
+row is compared with the ``--paired-to`` row (default: DSI with semantic ids) on the same queries:
+paired t-test and Wilcoxon signed-rank per metric, Holm-adjusted across the rows
+(``embedlab.stats.compare_systems``); the per-query values go to the JSON.
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ from embedlab.datasets import load_dataset_spec
 from embedlab.metrics import evaluate
 from embedlab.pipeline import Pipeline
 from embedlab.splits import unseen_qrels
+from embedlab.stats import compare_systems
 
 METRICS = ["Success@1", "Success@10", "nDCG@10"]
 
@@ -96,9 +100,12 @@ def run(dataset_spec: str, args: argparse.Namespace, done: dict) -> dict:
         ranking = pipeline.search(test.queries, k=10)
         row = {"build_s": build_s, "search_s": pipeline.timings.search_s + pipeline.timings.encode_queries_s,
                "bytes_per_document": pipeline.bytes_per_document}
+        per_query: dict[str, dict] = {}
         for subset, qrels in subsets.items():
-            values = evaluate(ranking, qrels, METRICS).aggregates
-            row[subset] = {m: float(values[m]) for m in METRICS}
+            evaluation = evaluate(ranking, qrels, METRICS)
+            row[subset] = {m: float(evaluation.aggregates[m]) for m in METRICS}
+            per_query[subset] = {m: evaluation.query_values(m) for m in METRICS}
+        row["per_query"] = per_query
         record = getattr(pipeline.first_stage, "training_record", None)
         if record:
             row["training"] = {k: record[k] for k in ("epochs_run", "steps", "validation_hits10", "examples",
@@ -110,8 +117,32 @@ def run(dataset_spec: str, args: argparse.Namespace, done: dict) -> dict:
         cells = "  ".join(f"{subset} " + " ".join(f"{m}={row[subset][m]:.3f}" for m in METRICS) for subset in subsets)
         steps = f", {record['steps']} steps, {record['epochs_run']} epochs" if record else ""
         print(f"  {label:<34} {cells}  build {build_s:.0f}s{steps}", flush=True)
+    tests = paired(results, args.paired_to)
+    if tests:
+        done[dataset_spec] = {"rows": results, "paired": tests}
+        if args.json:
+            common.write_json(args.json, args, done)
     return {"documents": len(dataset.corpus), "test_queries": len(test.queries), "unseen_queries": len(unseen),
-            "rows": results}
+            "rows": results, "paired": tests}
+
+
+def paired(rows: dict[str, dict], reference: str) -> dict[str, dict]:
+    """Every other row against ``reference`` per subset and metric (paired t-test and Wilcoxon,
+    Holm-adjusted across the rows); printed and returned as ``{subset: {metric: {row: test}}}``."""
+    if reference not in rows or len(rows) < 2:
+        return {}
+    others = [label for label in rows if label != reference]
+    tests: dict[str, dict] = {}
+    for subset, by_metric in rows[reference]["per_query"].items():
+        for metric in METRICS:
+            systems = {label: rows[label]["per_query"][subset][metric] for label in others}
+            found = compare_systems(systems, by_metric[metric], baseline_name=reference)
+            tests.setdefault(subset, {})[metric] = {f.system: f.to_json() for f in found}
+            for f in found:
+                print(f"  {subset} {metric}: {f.system} {f.mean_system:.3f} vs {reference} {f.mean_baseline:.3f} "
+                      f"({f.mean_difference:+.3f}; better/worse/tied {f.improved}/{f.degraded}/{f.tied}; "
+                      f"Holm p t {f.p_ttest_holm:.2g}, Wilcoxon {f.p_wilcoxon_holm:.2g})", flush=True)
+    return tests
 
 
 def main() -> None:
@@ -129,6 +160,8 @@ def main() -> None:
     parser.add_argument("--c", type=int, default=100)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--paired-to", default="DSI semantic ids",
+                        help="the row every other row is tested against (paired, per query)")
     parser.add_argument("--json", default=None)
     args = parser.parse_args()
     common.report_load()
