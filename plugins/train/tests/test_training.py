@@ -221,3 +221,20 @@ def _interrupt_at(step):
         if info.step == step:
             raise KeyboardInterrupt
     return callback
+
+
+def test_train_queries_trains_on_a_seeded_sample_of_the_training_queries(fast, dataset):
+    data = train_set(dataset)
+    queries = np.unique(data.query)
+    sample = data.sample_queries(4, seed=0)
+    assert len(np.unique(sample.query)) == 4 and set(sample.query.tolist()) <= set(queries.tolist())
+    assert all(set(data.positive[data.query == q].tolist()) == set(sample.positive[sample.query == q].tolist())
+               for q in np.unique(sample.query))                            # every pair of a sampled query
+    assert np.array_equal(sample.query, data.sample_queries(4, seed=0).query)
+    assert {tuple(np.unique(data.sample_queries(4, seed=s).query)) for s in range(5)} != {tuple(np.unique(sample.query))}
+    assert data.sample_queries(None, 0) is data and data.sample_queries(len(queries), 0) is data
+    encoder = FineTunedEncoder(**fast, train_queries=4).train(data)
+    assert encoder.training_record["examples"] == len(sample) < len(data)
+    assert FineTunedEncoder(**fast, train_queries=4).fingerprint != FineTunedEncoder(**fast).fingerprint
+    with pytest.raises(embedlab.ConfigError, match="train_queries"):
+        FineTunedEncoder(**fast, train_queries=1)

@@ -91,6 +91,14 @@ class TrainingSet:
         """The examples of the queries in ``queries`` (query indices)."""
         return self.select(np.isin(self.query, queries))
 
+    def sample_queries(self, count: int | None, seed: int) -> TrainingSet:
+        """The examples of a seeded sample of ``count`` of the queries that have examples (all of
+        them when ``count`` is None or not smaller): a fixed training budget on a large split."""
+        queries = np.unique(self.query)
+        if count is None or count >= len(queries):
+            return self
+        return self.for_queries(np.random.default_rng([seed, 23]).choice(queries, count, replace=False))
+
     @property
     def query_texts(self) -> tuple[str, ...]:
         return self.queries.texts

@@ -15,6 +15,7 @@ from embedlab_transformers.model_files import model_max_length, weights_sha256
 
 from embedlab.errors import StateError
 from embedlab.persistence import load_state, save_state
+from embedlab_train.data import TrainingSet
 from embedlab_train.model import WEIGHTS, TrainableModel, check_model_dir, model_files
 from embedlab_train.settings import TrainingSettings
 from embedlab_train.student import Trained, TrainsStudent
@@ -37,12 +38,14 @@ class FineTunedEncoder(TrainsStudent, TransformersEncoder):
     @attrs.frozen(kw_only=True)
     class Config(EncoderSettings, TrainingSettings):
         """Encoder settings (as ``transformers``), the training settings of
-        :class:`embedlab_train.settings.TrainingSettings`, and ``train_max_length`` (tokens while
-        training, None: ``max_length``)."""
+        :class:`embedlab_train.settings.TrainingSettings`, ``train_max_length`` (tokens while
+        training, None: ``max_length``) and ``train_queries`` (train on a seeded sample of that many
+        of the training split's queries, None: all of them; held-out queries come from the sample)."""
 
         model_path: str | None = model_path_field()
         max_length: int | None = attrs.field(default=256, validator=_v.optional(int_at_least(1)))
         train_max_length: int | None = attrs.field(default=None, validator=_v.optional(int_at_least(2)))
+        train_queries: int | None = attrs.field(default=None, validator=_v.optional(int_at_least(2)))
 
         def __attrs_post_init__(self) -> None:
             if self.output != "dense":
@@ -52,6 +55,10 @@ class FineTunedEncoder(TrainsStudent, TransformersEncoder):
         super().__init__(config, **params)
         self.setup_training()
         self.base_dir = self.model_dir
+
+    def train(self, data: TrainingSet, **options: Any) -> FineTunedEncoder:
+        """:meth:`TrainsStudent.train` on ``data``, or on the ``train_queries`` sample of it."""
+        return super().train(data.sample_queries(self.config.train_queries, self.config.seed), **options)
 
     # -- the student ----------------------------------------------------------------------
 
