@@ -27,7 +27,12 @@ from embedlab_train import TrainingContext, TrainingSet
 from embedlab.cache import EmbeddingCache
 from embedlab.training import TrainingData
 
-FIRST_STAGE = {"encoder": {"name": "minilm", "backend": "onnx", "show_progress": False}}
+
+def first_stage(threads: int | None) -> dict:
+    """Zero-shot MiniLM (ONNX, exact cosine); ``threads``: ONNX Runtime intra-op threads (None: its default)."""
+    return {"encoder": {"name": "minilm", "backend": "onnx", "show_progress": False, "num_threads": threads}}
+
+
 TOP_KS = (1, 2, 3, 5, 10)
 MIN_SCORES = (None, 0.5, 0.6, 0.7, 0.8)
 TEMPERATURES = (0.0, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0)
@@ -56,7 +61,8 @@ def filter_table(name: str, data: TrainingSet, args: argparse.Namespace) -> list
         context = TrainingContext(noisy_data, 384, torch.device("cpu"), seed, EmbeddingCache())
         for top_k in TOP_KS:
             for min_score in MIN_SCORES:
-                keep = DualConsistency(first_stage=FIRST_STAGE, top_k=top_k, min_score=min_score).keep(context)
+                keep = DualConsistency(first_stage=first_stage(args.threads), top_k=top_k,
+                                       min_score=min_score).keep(context)
                 rows.append({"dataset": name, "seed": seed, "top_k": top_k, "min_score": min_score,
                              "noise_recall": float((~keep[wrong]).mean()), "clean_loss": float((~keep[~wrong]).mean()),
                              "kept": int(keep.sum()), "pairs": len(keep)})
@@ -78,7 +84,8 @@ def filter_table(name: str, data: TrainingSet, args: argparse.Namespace) -> list
 
 def sampler_table(name: str, data: TrainingSet, args: argparse.Namespace) -> list[dict]:
     context = TrainingContext(data, 384, torch.device("cpu"), 0, EmbeddingCache())
-    sampler = SoftmaxNegatives(first_stage=FIRST_STAGE, count=args.count, depth=100, temperatures=list(TEMPERATURES))
+    sampler = SoftmaxNegatives(first_stage=first_stage(args.threads), count=args.count, depth=100,
+                               temperatures=list(TEMPERATURES))
     sampler.prepare(context)
     assert sampler._candidates is not None
     rows = []
@@ -105,6 +112,7 @@ def main() -> None:
     parser.add_argument("--noise", type=float, default=0.2)
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--count", type=int, default=7, help="negatives sampled per pair")
+    parser.add_argument("--threads", type=int, default=None, help="ONNX Runtime threads of the first stage")
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
     common.report_load("before")

@@ -7,9 +7,10 @@ same fine-tuning without MRL (the supervised control: same data, steps and hyper
 Each ``--configs`` entry is a ``finetune`` recipe from bench_train.py (``infonce``, ``matryoshka``)
 or ``qwen3`` / ``qwen3-matryoshka`` (the report's masked five-term InfoNCE, alone and under MRL),
 trained on a seeded sample of ``--train-queries`` training queries, early-stopped on held-out
-training queries; finished trainings are reused from the embedlab cache.
+training queries; finished trainings and the test encodings of bench_train.py's pipelines (same
+recipe) are reused from the embedlab cache, so after bench_train.py this costs only the searches.
 
-    python benchmarks/bench_mrl.py --train-queries 640 --set lr=5e-05 train_max_length=64
+    python benchmarks/bench_mrl.py --train-queries 640 --set lr=5e-05 train_max_length=64 eval_steps=10
 """
 
 from __future__ import annotations
@@ -23,7 +24,6 @@ import common
 import numpy as np
 from embedlab_train import FineTunedEncoder
 
-import embedlab
 from embedlab import Ranking
 from embedlab.cache import EmbeddingCache
 from embedlab.metrics import evaluate
@@ -32,19 +32,6 @@ from embedlab.stats import paired_tests
 from embedlab.training import TrainingData
 
 DIMS = (384, 256, 128, 96, 64, 48, 32)
-QWEN3 = {"name": "qwen3", "temperature": 0.05}
-CONFIGS = {**bench_train.CONFIGS,
-           "qwen3": {"loss": QWEN3},
-           "qwen3-matryoshka": {"loss": {"name": "matryoshka", "dims": [384, 256, 128, 64, 32], "base": QWEN3}}}
-
-
-def vectors(encoder, dataset, split, cache: EmbeddingCache) -> tuple[np.ndarray, np.ndarray]:
-    """The encoder's document and query vectors (through the shared cache)."""
-    docs = cache.get_or_compute(cache.key(encoder, "documents", dataset.corpus.content_hash),
-                                lambda: encoder.encode_documents(dataset.corpus.documents())).embeddings
-    queries = cache.get_or_compute(cache.key(encoder, "queries", split.queries.content_hash),
-                                   lambda: encoder.encode_queries(list(split.queries.texts))).embeddings
-    return np.asarray(docs, dtype=np.float32), np.asarray(queries, dtype=np.float32)
 
 
 def truncated_ranking(docs: np.ndarray, queries: np.ndarray, dim: int, split, doc_ids) -> Ranking:
@@ -59,7 +46,7 @@ def truncated_ranking(docs: np.ndarray, queries: np.ndarray, dim: int, split, do
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--dataset", default="python-stdlib", choices=sorted(bench_train.SPLITS))
-    parser.add_argument("--configs", nargs="+", default=["infonce", "matryoshka"], choices=sorted(CONFIGS))
+    parser.add_argument("--configs", nargs="+", default=["infonce", "matryoshka"], choices=sorted(bench_train.CONFIGS))
     parser.add_argument("--train-queries", type=int, default=None)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=None)
@@ -70,24 +57,22 @@ def main() -> None:
     common.report_load("before")
     dataset = common.load(args.dataset)
     train_name, test_name = bench_train.SPLITS[args.dataset]
-    train = bench_train.training_split(dataset, train_name, args.train_queries, args.seed)
     test = dataset.split(test_name)
     unseen = unseen_qrels(test.qrels, dataset.split(train_name).qrels)
     cache, doc_ids = EmbeddingCache(), np.asarray(dataset.corpus.ids)
-    systems = {"zero-shot": embedlab.create("encoder", "minilm")}
+    systems = {"zero-shot": (bench_train.zero_shot(args), None)}
     records = {}
     for name in args.configs:
-        params = {**bench_train.BASE, **CONFIGS[name], "seed": args.seed, "num_threads": args.threads,
-                  **common.overrides(args.set)}
+        params = bench_train.finetune_params(name, args)
         started = time.perf_counter()
-        encoder = FineTunedEncoder(**params).fit_queries(TrainingData(dataset.corpus, train))
+        encoder = FineTunedEncoder(**params).fit_queries(TrainingData(dataset.corpus, dataset.split(train_name)))
         records[name] = {"params": params, "record": encoder.training_record, "seconds": time.perf_counter() - started}
         print(f"{name}: trained ({encoder.training_record.get('steps')} steps, held-out nDCG@10 "
               f"{encoder.training_record.get('validation_ndcg10')})", flush=True)
-        systems[name] = encoder
+        systems[name] = (encoder, train_name)
     rows, per_query = [], {}
-    for name, encoder in systems.items():
-        docs, queries = vectors(encoder, dataset, test, cache)
+    for name, (encoder, trained_on) in systems.items():
+        docs, queries = common.pipeline_vectors(encoder, dataset, test_name, trained_on, cache)
         row = {"system": name}
         for dim in DIMS:
             result = evaluate(truncated_ranking(docs, queries, dim, test, doc_ids), test.qrels, ["nDCG@10"])
@@ -96,7 +81,8 @@ def main() -> None:
             if unseen:
                 row[f"unseen-{dim}"] = float(np.mean([per_query[(name, dim)][q] for q in unseen]))
         rows.append(row)
-    print(f"\n{args.dataset}: {len(train.queries)} training queries, {len(test.queries)} test queries; nDCG@10 "
+    print(f"\n{args.dataset}: {args.train_queries or 'all'} training queries, {len(test.queries)} test queries; "
+          "nDCG@10 "
           "(share of the system's own full-dimension value)")
     print("| system | " + " | ".join(f"{d} d" for d in DIMS) + " |")
     print("|---|" + "---|" * len(DIMS))

@@ -10,8 +10,14 @@ cosqa has no train split: it trains on ``dev`` and tests on ``test``.
 
     python benchmarks/bench_train.py quality --datasets python-stdlib scifact cosqa \
         --configs infonce mined --json results/bench_train_quality.json
-    (--train-queries N trains on a seeded sample of N training queries; --set key=value overrides
-    finetune parameters, e.g. --set epochs=2 train_max_length=64)
+    (--train-queries N trains on a seeded sample of N training queries, the ``finetune`` parameter
+    ``train_queries``; --set key=value overrides finetune parameters, e.g. --set epochs=2
+    train_max_length=64; ``max_length``, the documents' and queries' tokens at test time, applies to
+    the zero-shot row too)
+
+The session-5 budget (docs/benchmarks.md, examples/training.toml) is ``--train-queries 640 --set
+lr=5e-05 train_max_length=64 eval_steps=10`` (plus ``max_length=128`` on SciFact): one epoch of 576
+pairs (64 queries held out), the best of the held-out evaluations at steps 0, 10 and the end kept.
 
 ``speed``: pairs per second of our loop and of ``SentenceTransformerTrainer`` with
 ``MultipleNegativesRankingLoss``, on the same pairs, batch size, max length and threads, in one
@@ -44,25 +50,34 @@ from embedlab.splits import unseen_qrels
 from embedlab.stats import holm, paired_tests
 from embedlab.training import TrainingData
 
+#: The mining first stage: zero-shot MiniLM through ONNX (its corpus vectors are in the shared cache).
+MINILM_ONNX = {"encoder": {"name": "minilm", "backend": "onnx"}}
 #: Training recipes compared (``--configs``): encoder parameters on top of ``BASE``.
 CONFIGS: dict[str, dict[str, Any]] = {
     "infonce": {"loss": {"name": "infonce", "temperature": 0.05}},
     "mined": {"loss": {"name": "infonce", "temperature": 0.05},
-              "negatives": {"name": "mined", "first_stage": "minilm", "count": 1, "start": 3, "depth": 30}},
+              "negatives": {"name": "mined", "first_stage": MINILM_ONNX, "count": 1, "start": 3, "depth": 30}},
     "mined-bm25": {"loss": {"name": "infonce", "temperature": 0.05},
                    "negatives": {"name": "mined", "first_stage": "bm25", "count": 1, "start": 3, "depth": 30}},
     "matryoshka": {"loss": {"name": "matryoshka", "dims": [384, 256, 128, 64, 32]}},
     "gist": {"loss": {"name": "gist", "guide": {"name": "minilm"}, "margin": 0.1}},
     "rzen": {"loss": {"name": "rzen", "alpha": 5.0, "false_negative_margin": 0.0}},
     "kalm": {"loss": {"name": "kalm", "gamma": 1.0, "mix_negatives": 8}},
-    # LG-ANNA soft labels on top of the `mined` recipe (its supervised control): a weak teacher
-    # (MiniLM token MaxSim) and the yes/no cross-encoder saved by
-    # `python benchmarks/bench_yesno.py --dataset scifact --save results/yesno-scifact ...`.
-    "lganna-maxsim": {"loss": {"name": "lganna", "temperature": 0.05, "teacher": {"name": "maxsim"}},
-                      "negatives": {"name": "mined", "first_stage": "minilm", "count": 1, "start": 3, "depth": 30}},
-    "lganna-yesno": {"loss": {"name": "lganna", "temperature": 0.05,
+    # embedlab-qwen3: the report's masked five-term InfoNCE, alone and under MRL.
+    "qwen3": {"loss": {"name": "qwen3", "temperature": 0.05}},
+    "qwen3-matryoshka": {"loss": {"name": "matryoshka", "dims": [384, 256, 128, 64, 32],
+                                  "base": {"name": "qwen3", "temperature": 0.05}}},
+    # LG-ANNA soft labels on top of the `mined` recipe (its supervised control), from two teachers of
+    # different strength as SciFact rerankers of MiniLM's top 100 (docs/benchmarks.md): MiniLM token
+    # MaxSim (0.7054 vs MiniLM's 0.6451, the stronger) and the yes/no cross-encoder saved by
+    # `python benchmarks/bench_yesno.py --dataset scifact --save results/yesno-scifact ...` (0.4474 on
+    # MiniLM's top 20, the weaker). Teachers score each query's own candidates on demand (no prefetch).
+    "lganna-maxsim": {"loss": {"name": "lganna", "temperature": 0.05, "teacher": {"name": "maxsim"},
+                               "prefetch_depth": 0},
+                      "negatives": {"name": "mined", "first_stage": MINILM_ONNX, "count": 1, "start": 3, "depth": 30}},
+    "lganna-yesno": {"loss": {"name": "lganna", "temperature": 0.05, "prefetch_depth": 0,
                               "teacher": {"name": "yesno", "model_path": "results/yesno-scifact", "backend": "onnx"}},
-                     "negatives": {"name": "mined", "first_stage": "minilm", "count": 1, "start": 3, "depth": 30}},
+                     "negatives": {"name": "mined", "first_stage": MINILM_ONNX, "count": 1, "start": 3, "depth": 30}},
 }
 BASE = {"epochs": 1, "train_batch_size": 32, "lr": 2e-5, "train_max_length": 128, "max_length": 256,
         "validation_fraction": 0.1, "validation_pool": 300, "patience": 2}
@@ -70,13 +85,17 @@ BASE = {"epochs": 1, "train_batch_size": 32, "lr": 2e-5, "train_max_length": 128
 SPLITS = {"python-stdlib": ("train", "test"), "scifact": ("train", "test"), "cosqa": ("dev", "test")}
 
 
-def training_split(dataset: Dataset, train: str, limit: int | None, seed: int) -> Split:
-    """The train split, or a seeded sample of ``limit`` of its queries (with their qrels)."""
-    split = dataset.split(train)
-    if limit is None or limit >= len(split.queries):
-        return split
-    ids = sorted(np.random.default_rng(seed).choice(split.queries.ids, limit, replace=False).tolist())
-    return Split(split.name, split.queries.select(ids), {q: split.qrels[q] for q in ids})
+def finetune_params(config: str, args: argparse.Namespace, configs: dict[str, dict] = CONFIGS) -> dict[str, Any]:
+    """The ``finetune`` parameters of recipe ``config`` under the command line's budget."""
+    budget = {"train_queries": args.train_queries} if args.train_queries else {}
+    return {**BASE, **configs[config], **budget, "seed": args.seed, "num_threads": args.threads,
+            **common.overrides(args.set)}
+
+
+def zero_shot(args: argparse.Namespace) -> Any:
+    """Zero-shot MiniLM with the fine-tuned encoders' test-time ``max_length``."""
+    max_length = common.overrides(args.set).get("max_length", BASE["max_length"])
+    return embedlab.create("encoder", "minilm", max_length=max_length, num_threads=args.threads)
 
 
 def evaluate_encoder(encoder: Any, dataset: Dataset, train: Split | None, test: str, cache: EmbeddingCache) -> tuple:
@@ -97,19 +116,17 @@ def quality(args: argparse.Namespace) -> dict:
         train, test = SPLITS[name]
         unseen = unseen_qrels(dataset.split(test).qrels, dataset.split(train).qrels)
         split = dataset.split(test)
-        train_split = training_split(dataset, train, args.train_queries, args.seed)
-        print(f"\n{name}: train {train} ({len(train_split.queries)} queries), test {test} "
+        train_split = dataset.split(train)
+        print(f"\n{name}: train {train} ({args.train_queries or len(train_split.queries)} queries), test {test} "
               f"({len(split.queries)} queries, {len(unseen)} unseen)", flush=True)
-        zero = embedlab.create("encoder", "minilm")
-        ranking, base_eval, _ = evaluate_encoder(zero, dataset, None, test, cache)
+        ranking, base_eval, _ = evaluate_encoder(zero_shot(args), dataset, None, test, cache)
         base = base_eval.query_values("nDCG@10")
         base_unseen = evaluate(ranking, unseen, ["nDCG@10"]).aggregates["nDCG@10"] if unseen else float("nan")
         rows.append({"dataset": name, "method": "zero-shot minilm", "ndcg10": base_eval.aggregates["nDCG@10"],
                      "unseen": base_unseen, "train_s": 0.0})
         print(f"  zero-shot: nDCG@10 {rows[-1]['ndcg10']:.4f} unseen {base_unseen:.4f}", flush=True)
         for config in args.configs:
-            params = {**BASE, **CONFIGS[config], "seed": args.seed, "num_threads": args.threads,
-                      **common.overrides(args.set)}
+            params = finetune_params(config, args)
             encoder = FineTunedEncoder(**params)
             ranking, result, seconds = evaluate_encoder(encoder, dataset, train_split, test, cache)
             ours = result.query_values("nDCG@10")
@@ -127,12 +144,15 @@ def quality(args: argparse.Namespace) -> dict:
     for key in ("p_ttest", "p_wilcoxon"):
         for row, corrected in zip(comparisons, holm([r[key] for r in comparisons])):
             row[f"{key}_holm"] = corrected
-    print("\n| dataset | method | nDCG@10 | unseen nDCG@10 | p (t-test, Holm) | p (Wilcoxon, Holm) | steps |")
-    print("|---|---|---|---|---|---|---|")
+    print("\n| dataset | method | nDCG@10 | unseen nDCG@10 | p (t-test, Holm) | p (Wilcoxon, Holm) | "
+          "held-out nDCG@10 (start -> kept) | steps |")
+    print("|---|---|---|---|---|---|---|---|")
     for row in rows:
         p = f"{row['p_ttest_holm']:.2g} | {row['p_wilcoxon_holm']:.2g}" if "p_ttest_holm" in row else "- | -"
+        held = row.get("validation") or []
+        held_text = f"{held[0]:.3f} -> {max(held):.3f}" if held else "-"
         print(f"| {row['dataset']} | {row['method']} | {row['ndcg10']:.4f} | {row['unseen']:.4f} | {p} | "
-              f"{row.get('steps', '-')} |")
+              f"{held_text} | {row.get('steps', '-')} |")
     return {"rows": rows}
 
 

@@ -88,6 +88,24 @@ def encode_split(dataset: Dataset, split: str, encoder_name: str = "minilm") -> 
                         list(part.queries.texts))
 
 
+def pipeline_vectors(encoder: Any, dataset: Dataset, test: str, train: str | None = None,
+                     cache: EmbeddingCache | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Dense document and ``test`` query vectors of ``encoder`` through the cache entries an
+    ``embedlab.Pipeline`` of it writes (trained on split ``train`` when given), so a benchmark that
+    needs the vectors reuses the encodings of ``embedlab run`` and bench_train.py instead of redoing them."""
+    from embedlab import Pipeline
+    from embedlab.embeddings import as_dense
+    from embedlab.index import ExactIndex
+
+    pipeline = Pipeline(encoder=encoder, index=ExactIndex(metric="ip"), cache=cache or EmbeddingCache())
+    retriever = pipeline.first_stage
+    retriever.build(dataset.corpus, dataset.split(train) if train else None, keep_vectors=True)
+    split = dataset.split(test)
+    queries, _ = retriever.encode("queries", split.queries.content_hash, split.queries.inputs())
+    docs = as_dense(retriever.document_vectors, name="documents")
+    return np.asarray(docs, dtype=np.float32), np.asarray(as_dense(queries, name="queries"), dtype=np.float32)
+
+
 def bm25_projection(documents: list[str], queries: list[str], dim: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """BM25 vectors (fitted on the documents) times a seeded Gaussian matrix, normalised: dense
     vectors whose neighbourhoods follow the lexical ones, at a fraction of a transformer's cost."""
