@@ -10,8 +10,11 @@ queries, bench_train.py's recipe) and only the queries use the new model. Per ev
 The paper's claim at our scale: QDC recovers at least half of the gap between "new queries / old
 index" and re-indexing. ``--configs qdc-kd`` also fine-tunes with the paper's embedding distillation.
 
-    python benchmarks/bench_qdc.py --train-queries 640 --set lr=5e-05 train_max_length=64 \
-        --evaluate scifact cosqa python-stdlib
+    python benchmarks/bench_qdc.py --train-queries 640 --set lr=5e-05 train_max_length=64 eval_steps=10 \
+        --evaluate python-stdlib scifact --max-length scifact=128
+
+The fine-tuning is bench_train.py's recipe (reused from the cache when bench_train.py ran it) and the
+encodings are the pipelines' cache entries, shared with bench_train.py and ``embedlab run``.
 """
 
 from __future__ import annotations
@@ -23,8 +26,8 @@ import bench_train
 import common
 import numpy as np
 from embedlab_qdc import QueryDriftCompensation
-from embedlab_train import FineTunedEncoder
 
+import embedlab
 from embedlab import Ranking
 from embedlab.cache import EmbeddingCache
 from embedlab.metrics import evaluate
@@ -33,12 +36,20 @@ from embedlab.training import TrainingData
 
 CONFIGS = {"infonce": bench_train.CONFIGS["infonce"],
            "qdc-kd": {"loss": {"name": "qdc-kd", "previous": {"name": "minilm", "backend": "onnx"}}}}
-OLD = {"name": "minilm", "backend": "onnx"}
 
 
-def encode(encoder, role: str, texts: list[str], content: str, cache: EmbeddingCache) -> np.ndarray:
-    method = encoder.encode_queries if role == "queries" else encoder.encode_documents
-    return np.asarray(cache.get_or_compute(cache.key(encoder, role, content), lambda: method(texts)).embeddings)
+def encoders(name: str, qdc: QueryDriftCompensation, task: str, lengths: dict, threads: int | None) -> tuple:
+    """(old, new, split the new one was trained on) for corpus ``name``, at its test-time ``max_length``
+    (``--max-length``; default the fine-tuning recipe's): the fine-tuned encoder itself where the length
+    matches (its pipeline encodings in the cache are reused), else its weights as a ``transformers`` encoder."""
+    fine_tuned = qdc.new
+    length = lengths.get(name, fine_tuned.config.max_length)
+    old = embedlab.create("encoder", "minilm", max_length=length, num_threads=threads)
+    if length == fine_tuned.config.max_length:
+        return old, fine_tuned, bench_train.SPLITS[task][0] if name == task else None
+    new = embedlab.create("encoder", "transformers", model_path=str(fine_tuned.model_dir), max_length=length,
+                          num_threads=threads)
+    return old, new, None
 
 
 def ranking(queries: np.ndarray, docs: np.ndarray, split, doc_ids: np.ndarray) -> Ranking:
@@ -47,15 +58,14 @@ def ranking(queries: np.ndarray, docs: np.ndarray, split, doc_ids: np.ndarray) -
     return Ranking(split.queries.ids, doc_ids[top], np.take_along_axis(scores, top, axis=1))
 
 
-def evaluate_corpus(name: str, qdc: QueryDriftCompensation, cache: EmbeddingCache) -> dict:
+def evaluate_corpus(name: str, qdc: QueryDriftCompensation, task: str, lengths: dict, args: argparse.Namespace,
+                    cache: EmbeddingCache) -> dict:
     dataset = common.load(name)
-    test = dataset.split(bench_train.SPLITS[name][1])
-    texts, doc_texts = list(test.queries.texts), dataset.corpus.documents()
-    content, doc_ids = dataset.corpus.content_hash, np.asarray(dataset.corpus.ids)
-    old_docs = encode(qdc.old, "documents", doc_texts, content, cache)
-    new_docs = encode(qdc.new, "documents", doc_texts, content, cache)
-    old_queries = encode(qdc.old, "queries", texts, test.queries.content_hash, cache)
-    new_queries = encode(qdc.new, "queries", texts, test.queries.content_hash, cache)
+    test_name = bench_train.SPLITS[name][1]
+    test, doc_ids = dataset.split(test_name), np.asarray(dataset.corpus.ids)
+    old, new, trained_on = encoders(name, qdc, task, lengths, args.threads)
+    old_docs, old_queries = common.pipeline_vectors(old, dataset, test_name, None, cache)
+    new_docs, new_queries = common.pipeline_vectors(new, dataset, test_name, trained_on, cache)
     compensated = (new_queries - qdc.total_drift).astype(np.float32)
     systems = {"old / old": (old_queries, old_docs), "new queries / old index": (new_queries, old_docs),
                "QDC": (compensated, old_docs), "re-index": (new_queries, new_docs)}
@@ -82,27 +92,28 @@ def main() -> None:
     parser.add_argument("--train-queries", type=int, default=None)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=None)
-    parser.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE")
+    parser.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE",
+                        help="fine-tuning parameters (bench_train.py's), e.g. lr=5e-05")
+    parser.add_argument("--max-length", nargs="*", default=[], metavar="DATASET=TOKENS",
+                        help="test-time tokens of an evaluated corpus (both models), e.g. scifact=128")
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
     common.report_load("before")
     task = common.load(args.task)
-    train = bench_train.training_split(task, bench_train.SPLITS[args.task][0], args.train_queries, args.seed)
+    train = task.split(bench_train.SPLITS[args.task][0])
+    lengths = common.overrides(args.max_length)
     cache, rows = EmbeddingCache(), []
     for config in args.configs:
-        params = {**bench_train.BASE, **CONFIGS[config], "seed": args.seed, "num_threads": args.threads,
-                  **common.overrides(args.set)}
-        fine_tuned = FineTunedEncoder(**params).fit_queries(TrainingData(task.corpus, train))
-        print(f"{config}: fine-tuned on {len(train.queries)} {args.task} queries ({fine_tuned.training_record})",
-              flush=True)
-        new = {"name": "transformers", "model_path": str(fine_tuned.model_dir), "backend": "onnx", "max_length": 256,
-               "num_threads": args.threads}
-        qdc = QueryDriftCompensation(old={**OLD, "num_threads": args.threads}, new=new, train_new=False)
-        qdc.fit_queries(TrainingData(task.corpus, train))
-        print(f"  drift norm {np.linalg.norm(qdc.drift):.4f}", flush=True)
+        new = {"name": "finetune", **bench_train.finetune_params(config, args, CONFIGS)}
+        qdc = QueryDriftCompensation(old={"name": "minilm", "max_length": new["max_length"],
+                                          "num_threads": args.threads}, new=new)
+        qdc.fit_queries(TrainingData(task.corpus, train))  # reuses bench_train.py's finished run
+        print(f"{config}: fine-tuned on {args.train_queries or 'all'} {args.task} queries "
+              f"({qdc.new.training_record}); drift norm {np.linalg.norm(qdc.drift):.4f}", flush=True)
         for name in args.evaluate:
             rows.append({"config": config, "drift_norm": float(np.linalg.norm(qdc.drift)),
-                         **evaluate_corpus(name, qdc, cache)})
+                         "max_length": lengths.get(name, new["max_length"]),
+                         **evaluate_corpus(name, qdc, args.task, lengths, args, cache)})
             print(f"  {rows[-1]}", flush=True)
     print("\n| fine-tuning | corpus (old index) | old / old | new queries / old index | QDC | re-index | "
           "gap recovered | p (QDC vs no compensation, t / Wilcoxon) |")
