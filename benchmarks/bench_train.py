@@ -71,12 +71,14 @@ CONFIGS: dict[str, dict[str, Any]] = {
     # different strength as SciFact rerankers of MiniLM's top 100 (docs/benchmarks.md): MiniLM token
     # MaxSim (0.7054 vs MiniLM's 0.6451, the stronger) and the yes/no cross-encoder saved by
     # `python benchmarks/bench_yesno.py --dataset scifact --save results/yesno-scifact ...` (0.4474 on
-    # MiniLM's top 20, the weaker). Teachers score each query's own candidates on demand (no prefetch).
-    "lganna-maxsim": {"loss": {"name": "lganna", "temperature": 0.05, "teacher": {"name": "maxsim"},
+    # MiniLM's top 20, the weaker). Both read 128 tokens (the SciFact budget) and score each query's own
+    # candidates on demand (no prefetch).
+    "lganna-maxsim": {"loss": {"name": "lganna", "temperature": 0.05, "teacher": {"name": "maxsim", "max_length": 128},
                                "prefetch_depth": 0},
                       "negatives": {"name": "mined", "first_stage": MINILM_ONNX, "count": 1, "start": 3, "depth": 30}},
     "lganna-yesno": {"loss": {"name": "lganna", "temperature": 0.05, "prefetch_depth": 0,
-                              "teacher": {"name": "yesno", "model_path": "results/yesno-scifact", "backend": "onnx"}},
+                              "teacher": {"name": "yesno", "model_path": "results/yesno-scifact", "backend": "onnx",
+                                          "max_length": 128}},
                      "negatives": {"name": "mined", "first_stage": MINILM_ONNX, "count": 1, "start": 3, "depth": 30}},
 }
 BASE = {"epochs": 1, "train_batch_size": 32, "lr": 2e-5, "train_max_length": 128, "max_length": 256,
