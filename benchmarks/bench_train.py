@@ -16,8 +16,9 @@ cosqa has no train split: it trains on ``dev`` and tests on ``test``.
     the zero-shot row too)
 
 The session-5 budget (docs/benchmarks.md, examples/training.toml) is ``--train-queries 640 --set
-lr=5e-05 train_max_length=64 eval_steps=10`` (plus ``max_length=128`` on SciFact): one epoch of 576
-pairs (64 queries held out), the best of the held-out evaluations at steps 0, 10 and the end kept.
+lr=5e-05 train_max_length=64 eval_steps=10`` (plus ``max_length=64`` on SciFact: 64 tokens per
+abstract at test time, the zero-shot row's too, to fit the CPU): one epoch over the pairs of 576
+queries (64 held out), the best of the held-out evaluations at steps 0, 10 and the end kept.
 
 ``speed``: pairs per second of our loop and of ``SentenceTransformerTrainer`` with
 ``MultipleNegativesRankingLoss``, on the same pairs, batch size, max length and threads, in one
@@ -71,7 +72,7 @@ CONFIGS: dict[str, dict[str, Any]] = {
     # different strength as SciFact rerankers of MiniLM's top 100 (docs/benchmarks.md): MiniLM token
     # MaxSim (0.7054 vs MiniLM's 0.6451, the stronger) and the yes/no cross-encoder saved by
     # `python benchmarks/bench_yesno.py --dataset scifact --save results/yesno-scifact ...` (0.4474 on
-    # MiniLM's top 20, the weaker). Both read 128 tokens (the SciFact budget) and score each query's own
+    # MiniLM's top 20, the weaker). Both read 128 tokens and score each query's own
     # candidates on demand (no prefetch).
     "lganna-maxsim": {"loss": {"name": "lganna", "temperature": 0.05, "teacher": {"name": "maxsim", "max_length": 128},
                                "prefetch_depth": 0},

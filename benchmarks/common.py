@@ -98,12 +98,16 @@ def pipeline_vectors(encoder: Any, dataset: Dataset, test: str, train: str | Non
     from embedlab.index import ExactIndex
 
     pipeline = Pipeline(encoder=encoder, index=ExactIndex(metric="ip"), cache=cache or EmbeddingCache())
-    retriever = pipeline.first_stage
-    retriever.build(dataset.corpus, dataset.split(train) if train else None, keep_vectors=True)
+    retriever, corpus = pipeline.first_stage, dataset.corpus
+    if len(corpus) > retriever.chunk_size:
+        raise ValueError(f"{dataset.name}: {len(corpus)} documents are cached in chunks; read them with "
+                         "EmbeddingRetriever.build(keep_vectors=True)")
+    retriever.build(corpus, dataset.split(train) if train else None)  # fits (or reuses the finished run)
     split = dataset.split(test)
+    docs, _ = retriever.encode("documents", corpus.content_hash, corpus.inputs())  # the entry build wrote
     queries, _ = retriever.encode("queries", split.queries.content_hash, split.queries.inputs())
-    docs = as_dense(retriever.document_vectors, name="documents")
-    return np.asarray(docs, dtype=np.float32), np.asarray(as_dense(queries, name="queries"), dtype=np.float32)
+    return (np.asarray(as_dense(docs, name="documents"), dtype=np.float32),
+            np.asarray(as_dense(queries, name="queries"), dtype=np.float32))
 
 
 def bm25_projection(documents: list[str], queries: list[str], dim: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
