@@ -76,11 +76,12 @@ def main() -> None:
     parser.add_argument("--texts", type=int, default=128)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--corpus", choices=("scifact", "pypi"), default="scifact")
+    parser.add_argument("--backends", nargs="+", default=["onnx", "onnx-int8"])
     args = parser.parse_args()
     common.report_load()
     texts = load_texts(args.corpus, args.texts)
     encoders = {name: MiniLM(backend=name, num_threads=args.threads, show_progress=False)
-                for name in ("onnx", "onnx-int8")}
+                for name in dict.fromkeys(["onnx", *args.backends])}
     tokenizer = encoders["onnx"].tokenizer
     start = time.perf_counter()
     tokenizer(texts, truncation=True, max_length=256, padding=False)

@@ -68,7 +68,7 @@ def quantizations(tmp_path, monkeypatch):
     monkeypatch.setenv("EMBEDLAB_FSYNC", "0")
     calls = []
 
-    def fake(source, destination):
+    def fake(source, destination, recipe):
         calls.append(destination)
         destination.write_bytes(b"int8-graph" * 500)
 
@@ -116,3 +116,14 @@ def test_a_damaged_int8_model_is_quantised_again_with_a_warning(quantizations, d
         again = quantize.ensure_quantized_model(fp32)
     assert again == path and len(calls) == 2 and quantize.quantized_problem(path) is None
     assert not [p for p in fp32.parent.iterdir() if p.name.startswith(".")]  # no temporary left
+
+
+def test_each_int8_recipe_has_its_own_cached_file(quantizations):
+    from embedlab_transformers import quantize
+
+    calls, fp32 = quantizations
+    paths = {name: quantize.ensure_quantized_model(fp32, recipe) for name, recipe in quantize.RECIPES.items()}
+    assert [p.name for p in paths.values()] == ["model-int8-q1.onnx", "model-int8-qkv1.onnx"] and len(calls) == 2
+    assert [quantize.ensure_quantized_model(fp32, r) for r in quantize.RECIPES.values()] == list(paths.values())
+    assert len(calls) == 2
+    assert json.loads(quantize.record_path(paths["onnx-int8-qkv"]).read_text())["recipe"] == "qkv1"

@@ -10,8 +10,10 @@ import numpy as np
 
 from embedlab.threads import torch_threads
 from embedlab_transformers.model_files import import_transformers
+from embedlab_transformers.quantize import RECIPES, Int8Recipe, ensure_quantized_model
 
-BACKENDS = ("torch", "onnx", "onnx-int8")
+#: ``torch``, ``onnx`` (fp32) and one ``onnx-int8*`` backend per int8 recipe.
+BACKENDS = ("torch", "onnx", *RECIPES)
 
 
 class Backend(Protocol):
@@ -55,26 +57,30 @@ class TorchBackend:
 
 class OnnxBackend:
     """The model exported to ONNX once (cached on disk), run by an ONNX Runtime CPU session;
-    ``quantized`` runs its dynamic int8 version (:mod:`embedlab_transformers.quantize`)."""
+    with an int8 ``recipe``, its dynamic int8 version (:mod:`embedlab_transformers.quantize`)."""
 
     def __init__(self, model_dir: Path, tokenizer: Any, max_length: int, num_threads: int | None,
-                 quantized: bool = False) -> None:
-        import onnxruntime as ort
-
+                 recipe: Int8Recipe | None = None) -> None:
         from embedlab_transformers.onnx_export import ensure_onnx_model
-        from embedlab_transformers.quantize import ensure_quantized_model
 
         self.path = ensure_onnx_model(model_dir, tokenizer, max_length)
-        if quantized:
-            self.path = ensure_quantized_model(self.path)
+        if recipe is not None:
+            self.path = ensure_quantized_model(self.path, recipe)
+        self.num_threads = num_threads
+        self.session = self.open_session(self.path)
+        self.input_names = [node.name for node in self.session.get_inputs()]
+
+    def open_session(self, path: Path) -> Any:
+        """An ONNX Runtime CPU session of the model file ``path`` with this backend's options."""
+        import onnxruntime as ort
+
         options = ort.SessionOptions()
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-        if num_threads is not None:
-            options.intra_op_num_threads = num_threads
+        if self.num_threads is not None:
+            options.intra_op_num_threads = self.num_threads
             options.inter_op_num_threads = 1
-        self.session = ort.InferenceSession(str(self.path), options, providers=["CPUExecutionProvider"])
-        self.input_names = [node.name for node in self.session.get_inputs()]
+        return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
 
     def __call__(self, inputs: Mapping[str, np.ndarray]) -> np.ndarray:
         feed = {name: inputs[name] for name in self.input_names}
@@ -86,6 +92,6 @@ def make_backend(kind: str, model_dir: Path, tokenizer: Any, max_length: int,
     """Build the backend named ``kind`` (one of :data:`BACKENDS`)."""
     if kind == "torch":
         return TorchBackend(model_dir, tokenizer, num_threads)
-    if kind in ("onnx", "onnx-int8"):
-        return OnnxBackend(model_dir, tokenizer, max_length, num_threads, quantized=kind == "onnx-int8")
+    if kind == "onnx" or kind in RECIPES:
+        return OnnxBackend(model_dir, tokenizer, max_length, num_threads, recipe=RECIPES.get(kind))
     raise ValueError(f"unknown backend {kind!r}; expected one of {BACKENDS}")

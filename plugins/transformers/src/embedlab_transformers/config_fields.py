@@ -39,8 +39,9 @@ def output_field(default: str) -> Any:
 
 
 def backend_field() -> Any:
-    """``backend``: ``torch``, ``onnx`` (ONNX Runtime on a cached export) or ``onnx-int8`` (its
-    dynamic int8 quantisation: faster, cosine ~0.996 to fp32)."""
+    """``backend``: ``torch``, ``onnx`` (ONNX Runtime on a cached export), ``onnx-int8`` (its
+    dynamic int8 quantisation, attention in fp32: faster, cosine ~0.996 to fp32) or
+    ``onnx-int8-qkv`` (the Q/K/V projections int8 too: faster still on long texts)."""
     return attrs.field(default="torch", validator=attrs.validators.in_(BACKENDS))
 
 

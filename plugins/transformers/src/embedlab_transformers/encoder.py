@@ -27,6 +27,7 @@ from embedlab_transformers.config_fields import (
 )
 from embedlab_transformers.model_files import import_transformers, model_max_length, resolve_model_dir
 from embedlab_transformers.pooling import POOLINGS, sentence_embeddings, token_embeddings
+from embedlab_transformers.quantize import RECIPES
 
 #: Texts are tokenised and length-sorted in chunks of this many batches (bounds memory).
 CHUNK_BATCHES = 64
@@ -88,6 +89,14 @@ class TransformersEncoder(Component):
         """Copies sent to other processes (executors' workers) leave the loaded model behind: each
         worker loads it once, on first use."""
         return {**self.__dict__, "_model": None, "_span_tokenizer": None}
+
+    @property
+    def state_fingerprint(self) -> str | None:
+        """The int8 recipe of an ``onnx-int8*`` backend (part of the fingerprint, hence of embedding
+        cache keys: vectors of another recipe are never reused); None for ``onnx-int8``, whose
+        cached vectors predate it, and for the float backends."""
+        recipe = RECIPES.get(self.config.backend)
+        return None if recipe is None else recipe.fingerprint
 
     @property
     def output_kind(self) -> EmbeddingKind:
