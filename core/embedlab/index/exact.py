@@ -160,14 +160,16 @@ class ExactIndex(Component):
         blocks = tqdm(_blocks(len(store), selected, block_size), desc="exact search", unit="block",
                       total=-(-n_selected // block_size), leave=False,
                       disable=n_queries * n_selected < PROGRESS_PAIRS)
+        docs_major = getattr(store, "docs_major", False)  # scores come as (documents, queries)
         for docs, positions in blocks:
             for q0 in range(0, n_queries, batch):
                 q1 = min(q0 + batch, n_queries)
                 out = buffer[:(q1 - q0) * positions.size].reshape(q1 - q0, positions.size)
                 scores = store.scores(prepared, q0, q1, docs, out)
                 if mask is not None and mask.ndim == 2:
-                    np.copyto(scores, MISSING_SCORE, where=~mask[q0:q1][:, positions])
-                top.push(scores, positions, slice(q0, q1))
+                    excluded = ~mask[q0:q1][:, positions]
+                    np.copyto(scores, MISSING_SCORE, where=excluded.T if docs_major else excluded)
+                top.push(scores, positions, slice(q0, q1), docs_major=docs_major)
 
     # -- persistence ----------------------------------------------------------------------
 
