@@ -1,7 +1,8 @@
 """Helpers for plugin test suites: an embedding cache seeded as a pipeline would seed it, an
 exact first stage to rerank, seeded clustered unit vectors, the neighbour margin of node vectors,
 test doubles registered by name (``registered``) and a torch-free encoder with a tokenizer and a
-length limit (``TokenLimitedHashing``).
+length limit (``TokenLimitedHashing``), and an experiment run through ``embedlab run`` next to the
+same pipeline through the Python API (``run_cli_experiment``, ``api_aggregates``).
 
 Plain functions (no pytest, no torch import), so every plugin's ``conftest.py`` wraps them in its
 own fixtures instead of carrying a copy.
@@ -145,3 +146,41 @@ def reseal(path: str | Path) -> None:
     replacement = root / f".{MANIFEST}.reseal"
     replacement.write_text(json.dumps(manifest, indent=2, sort_keys=True), encoding="utf-8")
     os.replace(replacement, root / MANIFEST)  # a new file: a hard-linked copy of the state is not touched
+
+
+def run_cli_experiment(directory: str | Path, dataset: Any, pipelines: Sequence[dict[str, Any]], *,
+                       metrics: Sequence[str] = ("nDCG@10",), split: str = "test",
+                       train_split: str | None = None) -> dict[str, dict[str, Any]]:
+    """Run ``pipelines`` (``[[pipeline]]`` tables as dicts) on ``dataset`` as a user does: the
+    dataset saved as a folder (``directory / "dataset"``) and an experiment TOML file written in ``directory``, then
+    ``embedlab run FILE -q --no-cache --output DIR`` through the CLI's entry point. Returns each
+    pipeline's entry of results.json (``aggregates``, ``fingerprints``...) by name; an
+    AssertionError when the command exits non-zero (one pipeline failed, a bad table...)."""
+    import json
+
+    from embedlab.cli import main
+    from embedlab.datasets.saved import save_dataset
+    from embedlab.manifest import _toml_of
+
+    root = Path(directory)
+    save_dataset(dataset, root / "dataset")
+    data = {"path": str(root / "dataset"), "split": split, **({"train_split": train_split} if train_split else {})}
+    config = root / "experiment.toml"
+    config.write_text(_toml_of({"dataset": data, "experiment": {"metrics": list(metrics)},
+                                "pipeline": list(pipelines)}), encoding="utf-8")
+    code = main(["run", str(config), "-q", "--no-cache", "--output", str(root / "out")])
+    if code != 0:
+        raise AssertionError(f"embedlab run {config} exited with {code}:\n{config.read_text()}")
+    results = json.loads((root / "out" / "results.json").read_text(encoding="utf-8"))
+    return {p["name"]: p for p in results["pipelines"]}
+
+
+def api_aggregates(pipeline: Any, dataset: Any, *, metrics: Sequence[str] = ("nDCG@10",), split: str = "test",
+                   train_split: str | None = None, k: int = 100) -> dict[str, float]:
+    """The same evaluation through the Python API: build ``pipeline`` on ``dataset``'s corpus
+    (trained on ``train_split``), search ``split``'s queries (top ``k``) and aggregate ``metrics``."""
+    from embedlab.metrics import evaluate
+
+    pipeline.build(dataset.corpus, train=None if train_split is None else dataset.split(train_split))
+    part = dataset.split(split)
+    return dict(evaluate(pipeline.search(part.queries, k=k), part.qrels, list(metrics)).aggregates)

@@ -9,7 +9,7 @@ import torch
 from embedlab_cart import CART, CARTEncoder, Dense, matched_dense_layers
 from embedlab_cart.model import body_parameters
 from embedlab_train import TrainingSet
-from embedlab_train.testing import topics_dataset
+from embedlab_train.testing import through_cli_and_api, topics_dataset
 
 import embedlab
 from embedlab.errors import ConfigError, StateError
@@ -114,3 +114,12 @@ def test_bad_configs_are_refused():
         CARTEncoder(**{**TINY, "dim": 30})
     with pytest.raises(ConfigError, match="iterations"):
         CARTEncoder(**TINY, iterations=-1)
+
+
+def test_embedlab_run_from_toml_trains_what_the_python_api_trains(tmp_path):
+    """CART from an experiment file, trained from scratch on the train split: the same trained
+    weights (fingerprints) and nDCG@10 as the encoder built and trained in Python."""
+    found, expected, encoder = through_cli_and_api(tmp_path, topics_dataset(), {
+        "name": "cart", **TINY, "iterations": 2, "epochs": 2, "lr": 3e-3})
+    assert encoder.trained and found["fingerprints"] == expected["fingerprints"]
+    assert found["aggregates"]["nDCG@10"] == pytest.approx(expected["aggregates"]["nDCG@10"], abs=1e-12)

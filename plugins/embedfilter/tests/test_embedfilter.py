@@ -96,3 +96,24 @@ def test_bad_input_is_refused(vectors):
         compressor.encode(bad)
     with pytest.raises(InvalidInputError):
         compressor.encode(vectors[:, :10])
+
+
+def test_embedlab_run_from_toml_gives_what_the_python_api_gives(tmp_path):
+    """MiniLM + the EmbedFilter compressor + exact search from an experiment file: the same
+    configuration (fingerprints) and nDCG@10 as the pipeline built in Python."""
+    from embedlab import Corpus, Dataset, Queries
+    from embedlab.testing import api_aggregates, run_cli_experiment
+
+    texts = ["Return the absolute value of a number.", "Open a file and read its lines.",
+             "Sort a list in place.", "Send an HTTP request and read the response."]
+    dataset = Dataset("filter-toml", Corpus(["d0", "d1", "d2", "d3"], texts), Queries(["q0", "q1"], ["read a file",
+                      "sort items"]), {"test": {"q0": {"d1": 1}, "q1": {"d2": 1}}})
+    encoder = {"name": "minilm", "num_threads": 1, "show_progress": False}
+    compressor = {"name": "embedfilter", "dims": 192, "band": "edge"}
+    found = run_cli_experiment(tmp_path, dataset, [{"name": "filter", "encoder": encoder, "compressor": compressor,
+                                                    "index": {"name": "exact"}}])["filter"]
+    pipeline = embedlab.Pipeline(encoder=embedlab.create("encoder", **encoder), index=embedlab.create("index", "exact"),
+                                 compressor=embedlab.create("compressor", **compressor))
+    expected = api_aggregates(pipeline, dataset)
+    assert found["fingerprints"] == pipeline.fingerprints() and "compressor" in found["fingerprints"]
+    assert found["aggregates"]["nDCG@10"] == pytest.approx(expected["nDCG@10"], abs=1e-12)

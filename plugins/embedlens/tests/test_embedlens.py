@@ -125,3 +125,22 @@ def test_save_load_and_bad_input(lens, tmp_path):
         VocabularyProbe(np.full((3, 4), np.nan))
     empty = lens.prune(MultiVectorEmbeddings(np.zeros((0, 384), np.float32), np.zeros(1, np.int64)))
     assert len(empty) == 0
+
+
+def test_embedlab_run_from_toml_gives_what_the_python_api_gives(tmp_path):
+    """An experiment file with the lens over MiniLM tokens and the exact MaxSim index: the same
+    configuration (fingerprints) and nDCG@10 as the pipeline built in Python."""
+    from embedlab.testing import api_aggregates, run_cli_experiment
+
+    texts = ["Return the absolute value of a number.", "Open a file, read it; close it (always).",
+             "Sort a list in place.", "Send an HTTP request and read the response."]
+    dataset = embedlab.Dataset("lens-toml", Corpus(["d0", "d1", "d2", "d3"], texts),
+                               Queries(["q0", "q1", "q2"], ["read a file", "absolute value", "http get"]),
+                               {"test": {"q0": {"d1": 1}, "q1": {"d0": 1}, "q2": {"d3": 1}}})
+    encoder = {"name": "embedlens", "encoder": QUIET, "dead_below": 0.25}
+    found = run_cli_experiment(tmp_path, dataset, [{"name": "lens", "encoder": encoder, "index": {"name": "exact"}}])
+    pipeline = embedlab.Pipeline(encoder=embedlab.create("encoder", **encoder), index=embedlab.create("index", "exact"))
+    expected = api_aggregates(pipeline, dataset)
+    assert found["lens"]["fingerprints"] == pipeline.fingerprints()
+    assert found["lens"]["aggregates"]["nDCG@10"] == pytest.approx(expected["nDCG@10"], abs=1e-12)
+    assert expected["nDCG@10"] == pytest.approx(1.0)                 # every query finds its document first

@@ -9,7 +9,7 @@ import pytest
 import torch
 from embedlab_miner import MinerEncoder, SparseLayerFusion, keep_ratios, neuron_masks, select_layers
 from embedlab_train import TrainingSet
-from embedlab_train.testing import reciprocal_rank
+from embedlab_train.testing import reciprocal_rank, through_cli_and_api
 
 import embedlab
 from embedlab.errors import ConfigError
@@ -106,3 +106,17 @@ def test_bad_configs_are_refused(miner_params, params):
     with pytest.raises(ConfigError, match="transformer layer"):
         probe = {"name": "layer-probe", "layer": 0}
         embedlab.create("encoder", "frozen-head", **params, head=probe).encode_queries(["x"])
+
+
+def test_embedlab_run_from_toml_probes_and_fuses_as_the_python_api_does(miner_params, dataset, tmp_path):
+    """``miner`` from an experiment file with a ``checkpoint_dir``: the probe runs get folders of their
+    own, and the same probing outcome and fused weights (fingerprints) and the same nDCG@10 as the
+    encoder built and trained in Python."""
+    found, expected, encoder = through_cli_and_api(tmp_path, dataset, {"name": "miner", **miner_params,
+                                                                      "top_layers": 2, "epochs": 2})
+    assert encoder.trained and encoder.layer_report()["selected_layers"]
+    runs = tmp_path / "checkpoints"                          # one folder per probe run inside the fusion's
+    assert sorted(p.name for p in runs.glob("probe-*")) == [f"probe-layer{layer}-{kind}" for layer in (1, 2)
+                                                              for kind in ("base", "normalized")]
+    assert found["fingerprints"] == expected["fingerprints"]
+    assert found["aggregates"]["nDCG@10"] == pytest.approx(expected["aggregates"]["nDCG@10"], abs=1e-12)

@@ -8,7 +8,7 @@ import pytest
 import torch
 from embedlab_mltp import MLTPEncoder, MultiLayerTrainablePooling, ScalarMix
 from embedlab_train import FrozenEncoder, TrainingSet
-from embedlab_train.testing import reciprocal_rank, reference_attention_block
+from embedlab_train.testing import reciprocal_rank, reference_attention_block, through_cli_and_api
 from embedlab_transformers.model_files import import_transformers
 
 import embedlab
@@ -137,3 +137,13 @@ def _tiny_data():
 
     dataset = topics_dataset()
     return dataset.corpus, dataset.split("train")
+
+
+def test_embedlab_run_from_toml_trains_what_the_python_api_trains(params, dataset, tmp_path):
+    """``frozen-head`` with an ``mltp`` head table, from an experiment file: the same trained
+    weights (fingerprints) and nDCG@10 as the same encoder built and trained in Python."""
+    found, expected, encoder = through_cli_and_api(tmp_path, dataset, {
+        "name": "frozen-head", **params, "head": {"name": "mltp", "latents": 4, "heads": 2, "head_dim": 8},
+        "lr": 1e-2, "epochs": 2})
+    assert encoder.trained and found["fingerprints"] == expected["fingerprints"]
+    assert found["aggregates"]["nDCG@10"] == pytest.approx(expected["aggregates"]["nDCG@10"], abs=1e-12)

@@ -10,6 +10,7 @@ fusion (probes, layer weights, global bias) through embedlab-train's loop."""
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 from typing import Any
 
 import attrs
@@ -107,8 +108,12 @@ class MinerEncoder(FrozenHeadEncoder):
         self.probing: Probing | None = None
 
     def probe_encoder(self, layer: int, normalized: bool) -> FrozenHeadEncoder:
-        """The ``frozen-head`` encoder that trains the probe of ``layer`` with this encoder's settings."""
+        """The ``frozen-head`` encoder that trains the probe of ``layer`` with this encoder's settings
+        (a ``checkpoint_dir`` path gets one sub-folder per probe run: runs never share a folder)."""
         own = {f.name: getattr(self.config, f.name) for f in attrs.fields(FrozenHeadEncoder.Config)}
+        if own["checkpoint_dir"] not in (None, "auto"):
+            kind = "normalized" if normalized else "base"
+            own["checkpoint_dir"] = str(Path(own["checkpoint_dir"]) / f"probe-layer{layer}-{kind}")
         return FrozenHeadEncoder(**{**own, "head": {"name": "layer-probe", "layer": layer, "normalized": normalized}})
 
     def probe(self, data: TrainingSet) -> Probing:

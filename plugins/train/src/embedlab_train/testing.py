@@ -1,6 +1,7 @@
 """Helpers for the test suites of training plugins (no pytest import): a tiny random BERT with
 all-MiniLM-L6-v2's tokenizer that trains in milliseconds per step, a small labelled dataset
-(:func:`topics_dataset`), and random loss batches.
+(:func:`topics_dataset`), random loss batches, and one pipeline trained and evaluated through
+``embedlab run`` and through the Python API (:func:`through_cli_and_api`).
 
 >>> model_dir = tiny_bert(tmp_path)                                     # doctest: +SKIP
 >>> q, docs, batch = random_batch(b=6, k=2, d=16)                       # doctest: +SKIP
@@ -12,6 +13,7 @@ from __future__ import annotations
 import math
 import shutil
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -125,3 +127,24 @@ def reference_attention_block(q_all: torch.Tensor, k_all: torch.Tensor, v_all: t
     normed = torch.nn.functional.layer_norm(attended, (d,), ff.norm.weight, ff.norm.bias)
     x, gate = (normed @ ff.inner.weight.T + ff.inner.bias).chunk(2)
     return (x * torch.nn.functional.gelu(gate)) @ ff.out.weight.T + ff.out.bias + attended
+
+
+def through_cli_and_api(directory: str | Path, dataset: Dataset, encoder: dict) -> tuple[dict, dict, Any]:
+    """A pipeline (``encoder`` table, exact index) trained on ``dataset``'s train split and
+    evaluated on its test split twice: through ``embedlab run`` from a TOML file (training runs
+    checkpointed under ``directory``) and through the Python API. Returns the CLI's results.json
+    entry, ``{"aggregates", "fingerprints"}`` of the API run, and the API's (trained) encoder."""
+    import embedlab
+    from embedlab.datasets import load_dataset_spec
+    from embedlab.testing import api_aggregates, run_cli_experiment
+
+    table = {**{k: v for k, v in encoder.items() if k != "checkpoint_dir"},
+             "checkpoint_dir": str(Path(directory) / "checkpoints")}
+    found = run_cli_experiment(directory, dataset, [{"name": "p", "encoder": table, "index": {"name": "exact"}}],
+                               train_split="train")["p"]
+    # the API trains on the dataset the CLI read (a saved dataset lists a split's queries by id)
+    dataset = load_dataset_spec(path=Path(directory) / "dataset")
+    ours = embedlab.create("encoder", **encoder)
+    pipeline = embedlab.Pipeline(encoder=ours, index=embedlab.create("index", "exact"))
+    aggregates = api_aggregates(pipeline, dataset, train_split="train")
+    return found, {"aggregates": aggregates, "fingerprints": pipeline.fingerprints()}, ours
