@@ -138,24 +138,38 @@ def quality(args: argparse.Namespace) -> dict:
             if method == "miner":
                 choices[method]["layers"] = make_encoder(method, best, args.threads, args.epochs).train(
                     training_set(dataset, train)).layer_report()      # the finished run, reused
+        unseen_query: dict[str, dict[str, float]] = {}
         for method, ranking in rankings.items():
             per_query[method] = evaluate(ranking, qrels, ["nDCG@10"]).query_values("nDCG@10")
-            unseen_value = evaluate(ranking, unseen, ["nDCG@10"]).aggregates["nDCG@10"] if unseen else float("nan")
+            unseen_value = float("nan")
+            if unseen and len(unseen) < len(qrels):             # a strict subset: tested on its own too
+                unseen_query[method] = evaluate(ranking, unseen, ["nDCG@10"]).query_values("nDCG@10")
+                unseen_value = float(np.mean(list(unseen_query[method].values())))
+            elif unseen:
+                unseen_value = float(np.mean(list(per_query[method].values())))
             rows.append({"dataset": name, "method": method, "ndcg10": float(np.mean(list(per_query[method].values()))),
                          "unseen": unseen_value, **choices[method]})
-        for baseline in ("zero-shot", "linear"):
-            others = [m for m in per_query if m not in (baseline, "zero-shot")]
-            if baseline not in per_query or not others:
-                continue
-            tests = [paired_tests(per_query[m], per_query[baseline], system_name=m, baseline_name=baseline)
-                     for m in others]
-            for t, p_t, p_w in zip(tests, holm([t.p_ttest for t in tests]), holm([t.p_wilcoxon for t in tests])):
-                row = next(r for r in rows if r["dataset"] == name and r["method"] == t.system)
-                row[f"vs {baseline}"] = {"delta": t.mean_difference, "t_p_holm": float(p_t),
-                                         "wilcoxon_p_holm": float(p_w), "improved": t.improved,
-                                         "degraded": t.degraded}
-        print_table([r for r in rows if r["dataset"] == name])
+        ours = [r for r in rows if r["dataset"] == name]
+        compare(ours, per_query, "")
+        compare(ours, unseen_query, " (unseen)")
+        print_table(ours)
     return {"rows": rows, "lr_grid": list(args.lrs), "base": {**BASE, "epochs": args.epochs or BASE["epochs"]}}
+
+
+def compare(rows: list[dict], per_query: dict[str, dict[str, float]], subset: str) -> None:
+    """Paired t-test and Wilcoxon of every method against zero-shot and against ``linear`` over
+    ``per_query`` (Holm within each family), into ``rows[i]["vs <baseline><subset>"]``."""
+    for baseline in ("zero-shot", "linear"):
+        others = [m for m in per_query if m not in (baseline, "zero-shot")]
+        if baseline not in per_query or not others:
+            continue
+        tests = [paired_tests(per_query[m], per_query[baseline], system_name=m, baseline_name=baseline)
+                 for m in others]
+        for t, p_t, p_w in zip(tests, holm([t.p_ttest for t in tests]), holm([t.p_wilcoxon for t in tests])):
+            row = next(r for r in rows if r["method"] == t.system)
+            row[f"vs {baseline}{subset}"] = {"delta": t.mean_difference, "t_p_holm": float(p_t),
+                                             "wilcoxon_p_holm": float(p_w), "improved": t.improved,
+                                             "degraded": t.degraded}
 
 
 def training_set(dataset: Dataset, train: str) -> Any:
@@ -168,8 +182,8 @@ def training_set(dataset: Dataset, train: str) -> Any:
 
 def layers(args: argparse.Namespace) -> dict:
     """Zero-shot nDCG@10 of every hidden state's mean (0 = embeddings) on the test split and its
-    unseen subset: MINER's layer diagnostic (no training, nothing tuned). ``--probes FILE``: add the
-    held-out nDCG@10 of the probes from a ``quality --methods miner`` result."""
+    unseen subset: MINER's layer diagnostic (no training, nothing tuned). ``--probes FILE...``: add the
+    held-out nDCG@10 of the probes from ``quality --methods miner`` results."""
     cache, curves = EmbeddingCache(), {}
     for name in args.datasets:
         dataset = common.load(name)
@@ -186,10 +200,10 @@ def layers(args: argparse.Namespace) -> dict:
             print(f"{name} layer {layer}: nDCG@10 {curve[-1]['ndcg10']:.4f}", flush=True)
         curves[name] = curve
     probes = {}
-    if args.probes:
+    for path in args.probes or []:
         import json
 
-        for row in json.loads(open(args.probes).read())["results"]["rows"]:
+        for row in json.loads(open(path).read())["results"]["rows"]:
             if row["method"] == "miner" and "layers" in row:
                 probes[row["dataset"]] = row["layers"]["layer_scores"]
     if args.plot:
@@ -222,15 +236,15 @@ def plot_layers(curves: dict, probes: dict, path: str) -> None:
 
 def print_table(rows: list[dict]) -> None:
     print(f"{'method':<12} {'lr':>7} {'held-out':>9} {'nDCG@10':>8} {'unseen':>7}  "
-          "vs zero-shot (Holm p)   vs linear (Holm p)")
+          f"{'vs zero-shot (Holm p)':<22} {'vs linear':<22} {'unseen vs zero-shot':<22} unseen vs linear")
     for r in rows:
         cells = []
-        for baseline in ("zero-shot", "linear"):
-            c = r.get(f"vs {baseline}")
+        for key in ("zero-shot", "linear", "zero-shot (unseen)", "linear (unseen)"):
+            c = r.get(f"vs {key}")
             cells.append(f"{c['delta']:+.4f} ({c['t_p_holm']:.2g})" if c else "-")
         lr = "-" if r["lr"] is None else f"{r['lr']:g}"
         print(f"{r['method']:<12} {lr:>7} {r['held_out']:>9.4f} {r['ndcg10']:>8.4f} {r['unseen']:>7.4f}  "
-              f"{cells[0]:<22} {cells[1]}", flush=True)
+              + " ".join(f"{c:<22}" for c in cells[:3]) + f" {cells[3]}", flush=True)
 
 
 def main() -> None:
@@ -245,7 +259,7 @@ def main() -> None:
     sub.choices["quality"].add_argument("--lrs", nargs="+", type=float, default=list(LR_GRID))
     sub.choices["quality"].add_argument("--epochs", type=int, help="epochs of every trained method (default 10)")
     sub.choices["layers"].add_argument("--plot", help="write the layer curve here (PNG)")
-    sub.choices["layers"].add_argument("--probes", help="a quality --json result with miner's probe scores")
+    sub.choices["layers"].add_argument("--probes", nargs="+", help="quality --json results with miner's probe scores")
     args = parser.parse_args()
     common.report_load()
     results = {"features": features, "quality": quality, "layers": layers}[args.command](args)
