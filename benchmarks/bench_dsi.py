@@ -17,9 +17,9 @@ resumes killed ones.
     python benchmarks/bench_dsi.py --datasets python-stdlib --baselines --docids --rows se-dsi-semantic --epochs 20
 
 ``--datasets python-stdlib:2000`` takes the dataset's deterministic 2,000-document subset. Every
-row is compared with the ``--paired-to`` row (default: DSI with semantic ids) on the same queries:
-paired t-test and Wilcoxon signed-rank per metric, Holm-adjusted across the rows
-(``embedlab.stats.compare_systems``); the per-query values go to the JSON.
+row is compared with each ``--paired-to`` row (default: DSI with semantic ids; e.g. also ``"MiniLM
+exact"``) on the same queries: paired t-test and Wilcoxon signed-rank per metric, Holm-adjusted across
+the rows (``embedlab.stats.compare_systems``); the per-query values go to the JSON.
 """
 
 from __future__ import annotations
@@ -67,7 +67,7 @@ def first_stages(args: argparse.Namespace, dataset=None, train=None) -> dict[str
     # semantic ids from the same MiniLM vectors as the dense baseline (one cache entry)
     base = {"name": "dsi", "id_encoder": {"name": "minilm", **common.ENCODER_PARAMS["minilm"]},
             "epochs": args.epochs, "beam_size": args.beam, "num_threads": args.threads, "show_progress": True,
-            "seed": args.seed, "layers": args.layers, "c": args.c, "k": args.k}
+            "seed": args.seed, "layers": args.layers, "c": args.c, "k": args.k, "patience": args.patience}
     for scheme in args.docids:
         stages[f"DSI {scheme} ids"] = {"retriever": {**base, "docids": scheme}}
     if "indexing-only" in args.rows:
@@ -117,7 +117,7 @@ def run(dataset_spec: str, args: argparse.Namespace, done: dict) -> dict:
         cells = "  ".join(f"{subset} " + " ".join(f"{m}={row[subset][m]:.3f}" for m in METRICS) for subset in subsets)
         steps = f", {record['steps']} steps, {record['epochs_run']} epochs" if record else ""
         print(f"  {label:<34} {cells}  build {build_s:.0f}s{steps}", flush=True)
-    tests = paired(results, args.paired_to)
+    tests = {reference: found for reference in args.paired_to if (found := paired(results, reference))}
     if tests:
         done[dataset_spec] = {"rows": results, "paired": tests}
         if args.json:
@@ -128,7 +128,8 @@ def run(dataset_spec: str, args: argparse.Namespace, done: dict) -> dict:
 
 def paired(rows: dict[str, dict], reference: str) -> dict[str, dict]:
     """Every other row against ``reference`` per subset and metric (paired t-test and Wilcoxon,
-    Holm-adjusted across the rows); printed and returned as ``{subset: {metric: {row: test}}}``."""
+    Holm-adjusted across the rows); printed and returned as ``{subset: {metric: {row: test}}}``
+    (JSON: ``paired[reference][subset][metric][row]``)."""
     if reference not in rows or len(rows) < 2:
         return {}
     others = [label for label in rows if label != reference]
@@ -159,9 +160,12 @@ def main() -> None:
     parser.add_argument("--k", type=int, default=10)
     parser.add_argument("--c", type=int, default=100)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--patience", type=int, default=5,
+                        help="epochs without a better held-out Hits@10 before training stops (atomic ids can "
+                             "sit at 0 for more than 5 epochs before they start to generalise)")
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--paired-to", default="DSI semantic ids",
-                        help="the row every other row is tested against (paired, per query)")
+    parser.add_argument("--paired-to", nargs="*", default=["DSI semantic ids"],
+                        help="rows every other row is tested against (paired, per query)")
     parser.add_argument("--json", default=None)
     args = parser.parse_args()
     common.report_load()
