@@ -115,22 +115,34 @@ class Codebooks:
     def tables(self, queries: object, metric: str = "ip") -> np.ndarray:
         """Per query, subspace and centroid: inner product (``ip``) or negated squared L2 distance
         (``l2``) of the query's sub-vector with the centroid; ``(n_queries, m, ksub)``."""
+        return self._tables(queries, metric, "qjc")
+
+    def _tables(self, queries: object, metric: str, layout: str) -> np.ndarray:
+        """:meth:`tables` written directly in ``layout`` (``qjc`` or ``jcq``: subspace, centroid, query)."""
+        if metric not in ("ip", "l2"):
+            raise ConfigError(f"pq: metric must be 'ip' or 'l2', got {metric!r}")
         q = as_dense(queries, dim=self.dim, name="pq queries", allow_empty=True).reshape(-1, self.m, self.dsub)
-        products = np.einsum("qjd,jcd->qjc", q, self.centroids)
-        if metric == "ip":
-            return products
+        out = np.einsum(f"qjd,jcd->{layout}", q, self.centroids)
         if metric == "l2":
             norms = np.einsum("jcd,jcd->jc", self.centroids, self.centroids)
-            return 2.0 * products - norms[None] - np.einsum("qjd,qjd->qj", q, q)[:, :, None]
-        raise ConfigError(f"pq: metric must be 'ip' or 'l2', got {metric!r}")
+            q_norms = np.einsum("qjd,qjd->qj", q, q)
+            out *= 2.0
+            if layout == "qjc":
+                out -= norms[None]
+                out -= q_norms[:, :, None]
+            else:
+                out -= norms[:, :, None]
+                out -= q_norms.T[:, None, :]
+        return out
 
     def scores(self, queries: object, codes: object, metric: str = "ip") -> np.ndarray:
         """ADC similarity of every query with every code, ``(n_queries, n_codes)`` float32:
         the sum over subspaces of table look-ups (equal to scoring ``decode(codes)``)."""
         codes = self.check_codes(codes)
         # (m, ksub, n_queries): one look-up copies a contiguous row holding every query's entry,
-        # so the scan runs code by code (as FAISS does) instead of gathering scattered floats.
-        rows = np.ascontiguousarray(self.tables(queries, metric).transpose(1, 2, 0))
+        # so the scan runs code by code (as FAISS does) instead of gathering scattered floats;
+        # written in that layout directly (no second copy of the tables).
+        rows = np.ascontiguousarray(self._tables(queries, metric, "jcq"))
         out = np.zeros((len(codes), rows.shape[2]), dtype=np.float32)
         for start in range(0, len(codes), SCAN_BLOCK):
             block = codes[start:start + SCAN_BLOCK]
