@@ -29,7 +29,6 @@ from embedlab.cache import EmbeddingCache
 from embedlab.metrics import evaluate
 from embedlab.splits import unseen_qrels
 from embedlab.stats import paired_tests
-from embedlab.training import TrainingData
 
 DIMS = (384, 256, 128, 96, 64, 48, 32)
 
@@ -62,17 +61,17 @@ def main() -> None:
     cache, doc_ids = EmbeddingCache(), np.asarray(dataset.corpus.ids)
     systems = {"zero-shot": (bench_train.zero_shot(args), None)}
     records = {}
-    for name in args.configs:
-        params = bench_train.finetune_params(name, args)
-        started = time.perf_counter()
-        encoder = FineTunedEncoder(**params).fit_queries(TrainingData(dataset.corpus, dataset.split(train_name)))
-        records[name] = {"params": params, "record": encoder.training_record, "seconds": time.perf_counter() - started}
-        print(f"{name}: trained ({encoder.training_record.get('steps')} steps, held-out nDCG@10 "
-              f"{encoder.training_record.get('validation_ndcg10')})", flush=True)
-        systems[name] = (encoder, train_name)
+    for name in args.configs:  # trained by pipeline_vectors' pipeline (or its finished run reused)
+        systems[name] = (FineTunedEncoder(**bench_train.finetune_params(name, args)), train_name)
     rows, per_query = [], {}
     for name, (encoder, trained_on) in systems.items():
+        started = time.perf_counter()
         docs, queries = common.pipeline_vectors(encoder, dataset, test_name, trained_on, cache)
+        if trained_on:
+            records[name] = {"params": encoder.config, "record": encoder.training_record,
+                             "seconds": time.perf_counter() - started}
+            print(f"{name}: trained ({encoder.training_record.get('steps')} steps, held-out nDCG@10 "
+                  f"{encoder.training_record.get('validation_ndcg10')})", flush=True)
         row = {"system": name}
         for dim in DIMS:
             result = evaluate(truncated_ranking(docs, queries, dim, test, doc_ids), test.qrels, ["nDCG@10"])

@@ -45,8 +45,9 @@ def encoders(name: str, qdc: QueryDriftCompensation, task: str, lengths: dict, t
     fine_tuned = qdc.new
     length = lengths.get(name, fine_tuned.config.max_length)
     old = embedlab.create("encoder", "minilm", max_length=length, num_threads=threads)
-    if length == fine_tuned.config.max_length:
-        return old, fine_tuned, bench_train.SPLITS[task][0] if name == task else None
+    if length == fine_tuned.config.max_length:  # on the task, an untrained twin: its pipeline reuses the run
+        return (old, type(fine_tuned)(fine_tuned.config), bench_train.SPLITS[task][0]) if name == task else \
+            (old, fine_tuned, None)
     new = embedlab.create("encoder", "transformers", model_path=str(fine_tuned.model_dir), max_length=length,
                           num_threads=threads)
     return old, new, None

@@ -92,7 +92,9 @@ def pipeline_vectors(encoder: Any, dataset: Dataset, test: str, train: str | Non
                      cache: EmbeddingCache | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Dense document and ``test`` query vectors of ``encoder`` through the cache entries an
     ``embedlab.Pipeline`` of it writes (trained on split ``train`` when given), so a benchmark that
-    needs the vectors reuses the encodings of ``embedlab run`` and bench_train.py instead of redoing them."""
+    needs the vectors reuses the encodings of ``embedlab run`` and bench_train.py instead of redoing them.
+    With ``train``, pass an *untrained* encoder: the pipeline fits it (reusing a finished run of the same
+    recipe); a trained one would count as a new recipe and train again."""
     from embedlab import Pipeline
     from embedlab.embeddings import as_dense
     from embedlab.index import ExactIndex
