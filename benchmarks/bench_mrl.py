@@ -68,7 +68,7 @@ def main() -> None:
         started = time.perf_counter()
         docs, queries = common.pipeline_vectors(encoder, dataset, test_name, trained_on, cache)
         if trained_on:
-            records[name] = {"params": encoder.config, "record": encoder.training_record,
+            records[name] = {"params": bench_train.finetune_params(name, args), "record": encoder.training_record,
                              "seconds": time.perf_counter() - started}
             print(f"{name}: trained ({encoder.training_record.get('steps')} steps, held-out nDCG@10 "
                   f"{encoder.training_record.get('validation_ndcg10')})", flush=True)
