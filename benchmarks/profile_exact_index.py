@@ -28,7 +28,8 @@ from embedlab.index import ExactIndex
 from embedlab.index.topk import TopK
 
 
-def best_of(repeats: int, run) -> float:  # type: ignore[no-untyped-def]
+def median_time(repeats: int, run) -> float:  # type: ignore[no-untyped-def]
+    """Median wall time of ``repeats`` calls of ``run`` after one warm-up call."""
     run()
     times = []
     for _ in range(repeats):
@@ -58,7 +59,7 @@ def main() -> None:
     with threadpool_limits(limits=args.threads):
         reference = faiss.IndexFlatIP(args.dim)
         reference.add(docs)
-        faiss_s = best_of(args.repeats, lambda: reference.search(queries, args.k))
+        faiss_s = median_time(args.repeats, lambda: reference.search(queries, args.k))
         print(f"{args.docs} x {args.dim}, {args.queries} queries, k={args.k}, {args.threads} thread(s); "
               f"FAISS {faiss_s:.3f} s ({args.queries / faiss_s:.0f} QPS)")
         print("| block | query batch | search s | vs FAISS | GEMM s | GEMM + compare s | top-k alone s | other s |")
@@ -102,9 +103,9 @@ def profile(docs: np.ndarray, queries: np.ndarray, k: int, block: int, batch: in
             for q0, q1 in batches:
                 top.push(scores[q0:q1], np.arange(s, e), slice(q0, q1))
 
-    return {"search": best_of(repeats, lambda: index.search(queries, k)), "gemm": best_of(repeats, gemm),
-            "compare": best_of(repeats, lambda: gemm(True)),
-            "select": best_of(repeats, select) * len(spans) / len(sample)}
+    return {"search": median_time(repeats, lambda: index.search(queries, k)), "gemm": median_time(repeats, gemm),
+            "compare": median_time(repeats, lambda: gemm(True)),
+            "select": median_time(repeats, select) * len(spans) / len(sample)}
 
 if __name__ == "__main__":
     main()
