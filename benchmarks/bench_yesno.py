@@ -14,6 +14,7 @@ prints the table (exit status 3 means "not finished, rerun").
     python benchmarks/bench_yesno.py --dataset scifact --set train_max_length=128 epochs=2 \
         --json results/bench_yesno_scifact.json
     python benchmarks/bench_yesno.py --dataset python-stdlib --train-queries 640 --set objective=yes-no
+    (--test-queries N reranks only the first N test queries: a reduced run, said so in its output)
 """
 
 from __future__ import annotations
@@ -58,6 +59,17 @@ def training_split(dataset: Dataset, name: str, limit: int | None, seed: int) ->
         return split
     ids = sorted(np.random.default_rng(seed).choice(split.queries.ids, limit, replace=False).tolist())
     return Split(split.name, split.queries.select(ids), {q: split.qrels[q] for q in ids})
+
+
+def first_queries(split: Split, count: int | None) -> Split:
+    """The split's first ``count`` queries (all when None): a prefix, so reranked chunks are shared
+    with the whole split's run."""
+    if count is None or count >= len(split.queries):
+        return split
+    if count <= 0 or count % CHUNK:
+        raise SystemExit(f"--test-queries must be a positive multiple of {CHUNK}, got {count}")
+    ids = split.queries.ids[:count].tolist()
+    return Split(split.name, split.queries.select(ids), {q: split.qrels[q] for q in ids if q in split.qrels})
 
 
 def first_stage(dataset: Dataset, split: Split, k: int) -> Ranking:
@@ -150,6 +162,9 @@ def main() -> None:
     parser.add_argument("--train-queries", type=int, default=None,
                         help="train on a seeded sample of this many training queries (default: all)")
     parser.add_argument("--depth", type=int, default=100, help="candidates reranked per test query")
+    parser.add_argument("--test-queries", type=int, default=None,
+                        help=f"rerank only the first N test queries (a multiple of {CHUNK}: the finished chunks "
+                             "of a full run are reused): a reduced run when the whole split does not fit")
     parser.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE",
                         help="yesno parameters (JSON values), e.g. objective=yes-no train_max_length=128")
     parser.add_argument("--threads", type=int, default=None)
@@ -176,7 +191,7 @@ def main() -> None:
             reranker.save(args.save)
         if args.train_only:
             return
-        test = dataset.split(test_name)
+        test = first_queries(dataset.split(test_name), args.test_queries)
         ranking = first_stage(dataset, test, args.depth)
         folder = default_cache_dir().expanduser() / "bench-yesno" / reranker.fingerprint[:24] / \
             f"{args.dataset}-{test_name}-{args.depth}"
