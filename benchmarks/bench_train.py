@@ -147,7 +147,7 @@ def quality(args: argparse.Namespace) -> dict:
     if args.held_out_only:
         return held_out(args)
     cache = EmbeddingCache()
-    rows, comparisons = [], []
+    rows, comparisons, controls = [], [], []
     for name in args.datasets:
         dataset = common.load(name)
         train, test = SPLITS[name]
@@ -162,6 +162,7 @@ def quality(args: argparse.Namespace) -> dict:
         rows.append({"dataset": name, "method": "zero-shot minilm", "ndcg10": base_eval.aggregates["nDCG@10"],
                      "unseen": base_unseen, "train_s": 0.0})
         print(f"  zero-shot: nDCG@10 {rows[-1]['ndcg10']:.4f} unseen {base_unseen:.4f}", flush=True)
+        per_query: dict[str, tuple[dict, dict]] = {}
         for config in args.configs:
             params = finetune_params(config, args)
             encoder = FineTunedEncoder(**params)
@@ -175,9 +176,11 @@ def quality(args: argparse.Namespace) -> dict:
                    "p_ttest": tests.p_ttest, "p_wilcoxon": tests.p_wilcoxon, "params": params}
             rows.append(row)
             comparisons.append(row)
+            per_query[config] = (ours, evaluate(ranking, unseen, ["nDCG@10"]).query_values("nDCG@10") if unseen else {})
             print(f"  {config}: nDCG@10 {row['ndcg10']:.4f} (zero-shot {base_eval.aggregates['nDCG@10']:.4f}) "
                   f"unseen {row['unseen']:.4f} p_t={tests.p_ttest:.2g} steps={row['steps']} "
                   f"train+encode {seconds:.0f}s", flush=True)
+        controls += against_controls(name, per_query, args.versus)
     for key in ("p_ttest", "p_wilcoxon"):
         for row, corrected in zip(comparisons, holm([r[key] for r in comparisons])):
             row[f"{key}_holm"] = corrected
@@ -190,7 +193,35 @@ def quality(args: argparse.Namespace) -> dict:
         held_text = f"{held[0]:.3f} -> {max(held):.3f}" if held else "-"
         print(f"| {row['dataset']} | {row['method']} | {row['ndcg10']:.4f} | {row['unseen']:.4f} | {p} | "
               f"{held_text} | {row.get('steps', '-')} |")
-    return {"rows": rows}
+    if controls:
+        print("\n| dataset | method | control | difference | p (t / Wilcoxon) | up / down | unseen difference | "
+              "unseen p (t / Wilcoxon) |\n|---|---|---|---|---|---|---|---|")
+        for c in controls:
+            print(f"| {c['dataset']} | {c['method']} | {c['control']} | {c['difference']:+.4f} | {c['p_ttest']:.2g} / "
+                  f"{c['p_wilcoxon']:.2g} | {c['improved']} / {c['degraded']} | {c['unseen_difference']:+.4f} | "
+                  f"{c['unseen_p_ttest']:.2g} / {c['unseen_p_wilcoxon']:.2g} |")
+    return {"rows": rows, "versus_controls": controls}
+
+
+def against_controls(dataset: str, per_query: dict[str, tuple[dict, dict]], names: list[str]) -> list[dict]:
+    """Paired tests of every recipe against each supervised control in ``names`` (``--versus``), on
+    the whole test split and on the unseen subset: what a method adds over the same fine-tuning."""
+    out = []
+    for control in (n for n in names if n in per_query):
+        for config, (ours, ours_unseen) in per_query.items():
+            if config == control:
+                continue
+            whole = paired_tests(ours, per_query[control][0])
+            row = {"dataset": dataset, "method": config, "control": control, "difference": whole.mean_difference,
+                   "p_ttest": whole.p_ttest, "p_wilcoxon": whole.p_wilcoxon, "improved": whole.improved,
+                   "degraded": whole.degraded, "unseen_difference": float("nan"), "unseen_p_ttest": float("nan"),
+                   "unseen_p_wilcoxon": float("nan")}
+            if ours_unseen:
+                part = paired_tests(ours_unseen, per_query[control][1])
+                row.update(unseen_difference=part.mean_difference, unseen_p_ttest=part.p_ttest,
+                           unseen_p_wilcoxon=part.p_wilcoxon)
+            out.append(row)
+    return out
 
 
 def speed_pairs(n: int) -> tuple[list[str], list[str]]:
@@ -279,6 +310,8 @@ def main() -> None:
                    help="train on a seeded sample of this many training queries (default: all)")
     q.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE",
                    help="override finetune parameters for every config (JSON values), e.g. epochs=2")
+    q.add_argument("--versus", nargs="*", default=[], metavar="CONFIG",
+                   help="also test every recipe against these recipes (supervised controls, e.g. infonce mined)")
     q.add_argument("--held-out-only", action="store_true",
                    help="train and report held-out training queries' nDCG@10 only (no test encoding)")
     q.add_argument("--json", type=Path)
