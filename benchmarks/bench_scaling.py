@@ -17,8 +17,9 @@ nDCG@10 within 0.005; ``onnx`` for fp32); each backend has its own cache entry.
 
 Every row of the table runs in a fresh process so that its peak RSS (``ru_maxrss``) is its own.
 BM25 = ``bm25`` encoder + ``inverted`` index (embedlab-bm25); exact = the core ``exact`` index;
-PQ = the core ``pq`` compressor (m = 48, codebooks trained by FAISS on a 65,536-row sample) in the
-``exact`` index (codes only); HNSW = ``faiss`` HNSW32. Columns: encode s (BM25: fit + encode;
+PQ = the core ``pq`` compressor (m = 48, codebooks trained by FAISS on a 65,536-row sample read one
+group of 8 subspaces' columns at a time) in the ``exact`` index (codes only; searched 128 queries at a
+time through prepared lookup tables); HNSW = ``faiss`` HNSW32. Columns: encode s (BM25: fit + encode;
 MiniLM: the encoding seconds recorded in the chunks, scaled to the rows used), PQ training s,
 index s (built from the cached vectors one chunk at a time, as the pipeline does), search s for the
 1,000 queries at ``--threads`` threads, base RSS (interpreter, libraries, texts, loaded model and
@@ -46,6 +47,7 @@ import numpy as np
 import embedlab
 from embedlab.cache import EmbeddingCache
 from embedlab.embeddings import EmbeddingKind
+from embedlab.pq import sample_positions
 from embedlab.shards import ChunkStore, encode_chunks
 from embedlab.threads import faiss_threads
 
@@ -179,7 +181,7 @@ def run_one(method: str, n_docs: int, threads: int, backend: str, synthetic: boo
         vectors, query_vectors = synthetic_vectors(n, 0), synthetic_vectors(N_QUERIES, 1)
         index = make_index(method, threads)
         if method == "pq":
-            train_pq(index, vectors[pq_sample(n)], row)
+            train_pq(index, vectors, n, row)
         start = time.perf_counter()
         index.build(vectors)
         row["index_s"] = time.perf_counter() - start
@@ -203,7 +205,7 @@ def run_one(method: str, n_docs: int, threads: int, backend: str, synthetic: boo
         row["base_rss_mb"] = peak_rss_mb()  # interpreter, libraries, texts, model, queries: before any vector
         index = make_index(method, threads)
         if method == "pq":
-            train_pq(index, store.take(pq_sample(n)), row)
+            train_pq(index, FirstRows(store, n), n, row)
         start = time.perf_counter()
         index.build_from_chunks(FirstRows(store, n))  # one chunk at a time, as the pipeline does
         row["index_s"] = time.perf_counter() - start
@@ -239,8 +241,8 @@ class FirstRows:
             start = self.store.bounds(chunk)[0]
             yield start, self.store.load_chunk(chunk, mmap=mmap)[:self.n - start]
 
-    def take(self, positions: np.ndarray) -> np.ndarray:
-        return self.store.take(positions)
+    def take(self, positions: np.ndarray, columns: slice | None = None) -> np.ndarray:
+        return self.store.take(positions, columns)
 
 
 def exact_top_k(rows: FirstRows, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
@@ -274,11 +276,6 @@ def recall_at_k(rows: FirstRows, queries: np.ndarray, found: np.ndarray) -> floa
     return float(np.mean((scores >= kth[:, None] - 1e-6).sum(axis=1) / k))
 
 
-def pq_sample(n: int) -> np.ndarray:
-    """Sorted positions of the PQ training rows among the first ``n`` (seeded)."""
-    return np.sort(np.random.default_rng(0).choice(n, min(n, PQ_SAMPLE), replace=False))
-
-
 def peak_rss_mb() -> float:
     """This process's peak resident set size so far, MiB."""
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
@@ -302,26 +299,30 @@ def make_index(method: str, threads: int):
     return embedlab.create("index", "exact")
 
 
-def fit_pq(sample: np.ndarray) -> tuple[object, float]:
+def fit_pq(rows: object, positions: np.ndarray) -> tuple[object, float]:
     """The core PQ compressor, 48 sub-quantisers of 256 centroids (48 bytes per document), its
-    codebooks trained by FAISS's ``ProductQuantizer`` (k-means, 20 iterations like the core's, seed 0,
-    one thread), and the training seconds. The core's scipy k-means takes ~13 s per subspace on
-    65,536 rows here (10 minutes for 48); codes, index and scan are the core's."""
-    import faiss
+    codebooks trained by FAISS's ``ProductQuantizer`` k-means (20 iterations like the core's, seed 0,
+    one thread) on the rows ``positions`` of ``rows`` (an array, or chunks read one group of 8
+    subspaces' columns at a time: :func:`embedlab.pq.train_codebooks_from_chunks`, 16 MiB of sample
+    held), and the training seconds (reading included). The core's scipy k-means takes ~13 s per
+    subspace on 65,536 rows here (10 minutes for 48); codes, index and scan are the core's."""
+    from embedlab.pq import faiss_trainer, train_codebooks_from_chunks
 
+    trainer = faiss_trainer(256, seed=0, iterations=20, num_threads=1)
     # a cheap fit gives the compressor its shapes (not timed); its codebooks are then replaced
-    compressor = embedlab.create("compressor", "pq", m=PQ_M, iterations=1).fit(sample[:1024])
-    quantizer = faiss.ProductQuantizer(sample.shape[1], PQ_M, 8)
-    quantizer.cp.niter, quantizer.cp.seed = 20, 0
+    in_memory = isinstance(rows, np.ndarray)
+    first = rows[positions[:1024]] if in_memory else rows.take(positions[:1024])
+    compressor = embedlab.create("compressor", "pq", m=PQ_M, iterations=1).fit(first)
     start = time.perf_counter()
-    with faiss_threads(1):
-        quantizer.train(np.ascontiguousarray(sample, dtype=np.float32))
-    seconds = time.perf_counter() - start
-    return compressor.use_codebooks(faiss.vector_to_array(quantizer.centroids).reshape(PQ_M, 256, -1)), seconds
+    if in_memory:
+        centroids = trainer(rows[positions], range(PQ_M))
+    else:
+        centroids = train_codebooks_from_chunks(rows, positions, m=PQ_M, trainer=trainer).centroids
+    return compressor.use_codebooks(centroids), time.perf_counter() - start
 
 
-def train_pq(index, sample: np.ndarray, row: dict) -> None:
-    compressor, row["pq_train_s"] = fit_pq(sample)
+def train_pq(index, rows: object, n: int, row: dict) -> None:
+    compressor, row["pq_train_s"] = fit_pq(rows, sample_positions(n, PQ_SAMPLE, 0))
     index.use_compressor(compressor)
 
 

@@ -107,3 +107,17 @@ def test_split_drops_and_counts_unknown_qrels():
     assert split.qrels == {"q1": {"a": 1}, "q2": {"b": 2}}
     with pytest.raises(InvalidInputError, match="no split 'dev'; available: test"):
         dataset.split("dev")
+
+
+def test_finiteness_is_checked_in_bounded_blocks(monkeypatch):
+    import embedlab.embeddings as embeddings
+
+    monkeypatch.setattr(embeddings, "FINITE_BLOCK", 7)  # blocks of 7 entries, the last one partial
+    x = np.zeros((5, 6), np.float32)
+    assert embeddings.all_finite(x)
+    for row, column in [(0, 0), (1, 0), (4, 5)]:  # first entry, a block boundary, the last entry
+        bad = x.copy()
+        bad[row, column] = np.inf
+        assert not embeddings.all_finite(bad)
+        with pytest.raises(InvalidInputError, match=f"row {row}"):
+            embeddings.as_dense(bad)

@@ -72,3 +72,71 @@ def test_bad_input_gets_clear_errors(books: Codebooks, data: tuple[np.ndarray, n
     with pytest.raises(InvalidInputError, match="shape"):
         books.scores(data[1], np.zeros((3, 5), dtype=np.uint8))
     assert books.bytes_per_vector == 4 and Codebooks(np.zeros((2, 300, 3))).bytes_per_vector == 4
+
+
+def old_encode(books: Codebooks, x: np.ndarray) -> np.ndarray:
+    """The encoder before blocks of 4,096 rows and in-place distances: one expression per subspace."""
+    norms = np.einsum("jcd,jcd->jc", books.centroids, books.centroids)
+    parts = x.reshape(-1, books.m, books.dsub)
+    return np.stack([np.argmin(norms[j][None, :] - 2.0 * parts[:, j, :] @ books.centroids[j].T, axis=1)
+                     for j in range(books.m)], axis=1)
+
+
+def test_blocked_in_place_encoding_gives_the_same_codes(books: Codebooks, data: tuple[np.ndarray, np.ndarray],
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    import embedlab.pq as pq
+
+    monkeypatch.setattr(pq, "BLOCK", 300)  # several blocks, the last one partial
+    np.testing.assert_array_equal(books.encode(data[0]), old_encode(books, data[0]))
+
+
+def test_query_scorer_scores_any_block_like_scores(books: Codebooks, data: tuple[np.ndarray, np.ndarray]) -> None:
+    codes = books.encode(data[0])
+    for metric in ("ip", "l2"):
+        score = books.query_scorer(data[1], metric)
+        whole = books.scores(data[1], codes, metric)
+        np.testing.assert_array_equal(score(codes), whole.T)
+        np.testing.assert_array_equal(score(codes[700:900]), whole[:, 700:900].T)
+    assert books.table_bytes_per_query == 4 * 32 * 4
+
+
+class RecordingRows:
+    """An in-memory stand-in for a chunk store that records what each ``take`` returned."""
+
+    def __init__(self, x: np.ndarray) -> None:
+        self.x, self.dim, self.taken = x, x.shape[1], []
+
+    def take(self, positions: np.ndarray, columns: slice | None = None) -> np.ndarray:
+        out = self.x[positions] if columns is None else self.x[positions, columns]
+        self.taken.append(out.nbytes)
+        return out
+
+
+@pytest.mark.parametrize("max_bytes", [1, 2 * 1000 * 4 * 4, 1 << 30])
+def test_training_from_chunks_reads_bounded_groups_and_equals_training_on_the_sample(
+        data: tuple[np.ndarray, np.ndarray], max_bytes: int) -> None:
+    from embedlab.pq import kmeans_trainer, sample_positions, subspace_groups, train_codebooks_from_chunks
+
+    rows = RecordingRows(data[0])
+    positions = sample_positions(len(data[0]), 1000, seed=5)
+    ours = train_codebooks_from_chunks(rows, positions, m=4, trainer=kmeans_trainer(16, seed=2, iterations=5),
+                                       max_bytes=max_bytes)
+    whole = train_codebooks(data[0][positions], m=4, ksub=16, seed=2, iterations=5)
+    np.testing.assert_array_equal(ours.centroids, whole.centroids)
+    groups = subspace_groups(4, 1000, 4, max_bytes)
+    assert [len(g) for g in groups] == {1: [1, 1, 1, 1], 32000: [2, 2]}.get(max_bytes, [4])
+    assert len(rows.taken) == len(groups)  # one read per group of columns, never the whole sample
+    assert max(rows.taken) == max(len(g) for g in groups) * 1000 * 4 * 4
+    assert max(rows.taken) <= max(max_bytes, 1000 * 4 * 4)
+
+
+def test_faiss_codebooks_do_not_depend_on_the_grouping(data: tuple[np.ndarray, np.ndarray]) -> None:
+    from embedlab.pq import faiss_trainer, train_codebooks_from_chunks
+
+    trainer = faiss_trainer(16, seed=1, iterations=5)
+    whole = trainer(data[0], range(4))
+    grouped = train_codebooks_from_chunks(RecordingRows(data[0]), np.arange(len(data[0])), m=4, trainer=trainer,
+                                          max_bytes=1)
+    np.testing.assert_array_equal(grouped.centroids, whole)
+    with pytest.raises(ConfigError, match="power of two"):
+        faiss_trainer(24)

@@ -75,3 +75,62 @@ def test_use_codebooks_replaces_the_centroids_and_keeps_the_rotation(vectors: np
     np.testing.assert_array_equal(pq.codebooks.centroids, centroids[:, ::-1])
     with pytest.raises(embedlab.InvalidInputError, match="do not fit"):
         pq.use_codebooks(centroids[:2])
+
+
+class PerBlockPQ(PQCompressor):
+    """A plain CodeScorer (no prepared tables): the exact index scores every block with ``score``."""
+
+    query_scorer = None
+
+
+class CountingPQ(PQCompressor):
+    """Records the number of queries of every prepared batch."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.batches: list[int] = []
+
+    def query_scorer(self, queries):
+        self.batches.append(len(queries))
+        return super().query_scorer(queries)
+
+
+@pytest.mark.parametrize("metric", ["ip", "l2", "cosine"])
+def test_prepared_tables_per_query_batch_give_the_per_block_results(vectors: np.ndarray, metric: str) -> None:
+    from embedlab.index.exact import PREPARED_QUERY_BATCH
+
+    assert isinstance(PQCompressor(), embedlab.PreparedCodeScorer)
+    assert not isinstance(PerBlockPQ(), embedlab.PreparedCodeScorer)
+    queries = np.random.default_rng(2).normal(size=(300, 16)).astype(np.float32)
+    per_row = np.random.default_rng(3).random((300, 600)) < 0.5
+    results = {}
+    for cls in (PerBlockPQ, CountingPQ):
+        pq = cls(m=4, ksub=16, seed=3, iterations=5).fit(vectors)  # seeded: the same codebooks
+        index = ExactIndex(metric=metric, block_size=64)
+        index.use_compressor(pq)
+        index.build(vectors, {"year": np.arange(600) % 3})
+        results[cls] = [index.search(queries, 10, filter=f) for f in (None, {"year": 1}, per_row)]
+    for a, b in zip(results[PerBlockPQ], results[CountingPQ]):
+        np.testing.assert_array_equal(a.indices, b.indices)
+        np.testing.assert_allclose(a.scores, b.scores, rtol=1e-6, atol=1e-6)
+    # tables are built once per batch of at most PREPARED_QUERY_BATCH queries, not once per block
+    per_search = [PREPARED_QUERY_BATCH, PREPARED_QUERY_BATCH, 300 - 2 * PREPARED_QUERY_BATCH]
+    assert pq.batches == per_search * 3
+
+
+def test_fit_from_chunks_equals_fit_on_the_sample(vectors: np.ndarray, tmp_path) -> None:
+    from embedlab.pq import sample_positions
+    from embedlab.shards import ChunkStore, write_chunk
+
+    store = ChunkStore.open(tmp_path / "job", "j", len(vectors), 128)
+    for chunk in range(store.n_chunks):
+        start, stop = store.bounds(chunk)
+        write_chunk(store, chunk, vectors[start:stop], 0.0)
+    positions = sample_positions(len(vectors), 400, seed=1)
+    assert isinstance(PQCompressor(), embedlab.FitsFromChunks)
+    for params in ({"m": 4, "ksub": 16, "iterations": 5}, {"m": 4, "ksub": 16, "iterations": 5, "opq": True}):
+        with faiss_threads(1):
+            ours = PQCompressor(**params).fit_from_chunks(store, positions)
+            whole = PQCompressor(**params).fit(vectors[positions])
+        np.testing.assert_array_equal(ours.codebooks.centroids, whole.codebooks.centroids)
+        np.testing.assert_array_equal(ours.encode(vectors), whole.encode(vectors))

@@ -222,3 +222,16 @@ def test_pipeline_without_cache_encodes_in_memory(tmp_path: Path) -> None:
         warnings.simplefilter("error")
         pipeline.build(corpus(50))
     assert len(pipeline.index) == 50
+
+
+def test_take_reads_rows_and_columns_chunk_by_chunk(tmp_path: Path) -> None:
+    store = encode_chunks(ChunkStore.open(tmp_path / "job", "j", len(TEXTS), 50), TEXTS, Counting(),
+                          progress=False)
+    everything = store.gather()
+    positions = np.array([0, 3, 49, 50, 51, 120, 229])
+    np.testing.assert_array_equal(store.take(positions), everything[positions])
+    np.testing.assert_array_equal(store.take(positions, columns=slice(4, 12)), everything[positions, 4:12])
+    with pytest.raises(InvalidInputError, match="sorted positions"):
+        store.take(positions[::-1])
+    with pytest.raises(InvalidInputError, match="no positions"):
+        store.take(np.array([], dtype=np.int64))

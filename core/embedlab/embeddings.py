@@ -37,6 +37,17 @@ def _first_bad_row(values: np.ndarray) -> int:
     return int(np.flatnonzero(bad)[0])
 
 
+#: Entries checked at once by :func:`all_finite` (a 1 MiB temporary instead of one as large as the array).
+FINITE_BLOCK = 1 << 20
+
+
+def all_finite(array: np.ndarray) -> bool:
+    """Whether every entry of a C-contiguous array is finite, checked in blocks of
+    :data:`FINITE_BLOCK` entries (bounded temporary memory for large corpora)."""
+    flat = array.reshape(-1)
+    return all(np.isfinite(flat[start:start + FINITE_BLOCK]).all() for start in range(0, flat.size, FINITE_BLOCK))
+
+
 def as_dense(x: object, *, dim: int | None = None, name: str = "embeddings",
              allow_empty: bool = False) -> np.ndarray:
     """Return ``x`` as a C-contiguous float32 ``(n, d)`` array, checking shape and finiteness.
@@ -56,7 +67,7 @@ def as_dense(x: object, *, dim: int | None = None, name: str = "embeddings",
         raise InvalidInputError(f"{name}: no vectors (empty input)")
     if dim is not None and array.shape[1] != dim:
         raise InvalidInputError(f"{name}: dimension {array.shape[1]} does not match the expected {dim}")
-    if array.size and not np.isfinite(array).all():
+    if array.size and not all_finite(array):
         raise InvalidInputError(f"{name}: row {_first_bad_row(array)} contains NaN or inf")
     return array
 

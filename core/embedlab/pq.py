@@ -14,16 +14,25 @@ a ranking loss in torch) and wrap the result in :class:`Codebooks`.
 
 from __future__ import annotations
 
+from typing import Any, Callable
+
 import attrs
 import numpy as np
 
 from embedlab.embeddings import as_dense
 from embedlab.errors import ConfigError, InvalidInputError
 
-#: Rows encoded per block, so large corpora need bounded temporary memory.
-BLOCK = 16384
+#: Rows encoded per block, so large corpora need bounded temporary memory (one ``(BLOCK, ksub)``
+#: float32 distance block at a time: 4 MiB for 256 centroids).
+BLOCK = 4096
 #: Codes scored per block: small enough that the block's scores stay in cache during the scan.
 SCAN_BLOCK = 4096
+#: Bytes of training-sample columns held at once by :func:`train_codebooks_from_chunks`.
+SAMPLE_BYTES = 16 << 20
+
+#: Trains the codebooks of a group of consecutive subspaces from the sample's columns of that
+#: group: ``(columns (n, len(group) * dsub), group) -> centroids (len(group), ksub, dsub)``.
+SubspaceTrainer = Callable[[np.ndarray, range], np.ndarray]
 
 
 def check_subspaces(dim: int, m: int, owner: str = "pq") -> int:
@@ -90,7 +99,9 @@ class Codebooks:
         for start in range(0, len(x), BLOCK):
             block = x[start:start + BLOCK].reshape(-1, self.m, self.dsub)
             for j in range(self.m):
-                distances = norms[j][None, :] - 2.0 * block[:, j, :] @ self.centroids[j].T
+                distances = block[:, j, :] @ self.centroids[j].T  # |c|^2 - 2 <x, c>, in place
+                distances *= -2.0
+                distances += norms[j]
                 codes[start:start + len(block), j] = np.argmin(distances, axis=1)
         return codes
 
@@ -138,18 +149,33 @@ class Codebooks:
     def scores(self, queries: object, codes: object, metric: str = "ip") -> np.ndarray:
         """ADC similarity of every query with every code, ``(n_queries, n_codes)`` float32:
         the sum over subspaces of table look-ups (equal to scoring ``decode(codes)``)."""
-        codes = self.check_codes(codes)
+        return np.ascontiguousarray(self.query_scorer(queries, metric)(codes).T)
+
+    def query_scorer(self, queries: object, metric: str = "ip") -> Callable[[object], np.ndarray]:
+        """The lookup tables of ``queries`` built once, and a function scoring any block of codes
+        with them: ``codes -> (n_codes, n_queries)`` float32 (documents-major; :meth:`scores`
+        transposed). Scoring many blocks for one batch of queries builds the tables once."""
         # (m, ksub, n_queries): one look-up copies a contiguous row holding every query's entry,
         # so the scan runs code by code (as FAISS does) instead of gathering scattered floats;
         # written in that layout directly (no second copy of the tables).
         rows = np.ascontiguousarray(self._tables(queries, metric, "jcq"))
-        out = np.zeros((len(codes), rows.shape[2]), dtype=np.float32)
-        for start in range(0, len(codes), SCAN_BLOCK):
-            block = codes[start:start + SCAN_BLOCK]
-            target = out[start:start + len(block)]
-            for j in range(self.m):
-                target += rows[j].take(block[:, j], axis=0)
-        return np.ascontiguousarray(out.T)
+
+        def score(codes: object) -> np.ndarray:
+            codes = self.check_codes(codes)
+            out = np.zeros((len(codes), rows.shape[2]), dtype=np.float32)
+            for start in range(0, len(codes), SCAN_BLOCK):
+                block = codes[start:start + SCAN_BLOCK]
+                target = out[start:start + len(block)]
+                for j in range(self.m):
+                    target += rows[j].take(block[:, j], axis=0)
+            return out
+
+        return score
+
+    @property
+    def table_bytes_per_query(self) -> int:
+        """Bytes of one query's lookup tables (``m * ksub`` float32)."""
+        return self.m * self.ksub * 4
 
 
 def kmeans(vectors: np.ndarray, k: int, *, seed: int, iterations: int = 25) -> np.ndarray:
@@ -162,13 +188,81 @@ def kmeans(vectors: np.ndarray, k: int, *, seed: int, iterations: int = 25) -> n
     return centroids.astype(np.float32)
 
 
+def kmeans_trainer(ksub: int, *, seed: int = 0, iterations: int = 25) -> SubspaceTrainer:
+    """:func:`kmeans` in each subspace, subspace ``j`` seeded with ``seed + j`` (so a subspace's
+    codebook does not depend on how the subspaces are grouped)."""
+
+    def train(columns: np.ndarray, group: range) -> np.ndarray:
+        dsub = columns.shape[1] // len(group)
+        return np.stack([kmeans(columns[:, i * dsub:(i + 1) * dsub], ksub, seed=seed + j, iterations=iterations)
+                         for i, j in enumerate(group)])
+
+    return train
+
+
+def faiss_trainer(ksub: int = 256, *, seed: int = 0, iterations: int = 25, num_threads: int | None = 1,
+                  owner: str = "pq") -> SubspaceTrainer:
+    """FAISS's ``ProductQuantizer`` k-means (``ksub`` a power of two; needs ``faiss-cpu``): far
+    faster than scipy's on large samples. FAISS trains every subspace on its own columns with the
+    same seed, so a subspace's codebook does not depend on how the subspaces are grouped."""
+    from embedlab.threads import faiss_threads
+
+    try:
+        import faiss
+    except ImportError:
+        raise ConfigError(f"{owner}: FAISS training needs faiss-cpu; pip install faiss-cpu") from None
+    bits = ksub.bit_length() - 1
+    if 1 << bits != ksub:
+        raise ConfigError(f"{owner}: FAISS PQ needs ksub a power of two (got {ksub})")
+
+    def train(columns: np.ndarray, group: range) -> np.ndarray:
+        check_training_size(len(columns), ksub, owner)
+        quantizer = faiss.ProductQuantizer(columns.shape[1], len(group), bits)
+        quantizer.cp.niter, quantizer.cp.seed = iterations, seed
+        with faiss_threads(num_threads):
+            quantizer.train(np.ascontiguousarray(columns, dtype=np.float32))
+        return faiss.vector_to_array(quantizer.centroids).reshape(len(group), ksub, -1)
+
+    return train
+
+
 def train_codebooks(vectors: object, *, m: int, ksub: int = 256, seed: int = 0, iterations: int = 25) -> Codebooks:
     """Plain PQ: k-means with ``ksub`` centroids in each of the ``m`` subspaces."""
     x = as_dense(vectors, name="pq training vectors")
-    dsub = check_subspaces(x.shape[1], m)
+    check_subspaces(x.shape[1], m)
     check_training_size(len(x), ksub)
-    books = [kmeans(x[:, j * dsub:(j + 1) * dsub], ksub, seed=seed + j, iterations=iterations) for j in range(m)]
-    return Codebooks(np.stack(books))
+    return Codebooks(kmeans_trainer(ksub, seed=seed, iterations=iterations)(x, range(m)))
+
+
+def sample_positions(n: int, size: int, seed: int = 0) -> np.ndarray:
+    """Sorted positions of a seeded sample of ``size`` rows among ``n`` (all rows when ``n <= size``)."""
+    if n <= size:
+        return np.arange(n)
+    return np.sort(np.random.default_rng(seed).choice(n, size, replace=False))
+
+
+def subspace_groups(m: int, rows: int, dsub: int, max_bytes: int = SAMPLE_BYTES) -> list[range]:
+    """Consecutive subspaces whose float32 sample columns (``rows`` rows) fit ``max_bytes`` together
+    (at least one subspace per group)."""
+    per_group = max(1, max_bytes // max(1, rows * dsub * 4))
+    return [range(j, min(j + per_group, m)) for j in range(0, m, per_group)]
+
+
+def train_codebooks_from_chunks(chunks: Any, positions: np.ndarray, *, m: int, trainer: SubspaceTrainer,
+                                max_bytes: int = SAMPLE_BYTES) -> Codebooks:
+    """Codebooks trained on the rows ``positions`` of ``chunks`` (a :class:`embedlab.shards.ChunkStore`
+    of dense vectors, or anything with ``dim`` and ``take(positions, columns=...)``) without holding
+    the sample: for each group of subspaces (:func:`subspace_groups`) only that group's columns
+    are read, chunk by chunk, and trained with ``trainer``. Equal to training on
+    ``chunks.take(positions)`` whole when the trainer treats subspaces independently (the
+    trainers here do)."""
+    dsub = check_subspaces(int(chunks.dim), m)
+    books = []
+    for group in subspace_groups(m, len(positions), dsub, max_bytes):
+        columns = chunks.take(positions, columns=slice(group.start * dsub, group.stop * dsub))
+        books.append(trainer(as_dense(columns, name="pq training vectors"), group))
+        del columns
+    return Codebooks(np.concatenate(books))
 
 
 def opq_codebooks(vectors: object, *, m: int, ksub: int = 256, seed: int = 0, iterations: int = 25,

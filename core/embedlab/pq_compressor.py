@@ -8,7 +8,7 @@ two-tier indexes (embedlab-bidr), and the holder of codebooks trained elsewhere
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import attrs
 import numpy as np
@@ -17,7 +17,7 @@ from embedlab.components import Component
 from embedlab.embeddings import as_dense
 from embedlab.errors import InvalidInputError, NotFittedError
 from embedlab.persistence import load_state, save_state
-from embedlab.pq import Codebooks, opq_codebooks, train_codebooks
+from embedlab.pq import Codebooks, kmeans_trainer, opq_codebooks, train_codebooks, train_codebooks_from_chunks
 
 _v = attrs.validators
 _int = _v.instance_of(int)
@@ -65,6 +65,19 @@ class PQCompressor(Component):
                                                         iterations=c.iterations)
         else:
             self._books = train_codebooks(vectors, m=c.m, ksub=c.ksub, seed=c.seed, iterations=c.iterations)
+        return self
+
+    def fit_from_chunks(self, chunks: Any, positions: np.ndarray) -> PQCompressor:
+        """:meth:`fit` on the rows ``positions`` of a chunk store (:class:`embedlab.FitsFromChunks`):
+        plain PQ reads one group of subspace columns of the sample at a time
+        (:func:`embedlab.pq.train_codebooks_from_chunks`), the same codebooks as ``fit`` on the whole
+        sample; OPQ's rotation mixes every dimension, so it reads the sample whole."""
+        c = self.config
+        if c.opq:
+            return self.fit(as_dense(chunks.take(positions), name="pq training vectors"))
+        self._books = train_codebooks_from_chunks(
+            chunks, positions, m=c.m, trainer=kmeans_trainer(c.ksub, seed=c.seed, iterations=c.iterations))
+        self._rotation = None
         return self
 
     def use_codebooks(self, centroids: np.ndarray) -> PQCompressor:
@@ -116,6 +129,11 @@ class PQCompressor(Component):
     def score(self, queries: np.ndarray, codes: np.ndarray) -> np.ndarray:
         """Inner product of every query with every decoded code, by lookup tables."""
         return self.codebooks.scores(self._rotate(queries), codes, "ip")
+
+    def query_scorer(self, queries: np.ndarray) -> Callable[[np.ndarray], np.ndarray]:
+        """The lookup tables of ``queries`` built once, and ``codes -> (n_codes, n_queries)`` inner
+        products with them (:class:`embedlab.PreparedCodeScorer`; ``score(queries, codes).T``)."""
+        return self.codebooks.query_scorer(self._rotate(queries), "ip")
 
     def check_codes(self, codes: np.ndarray) -> np.ndarray:
         """``codes`` unchanged, or InvalidInputError unless they are valid centroid ids."""

@@ -7,7 +7,7 @@ see :class:`embedlab.components.Component`, a convenient base class.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Mapping, Protocol, Sequence, runtime_checkable
+from typing import Any, Callable, Mapping, Protocol, Sequence, runtime_checkable
 
 import numpy as np
 
@@ -119,6 +119,27 @@ class CodeScorer(Protocol):
 
     def score(self, queries: np.ndarray, codes: np.ndarray) -> np.ndarray:
         """``(n_queries, n_codes)`` similarity (higher is better)."""
+
+
+@runtime_checkable
+class FitsFromChunks(Protocol):
+    """Optional compressor capability: fit on the rows ``positions`` of a chunk store of dense
+    vectors (:class:`embedlab.shards.ChunkStore`) reading only what it needs (PQ: one group of
+    subspace columns at a time), instead of on the whole sample in memory. The pipeline uses it
+    when it builds from chunks; the result equals ``fit(chunks.take(positions))``."""
+
+    def fit_from_chunks(self, chunks: Any, positions: np.ndarray) -> Any: ...
+
+
+@runtime_checkable
+class PreparedCodeScorer(Protocol):
+    """Optional compressor capability beside :class:`CodeScorer`: prepare a batch of queries once
+    (PQ lookup tables) and score many blocks of codes with it. The exact index then scans one
+    query batch at a time, holding that batch's tables only."""
+
+    def query_scorer(self, queries: np.ndarray) -> Callable[[np.ndarray], np.ndarray]:
+        """A function ``codes -> (n_codes, n_queries)`` similarities (documents-major), equal to
+        ``score(queries, codes).T``."""
 
 
 @runtime_checkable

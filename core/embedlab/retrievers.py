@@ -30,10 +30,12 @@ from embedlab.dataset import Corpus, Exclusions, Queries, Split
 from embedlab.errors import ConfigError, InvalidInputError, StateError
 from embedlab.executors import Executor, LocalExecutor, create_executor
 from embedlab.media import check_inputs
+from embedlab.pq import sample_positions
 from embedlab.protocols import (
     AcceptsCompressor,
     Compressor,
     Encoder,
+    FitsFromChunks,
     GraphEncoder,
     Index,
     LearnsFromQueries,
@@ -188,9 +190,15 @@ class EmbeddingRetriever:
             self._build_index(chunks.gather(), corpus, train, keep_vectors)
             return
         if self.compressor is not None:
-            sample = chunks.take(self._fit_positions(len(chunks)))
-            start = time.perf_counter()
-            self.compressor.fit(emb.as_dense(sample, name=f"first stage {self.label!r} compressor input"))
+            positions = sample_positions(len(chunks), self.fit_sample, self.seed)
+            if isinstance(self.compressor, FitsFromChunks):  # reads only the columns it needs
+                start = time.perf_counter()
+                self.compressor.fit_from_chunks(chunks, positions)
+            else:
+                sample = emb.as_dense(chunks.take(positions), name=f"first stage {self.label!r} compressor input")
+                start = time.perf_counter()
+                self.compressor.fit(sample)
+                del sample
             self.timings.fit_compressor_s = time.perf_counter() - start
         start = time.perf_counter()
         self.index = self.executor.build_index(self.index, chunks, corpus.attributes or None, self.compressor)
@@ -216,12 +224,6 @@ class EmbeddingRetriever:
         self.timings.encode_documents_s = store.seconds()
         self.timings.cache_hits += int(hit)
         return store
-
-    def _fit_positions(self, n: int) -> np.ndarray:
-        """Sorted positions of the seeded compressor training sample (all when ``n <= fit_sample``)."""
-        if n <= self.fit_sample:
-            return np.arange(n)
-        return np.sort(np.random.default_rng(self.seed).choice(n, self.fit_sample, replace=False))
 
     def release_vectors(self) -> None:
         """Drop the vectors kept by ``build(keep_vectors=True)``."""
@@ -289,7 +291,8 @@ class EmbeddingRetriever:
             start = time.perf_counter()
             self.compressor.fit_queries(attrs.evolve(train, document_vectors=dense))
         else:
-            sample = dense if len(dense) <= self.fit_sample else dense[self._fit_positions(len(dense))]
+            sample = dense if len(dense) <= self.fit_sample else dense[
+                sample_positions(len(dense), self.fit_sample, self.seed)]
             start = time.perf_counter()
             self.compressor.fit(sample)
         self.timings.fit_compressor_s = time.perf_counter() - start

@@ -188,21 +188,36 @@ class ChunkStore:
             return out
         return concatenate([chunk for _, chunk in self.chunks(mmap=False)])
 
-    def take(self, positions: np.ndarray) -> emb.Embeddings:
-        """Rows at sorted ``positions`` (for example a training sample), reading only their chunks."""
+    def take(self, positions: np.ndarray, columns: slice | None = None) -> emb.Embeddings:
+        """Rows at sorted ``positions`` (for example a training sample), reading only their chunks,
+        one at a time; dense rows go straight into one preallocated array (peak memory: the result
+        plus one chunk's selected rows). ``columns`` (dense only) keeps those columns of each row."""
         positions = np.asarray(positions, dtype=np.int64)
         if positions.size and (positions[0] < 0 or positions[-1] >= self.n_items
                                or np.any(np.diff(positions) < 0)):
             raise InvalidInputError("chunk store: take() needs sorted positions inside the store")
+        if not positions.size:
+            raise InvalidInputError("chunk store: take() got no positions")
         owners = positions // self.chunk_size
+        out: np.ndarray | None = None
         parts = []
+        done = 0
         for chunk in np.unique(owners).tolist():
             local = positions[owners == chunk] - chunk * self.chunk_size
             data = self.load_chunk(chunk)
-            parts.append(np.asarray(data[local]) if isinstance(data, np.ndarray) else _take(data, local))
-        if not parts:
-            raise InvalidInputError("chunk store: take() got no positions")
-        return np.concatenate(parts) if isinstance(parts[0], np.ndarray) else concatenate(parts)
+            if isinstance(data, np.ndarray):
+                rows = data[local] if columns is None else data[local, columns]
+                if out is None:
+                    out = np.empty((positions.size, *rows.shape[1:]), dtype=rows.dtype)
+                out[done:done + local.size] = rows
+                done += local.size
+            elif columns is not None:
+                raise InvalidInputError(f"chunk store: take(columns=...) needs dense vectors, not "
+                                        f"{type(data).__name__}")
+            else:
+                parts.append(_take(data, local))
+            del data  # unmap this chunk before the next is mapped
+        return out if out is not None else concatenate(parts)
 
     def remove(self) -> None:
         """Delete the store (after its chunks were consolidated elsewhere)."""

@@ -25,6 +25,9 @@ from embedlab.shards import ChunkStore
 METRICS = ("ip", "cosine", "l2")
 #: Largest (queries x documents) block of scores held at once (float32 entries).
 SCORE_BUDGET = 1 << 23
+#: Queries per batch when a compressor scores codes through prepared lookup tables
+#: (:class:`~embedlab.protocols.PreparedCodeScorer`): PQ m=48, ksub=256 holds 6 MiB of tables.
+PREPARED_QUERY_BATCH = 128
 #: Query-document pairs above which a progress bar is shown.
 PROGRESS_PAIRS = 5 * 10**8
 COMPRESSOR_DIR = "compressor"
@@ -156,20 +159,32 @@ class ExactIndex(Component):
         selected = None if union is None or union.all() else np.flatnonzero(union)
         n_selected = len(store) if selected is None else selected.size
         batch = max(1, SCORE_BUDGET // block_size)
+        by_batch = getattr(store, "prepares_batches", False)  # codes scored through per-batch tables
+        if by_batch:
+            batch = min(batch, PREPARED_QUERY_BATCH)
         buffer = np.empty(min(batch, n_queries) * min(block_size, max(n_selected, 1)), np.float32)
-        blocks = tqdm(_blocks(len(store), selected, block_size), desc="exact search", unit="block",
-                      total=-(-n_selected // block_size), leave=False,
-                      disable=n_queries * n_selected < PROGRESS_PAIRS)
+        batches = [(q0, min(q0 + batch, n_queries)) for q0 in range(0, n_queries, batch)]
+        # float vectors: each document block read once for every query batch; prepared codes: each
+        # query batch's tables built once and held while every block is scanned
+        pairs = (((q, b) for q in batches for b in _blocks(len(store), selected, block_size)) if by_batch
+                 else ((q, b) for b in _blocks(len(store), selected, block_size) for q in batches))
+        progress = tqdm(pairs, desc="exact search", unit="block", total=-(-n_selected // block_size) * len(batches),
+                        leave=False, disable=n_queries * n_selected < PROGRESS_PAIRS)
         docs_major = getattr(store, "docs_major", False)  # scores come as (documents, queries)
-        for docs, positions in blocks:
-            for q0 in range(0, n_queries, batch):
-                q1 = min(q0 + batch, n_queries)
-                out = buffer[:(q1 - q0) * positions.size].reshape(q1 - q0, positions.size)
+        scorer, scorer_batch = None, None
+        for (q0, q1), (docs, positions) in progress:
+            out = buffer[:(q1 - q0) * positions.size].reshape(q1 - q0, positions.size)
+            if by_batch:
+                if scorer_batch != q0:
+                    scorer = None  # release the previous batch's tables first
+                    scorer, scorer_batch = store.batch_scorer(prepared, q0, q1), q0
+                scores = scorer(docs, out)
+            else:
                 scores = store.scores(prepared, q0, q1, docs, out)
-                if mask is not None and mask.ndim == 2:
-                    excluded = ~mask[q0:q1][:, positions]
-                    np.copyto(scores, MISSING_SCORE, where=excluded.T if docs_major else excluded)
-                top.push(scores, positions, slice(q0, q1), docs_major=docs_major)
+            if mask is not None and mask.ndim == 2:
+                excluded = ~mask[q0:q1][:, positions]
+                np.copyto(scores, MISSING_SCORE, where=excluded.T if docs_major else excluded)
+            top.push(scores, positions, slice(q0, q1), docs_major=docs_major)
 
     # -- persistence ----------------------------------------------------------------------
 

@@ -13,7 +13,7 @@ A dense store may hold compressor codes instead of vectors (see ``ExactIndex.use
 
 from __future__ import annotations
 
-from typing import Any, Iterable, Union
+from typing import Any, Callable, Iterable, Union
 
 import numpy as np
 import scipy.sparse as sp
@@ -22,7 +22,7 @@ from embedlab.embeddings import BinaryCodes, EmbeddingKind, MultiVectorEmbedding
 from embedlab.errors import InvalidInputError, StateError
 from embedlab.index.maxsim import maxsim_scores
 from embedlab.persistence import SavedState
-from embedlab.protocols import CodeScorer, Compressor
+from embedlab.protocols import CodeScorer, Compressor, PreparedCodeScorer
 from embedlab.state_checks import check_csr
 
 Rows = Union[slice, np.ndarray]
@@ -99,6 +99,7 @@ class DenseStore:
             data[start:start + rows.shape[0]] = rows
             if self.metric == "l2":
                 norms[start:start + rows.shape[0]] = self._sq_norms(rows)
+            del part, rows  # release (unmap) this part before the next one is read
         if data is None:
             raise InvalidInputError("exact index: no documents to index (empty corpus)")
         self.data, self.sq_norms = data, norms
@@ -131,17 +132,40 @@ class DenseStore:
     def docs_major(self) -> bool:
         """Float vectors are scored as ``block @ queries.T``, a ``(documents, queries)`` block:
         this GEMM orientation ran 2-8% faster than ``queries @ block.T`` here (numpy's OpenBLAS,
-        benchmarks/profile_exact_index.py); codes are scored ``(queries, documents)``."""
-        return self.compressor is None
+        benchmarks/profile_exact_index.py); a :class:`PreparedCodeScorer`'s codes are scored
+        ``(documents, queries)`` too; other codes ``(queries, documents)``."""
+        return self.compressor is None or self.prepares_batches
+
+    @property
+    def prepares_batches(self) -> bool:
+        """Codes of a :class:`PreparedCodeScorer`: the index scans one query batch at a time
+        through :meth:`batch_scorer` (each batch's lookup tables built once, only one batch's held)."""
+        return isinstance(self.compressor, PreparedCodeScorer)
 
     def scores(self, prepared: np.ndarray, q0: int, q1: int, docs: Rows, out: np.ndarray) -> np.ndarray:
         queries, block = prepared[q0:q1], self.data[docs]
         if self.compressor is None:  # docs_major
             scores = np.matmul(block, queries.T, out=out.reshape(out.shape[::-1]))
+        elif self.prepares_batches:
+            return self.batch_scorer(prepared, q0, q1)(docs, out)
         elif isinstance(self.compressor, CodeScorer):
             scores = np.asarray(self.compressor.score(queries, block), dtype=np.float32)
         else:
             scores = np.matmul(queries, self._decode(block).T, out=out)
+        return self._l2_terms(scores, docs)
+
+    def batch_scorer(self, prepared: np.ndarray, q0: int, q1: int) -> Callable[[Rows, np.ndarray], np.ndarray]:
+        """``(docs, out) -> scores`` of queries ``q0:q1`` against any block of codes, ``(documents,
+        queries)``, through the compressor's :meth:`~PreparedCodeScorer.query_scorer` (built once here)."""
+        score = self.compressor.query_scorer(prepared[q0:q1])
+
+        def scores(docs: Rows, out: np.ndarray) -> np.ndarray:
+            return self._l2_terms(np.asarray(score(self.data[docs]), dtype=np.float32), docs)
+
+        return scores
+
+    def _l2_terms(self, scores: np.ndarray, docs: Rows) -> np.ndarray:
+        """``l2``: inner products turned into ``2<q, x> - |x|^2`` (in place); other metrics unchanged."""
         if self.metric == "l2":
             scores *= 2
             scores -= self.sq_norms[docs][:, None] if self.docs_major else self.sq_norms[docs]
