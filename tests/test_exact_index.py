@@ -468,3 +468,29 @@ def test_saved_files_are_plain_npy(tmp_path, data):
     build(x, package=np.array(["a", None, "b"] * (N // 3) + ["a"] * (N % 3), dtype=object)).save(tmp_path / "i")
     for file in Path(tmp_path / "i").glob("*.npy"):
         np.load(file, allow_pickle=False)
+
+
+@pytest.mark.parametrize("metric", ["ip", "cosine", "l2"])
+def test_numba_selection_gives_the_numpy_results(data, metric, monkeypatch):
+    """The optional compiled selection (numba) and the numpy path return identical top-k lists,
+    with and without filters, for vectors and for prepared PQ codes."""
+    pytest.importorskip("numba")
+    import embedlab.index.topk as topk
+    from embedlab.pq_compressor import PQCompressor
+
+    docs, queries = data[0], data[1]
+    rows = np.random.default_rng(4).random((len(queries), len(docs))) < 0.3
+    years = {"year": np.arange(len(docs)) % 4}
+    results = {}
+    for accelerate in (False, True):
+        monkeypatch.setattr(topk, "ACCELERATE", accelerate)
+        plain = ExactIndex(metric=metric, block_size=96)
+        plain.build(docs, years)
+        coded = ExactIndex(metric=metric, block_size=96)
+        coded.use_compressor(PQCompressor(m=4, ksub=16, iterations=3).fit(docs))
+        coded.build(docs, years)
+        results[accelerate] = [index.search(queries, 7, filter=f) for index in (plain, coded)
+                               for f in (None, {"year": 2}, rows)]
+    for a, b in zip(results[False], results[True]):
+        np.testing.assert_array_equal(a.indices, b.indices)
+        np.testing.assert_array_equal(a.scores, b.scores)

@@ -9,6 +9,18 @@ from embedlab.index.topk import TopK, _nonzero, _pack, _unpack
 from embedlab.ranking import MISSING_SCORE
 
 
+@pytest.fixture(autouse=True, params=[False, True], ids=["numpy", "numba"])
+def accelerate(request, monkeypatch):
+    """Every test runs on the numpy path and on the optional numba kernel (when numba is installed)."""
+    import embedlab.index.topk as topk
+
+    if request.param:
+        pytest.importorskip("numba")
+    monkeypatch.setattr(topk, "ACCELERATE", request.param)
+    assert (topk._selection_kernel() is not None) == request.param
+    return request.param
+
+
 def reference_top(scores: np.ndarray, positions: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     """Full sort per row: descending score, ascending position; -inf entries never returned."""
     best_scores = np.full((scores.shape[0], k), MISSING_SCORE, np.float32)

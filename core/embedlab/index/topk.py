@@ -2,9 +2,17 @@
 
 from __future__ import annotations
 
+import os
+from typing import Any, Callable
+
 import numpy as np
 
 from embedlab.ranking import MISSING_SCORE, SearchResult
+
+#: Use the optional numba kernel (:func:`_selection_kernel`) for documents-major blocks when numba is
+#: installed; ``EMBEDLAB_NUMBA=0`` turns it off. Both paths return identical results (tested).
+ACCELERATE = os.environ.get("EMBEDLAB_NUMBA", "1") != "0"
+_KERNEL: Any = None  # the compiled kernel, False when numba is missing
 
 _LAST = np.iinfo(np.int64).max
 #: Mask entries tested at once by :func:`_nonzero`.
@@ -65,6 +73,13 @@ class TopK:
         ``positions`` (``(B,)``, ascending); ``docs_major``: the block is ``(B, n)`` instead."""
         base = np.arange(self.scores.shape[0])[rows]
         cut = self.threshold[base]
+        kernel = _selection_kernel() if docs_major else None
+        if kernel is not None:  # one compiled pass over the hit groups, merged as it goes
+            maxima = self._group_maxima(scores, cut)
+            kernel(np.ascontiguousarray(scores), maxima, cut, _DOC_GROUP, self.scores, self.positions, base,
+                   np.asarray(positions, dtype=np.int64))
+            self.threshold[base] = self.scores[base, self.k - 1]
+            return
         if docs_major:
             local, cols, values = self._candidates_by_group(scores, cut)
         else:
@@ -100,16 +115,8 @@ class TopK:
         ``_DOC_GROUP`` consecutive documents per query (one pass, no mask) select the groups
         worth reading; a query without k results yet first takes the k-th largest of its groups'
         maxima as its cut (k distinct entries reach it)."""
-        k, (n_docs, n) = self.k, scores.shape
-        full = n_docs - n_docs % _DOC_GROUP
-        parts = [scores[:full].reshape(-1, _DOC_GROUP, n).max(axis=1)] if full else []
-        if full < n_docs:
-            parts.append(scores[full:].max(axis=0, keepdims=True))
-        maxima = np.concatenate(parts) if len(parts) > 1 else parts[0]
-        open_rows = np.flatnonzero(cut == MISSING_SCORE)
-        if open_rows.size and maxima.shape[0] >= k:
-            bound = np.partition(maxima[:, open_rows], maxima.shape[0] - k, axis=0)[maxima.shape[0] - k]
-            cut[open_rows] = np.nextafter(bound, np.float32(MISSING_SCORE))
+        n_docs = scores.shape[0]
+        maxima = self._group_maxima(scores, cut)
         group, local = np.nonzero(maxima > cut)
         if group.size * _DOC_GROUP * _GATHER_COST > scores.size:  # many groups to read: one pass
             if self._mask.size < scores.size:
@@ -127,6 +134,22 @@ class TopK:
             docs, values = docs[keep], values[keep]
         order = np.argsort(local, kind="stable")
         return local[order], docs[order], values[order]
+
+    def _group_maxima(self, scores: np.ndarray, cut: np.ndarray) -> np.ndarray:
+        """Maxima ``(groups, n)`` of groups of ``_DOC_GROUP`` consecutive documents of a ``(B, n)``
+        block; a query without k results yet first takes the k-th largest of its groups' maxima
+        (minus one ulp) as its cut, in place (k distinct entries reach it)."""
+        k, (n_docs, n) = self.k, scores.shape
+        full = n_docs - n_docs % _DOC_GROUP
+        parts = [scores[:full].reshape(-1, _DOC_GROUP, n).max(axis=1)] if full else []
+        if full < n_docs:
+            parts.append(scores[full:].max(axis=0, keepdims=True))
+        maxima = np.concatenate(parts) if len(parts) > 1 else parts[0]
+        open_rows = np.flatnonzero(cut == MISSING_SCORE)
+        if open_rows.size and maxima.shape[0] >= k:
+            bound = np.partition(maxima[:, open_rows], maxima.shape[0] - k, axis=0)[maxima.shape[0] - k]
+            cut[open_rows] = np.nextafter(bound, np.float32(MISSING_SCORE))
+        return maxima
 
     def _merge(self, rows: np.ndarray, local: np.ndarray, scores: np.ndarray,
                positions: np.ndarray) -> None:
@@ -199,3 +222,51 @@ def merge_results(results: list[SearchResult], k: int) -> SearchResult:
         best_scores = np.pad(best_scores, ((0, 0), (0, pad)), constant_values=MISSING_SCORE)
         best_positions = np.pad(best_positions, ((0, 0), (0, pad)), constant_values=-1)
     return SearchResult(best_scores, best_positions)
+
+
+def _selection_kernel() -> Callable[..., None] | None:
+    """The numba-compiled selection of documents-major blocks (compiled on first use, cached on
+    disk by numba), or None when numba is not installed or ``ACCELERATE`` is off."""
+    global _KERNEL
+    if not ACCELERATE:
+        return None
+    if _KERNEL is None:
+        try:
+            import numba
+        except ImportError:
+            _KERNEL = False
+        else:
+            _KERNEL = numba.njit(nogil=True, cache=True)(_select_hit_groups)
+    return _KERNEL or None
+
+
+def _select_hit_groups(scores: np.ndarray, maxima: np.ndarray, cut: np.ndarray, group: int,
+                       top_scores: np.ndarray, top_positions: np.ndarray, rows: np.ndarray,
+                       positions: np.ndarray) -> None:  # pragma: no cover - run compiled by numba
+    """Merge into ``top_*[rows[j]]`` the entries of column ``j`` of a ``(B, n)`` block that are
+    above ``cut[j]``, reading only the groups of ``group`` rows whose maximum can still enter the
+    top-k (kept sorted: higher score, then lower position); the same result as the numpy path
+    (candidates above the cut, then one sort per row), without materialising candidates."""
+    n_docs, n = scores.shape
+    k = top_scores.shape[1]
+    for g in range(maxima.shape[0]):
+        first, stop = g * group, min(g * group + group, n_docs)
+        for j in range(n):
+            q, floor = rows[j], cut[j]
+            best = maxima[g, j]
+            if best <= floor or best < top_scores[q, k - 1]:
+                continue
+            for d in range(first, stop):
+                s, p = scores[d, j], positions[d]
+                kth, kth_position = top_scores[q, k - 1], top_positions[q, k - 1]
+                if s <= floor or s < kth or (s == kth and 0 <= kth_position <= p):
+                    continue
+                i = k - 1
+                while i > 0:
+                    above, above_position = top_scores[q, i - 1], top_positions[q, i - 1]
+                    if s > above or (s == above and (above_position < 0 or p < above_position)):
+                        top_scores[q, i], top_positions[q, i] = above, above_position
+                        i -= 1
+                    else:
+                        break
+                top_scores[q, i], top_positions[q, i] = s, p
