@@ -50,6 +50,8 @@ class Int8Recipe:
     tag: str
     split_attention: bool
     fingerprint: str | None
+    #: MatMuls left float32, as ``role`` (every layer) or ``role:layer`` (:func:`matmul_roles`).
+    fp32_matmuls: tuple[str, ...] = ()
 
 
 #: The recipe of each int8 backend.
@@ -57,6 +59,31 @@ RECIPES = {
     "onnx-int8": Int8Recipe(tag="q1", split_attention=False, fingerprint=None),
     "onnx-int8-qkv": Int8Recipe(tag="qkv1", split_attention=True, fingerprint="int8 recipe qkv1"),
 }
+
+
+def matmul_roles(model: object) -> dict[str, tuple[str, ...]]:
+    """For every ``MatMul`` with a constant ``(rows, columns)`` weight, by node name, the names a
+    recipe's ``fp32_matmuls`` may use: its role (``qkv``: columns = 3 rows; ``out``: square;
+    ``ffn_up``: wider; ``ffn_down``: narrower) and ``role:layer``, layers counted from 0 by the
+    ``ffn_down`` MatMuls before it (each transformer layer ends with one)."""
+    constants = {init.name: tuple(init.dims) for init in model.graph.initializer}
+    roles, layer = {}, 0
+    for node in model.graph.node:
+        shape = constants.get(node.input[1]) if node.op_type == "MatMul" and len(node.input) > 1 else None
+        if shape is None or len(shape) != 2:
+            continue
+        rows, columns = shape
+        role = ("qkv" if columns == 3 * rows else "out" if columns == rows
+                else "ffn_up" if columns > rows else "ffn_down")
+        roles[node.name] = (role, f"{role}:{layer}")
+        layer += role == "ffn_down"
+    return roles
+
+
+def fp32_nodes(model: object, recipe: Int8Recipe) -> list[str]:
+    """Names of the MatMuls that ``recipe`` leaves float32."""
+    wanted = set(recipe.fp32_matmuls)
+    return [name for name, labels in matmul_roles(model).items() if wanted.intersection(labels)]
 
 
 def quantized_path(fp32_path: Path, recipe: Int8Recipe = RECIPES["onnx-int8"]) -> Path:
@@ -88,6 +115,7 @@ def quantized_problem(target: Path) -> str | None:
 
 def quantize(source: Path, destination: Path, recipe: Int8Recipe) -> None:
     """Quantise the fp32 model ``source`` into ``destination`` with ``recipe``."""
+    import onnx
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
     from embedlab_transformers.attention_split import split_attention
@@ -100,8 +128,9 @@ def quantize(source: Path, destination: Path, recipe: Int8Recipe) -> None:
         if recipe.split_attention:
             split_attention(source, split)
             source = split
+        excluded = fp32_nodes(onnx.load(str(source)), recipe) if recipe.fp32_matmuls else []
         quantize_dynamic(str(source), str(destination), weight_type=QuantType.QInt8, per_channel=True,
-                         op_types_to_quantize=list(QUANTIZED_OPS))
+                         op_types_to_quantize=list(QUANTIZED_OPS), nodes_to_exclude=excluded)
     finally:
         root.setLevel(level)
         split.unlink(missing_ok=True)
