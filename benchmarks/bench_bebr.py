@@ -3,6 +3,7 @@ FAISS binary and FAISS PQ for both training objectives; backward-compatible trai
 embedding-model upgrade; and the compiled SDC scan against FAISS binary Hamming.
 
     python benchmarks/bench_bebr.py --parts quality --plot docs/benchmarks/bebr.png
+    python benchmarks/bench_bebr.py --parts quality --dataset python-stdlib
     python benchmarks/bench_bebr.py --parts compat
     python benchmarks/bench_bebr.py --parts speed --threads 1 2 --tile 1 20
 
@@ -16,15 +17,17 @@ at B = d/8), FAISS ``IndexLSH`` (rotation, trained thresholds) and ``IndexPQ`` (
 and ``bebr`` with 8B / d bits per dimension for both training objectives (``nce``: the paper's
 embedding-to-embedding contrastive loss; ``similarity``: ours), scored SDC and ADC. BEBR trains on
 the documents alone; its learning rate is chosen per objective at ``--select-budget`` bytes from
-``--lrs`` by R@10 against exact search on the SciFact **train** queries (never the test queries),
-and that rate is used at every size.
+``--lrs`` by R@10 against exact search on the dataset's **train** queries (never the test queries),
+and that rate is used at every size. nDCG@10 is also given on the test split's unseen subset
+(queries none of whose relevant documents is relevant to a training query; all of python-stdlib's).
 
 ``compat`` (backward-compatible training, the paper's embedding upgrade without re-indexing):
-the "old" model is BM25 randomly projected to 384 dimensions (a lexical model, no second
-transformer encoding of the corpus needed), the "new" one MiniLM. An old binariser indexes the old
-document embeddings; new queries are then scored against those old codes by a new binariser
-trained independently, or trained with ``compatible_with`` (the old binariser's codes of the same
-documents). nDCG@10 on the test split, at ``--compat-budget`` bytes.
+the "old" model is BM25 randomly projected to 384 dimensions (``--old bm25``: a large, lexical to
+neural change) or MiniLM with [CLS] pooling (``--old cls``: the same network, another pooling, read
+from the token vectors bench_muvera.py cached), the "new" one MiniLM with mean pooling. An old
+binariser indexes the old document embeddings; new queries are then scored against those old codes
+by a new binariser trained independently, or trained with ``compatible_with`` (the old binariser's
+codes of the same documents). nDCG@10 on the test split, at ``--compat-budget`` bytes.
 
 ``speed``: the same BEBR codes (1-bit and multi-bit) searched for the top 10 by our compiled
 numba scans (SDC by popcounts, ADC by tables, through the core ExactIndex) and by FAISS
@@ -48,7 +51,9 @@ import numpy as np
 from embedlab_bebr import BEBRCompressor
 from threadpoolctl import threadpool_limits
 
+import embedlab
 from embedlab import BinaryCodes, SearchResult
+from embedlab.cache import EmbeddingCache
 from embedlab.index import ExactIndex
 from embedlab.index.topk import TopK
 
@@ -61,13 +66,14 @@ class Row:
     method: str
     recall: float
     ndcg: float
+    unseen: float
     fit_s: float
     latency_ms: float
 
 
-def encode(split: str) -> common.EncodedSplit:
-    """SciFact documents and the split's queries (the benchmarks' MiniLM), through the shared cache."""
-    return common.encode_split(common.load("scifact"), split)
+def encode(split: str, dataset: str = "scifact") -> common.EncodedSplit:
+    """The dataset's documents and the split's queries (the benchmarks' MiniLM), through the shared cache."""
+    return common.encode_split(common.load(dataset), split)
 
 
 def overlap(truth: np.ndarray, found: np.ndarray) -> float:
@@ -108,9 +114,9 @@ def with_scoring(compressor: BEBRCompressor, scoring: str) -> BEBRCompressor:
 class Bench:
     """Scores every method against exact search on the same vectors, queries and qrels."""
 
-    def __init__(self, test: common.EncodedSplit, repeats: int) -> None:
+    def __init__(self, test: common.EncodedSplit, repeats: int, unseen: object) -> None:
         self.test, self.docs, self.queries = test, test.docs, test.queries
-        self.repeats = repeats
+        self.repeats, self.unseen = repeats, unseen
         exact = ExactIndex(metric="ip")
         exact.build(self.docs)
         seconds, result = common.best_time(lambda: exact.search(self.queries, K), repeats)
@@ -118,7 +124,8 @@ class Bench:
         self.rows = [self.row(self.docs.shape[1] * 4, "float32 exact (core ExactIndex)", 0.0, seconds, result)]
 
     def row(self, budget: int, method: str, fit_s: float, seconds: float, result: SearchResult) -> Row:
-        return Row(budget, method, overlap(self.truth, result.indices), self.test.ndcg(result), fit_s,
+        unseen = float(np.mean(list(self.test.per_query(result, qrels=self.unseen).values())))
+        return Row(budget, method, overlap(self.truth, result.indices), self.test.ndcg(result), unseen, fit_s,
                    1000 * seconds / len(self.queries))
 
     def faiss(self, budget: int, method: str, make: Callable[[], faiss.Index],
@@ -177,8 +184,9 @@ def choose_lr(test: common.EncodedSplit, train: common.EncodedSplit, args: argpa
 
 
 def quality(args: argparse.Namespace, threads: int) -> list[Row]:
-    test, train = encode("test"), encode("train")
-    bench = Bench(test, args.repeats)
+    test, train = encode("test", args.dataset), encode("train", args.dataset)
+    unseen = test.unseen_qrels(train)
+    bench = Bench(test, args.repeats, unseen)
     docs = test.docs
     dim = docs.shape[1]
     lrs = {objective: choose_lr(test, train, args, objective, threads) for objective in ("nce", "similarity")}
@@ -197,20 +205,45 @@ def quality(args: argparse.Namespace, threads: int) -> list[Row]:
             compressor, fit = fit_bebr(docs, budget, threads, objective=objective, lr=lrs[objective], **args.params)
             name = "paper's nce" if objective == "nce" else "ours, similarity"
             bench.bebr(budget, compressor, fit, f"bebr {8 * budget // dim}x{dim} {name}, lr {lrs[objective]:g}")
-    print(f"\nSciFact test: {len(test.queries)} queries, {len(docs)} documents, all-MiniLM-L6-v2 {dim}-d; "
+    print(f"\n{args.dataset} test: {len(test.queries)} queries ({len(unseen)} unseen: no relevant document shared "
+          f"with a training query), {len(docs)} documents, all-MiniLM-L6-v2 {dim}-d; "
           f"{threads} thread(s); latency = best of {args.repeats} batched searches (load average "
           f"{common.load_text()})")
     print(table(bench.rows))
     return bench.rows
 
 
-def compat(args: argparse.Namespace, threads: int) -> None:
-    """Old model (BM25 vectors, randomly projected to MiniLM's 384 dimensions) indexes; the new
-    model (MiniLM) queries, with and without backward-compatible training."""
+def cls_vectors(dataset: embedlab.Dataset, split: str) -> tuple[np.ndarray, np.ndarray]:
+    """MiniLM with [CLS] pooling: the first of each text's token vectors (already L2-normalised) from
+    the ``minilm-tokens`` entries bench_muvera.py wrote to the shared cache (never encoded here)."""
+    encoder = embedlab.create("encoder", "minilm-tokens")
+    cache = EmbeddingCache()
+
+    def missing() -> None:
+        raise SystemExit("--old cls needs the SciFact minilm-tokens vectors in the embedding cache "
+                         "(python benchmarks/bench_muvera.py writes them; ~30 min of encoding)")
+
+    out = []
+    for role, content_hash in (("documents", dataset.corpus.content_hash),
+                               ("queries", dataset.split(split).queries.content_hash)):
+        tokens = cache.get_or_compute(cache.key(encoder, role, content_hash), missing).embeddings
+        out.append(np.ascontiguousarray(tokens.vectors[tokens.offsets[:-1]], dtype=np.float32))
+    return out[0], out[1]
+
+
+def compat(args: argparse.Namespace, threads: int, old_model: str) -> None:
+    """The old model (``bm25``: BM25 vectors randomly projected to MiniLM's 384 dimensions; ``cls``:
+    MiniLM with [CLS] instead of mean pooling) indexes; the new model (MiniLM, mean pooling) queries,
+    with and without backward-compatible training."""
     new = encode("test")
     dataset = common.load("scifact")
-    old_docs, old_queries = common.bm25_projection(dataset.corpus.documents(), new.query_texts, new.docs.shape[1],
-                                                   seed=0)
+    if old_model == "cls":
+        old_docs, old_queries = cls_vectors(dataset, "test")
+        label = "MiniLM [CLS] pooling"
+    else:
+        old_docs, old_queries = common.bm25_projection(dataset.corpus.documents(), new.query_texts,
+                                                       new.docs.shape[1], seed=0)
+        label = "BM25 projection"
     old = attrs.evolve(new, docs=old_docs, queries=old_queries)
     budget, dim = args.compat_budget, new.docs.shape[1]
     params = {"bits_per_dim": 8 * budget // dim, "code_dim": dim, "num_threads": threads, "objective": "nce",
@@ -220,7 +253,7 @@ def compat(args: argparse.Namespace, threads: int) -> None:
     new_binariser = BEBRCompressor(**params).fit(new.docs)
     compatible = BEBRCompressor(**params).fit(new.docs, compatible_with=old_binariser, old_vectors=old.docs)
     exact_new = exact_top(new.queries, new.docs)
-    rows = [("old float (BM25 projection), exact", None, old, None),
+    rows = [(f"old float ({label}), exact", None, old, None),
             ("new float (MiniLM), exact", None, new, None),
             ("old queries -> old codes (old binariser)", old_binariser, old, old_index),
             ("new queries -> new codes (new binariser)", new_binariser, new, new_binariser.encode(new.docs)),
@@ -228,8 +261,9 @@ def compat(args: argparse.Namespace, threads: int) -> None:
             ("new queries -> old codes, backward-compatible new binariser", compatible, new, old_index),
             ("new queries -> new codes, backward-compatible new binariser", compatible, new,
              compatible.encode(new.docs))]
-    print(f"\nbackward-compatible training, SciFact test ({len(new.queries)} queries), {budget} B codes "
-          f"({params['bits_per_dim']} bits x {dim}, objective nce), SDC")
+    print(f"\nbackward-compatible training, old model {label} -> new model MiniLM (mean pooling), SciFact test "
+          f"({len(new.queries)} queries), {budget} B codes ({params['bits_per_dim']} bits x {dim}, objective nce), "
+          "SDC")
     print("| query -> index | nDCG@10 | R@10 vs exact new-model search |\n|---|---|---|")
     for label, binariser, split, codes in rows:
         if binariser is None:
@@ -289,18 +323,19 @@ def speed(args: argparse.Namespace) -> None:
 
 
 def table(rows: list[Row]) -> str:
-    lines = ["| bytes | method | R@10 vs exact | nDCG@10 | fit s | fit / PQ | ms/query | latency / PQ |",
-             "|---|---|---|---|---|---|---|---|"]
+    lines = ["| bytes | method | R@10 vs exact | nDCG@10 | nDCG@10 unseen | fit s | fit / PQ | ms/query | "
+             "latency / PQ |", "|---|---|---|---|---|---|---|---|---|"]
     for row in rows:
         pq = next((r for r in rows if r.budget == row.budget and r.method.startswith("faiss PQ")), None)
         fit_ratio = f"{row.fit_s / pq.fit_s:.2f}" if pq and row.fit_s and pq is not row else ""
         lat_ratio = f"{row.latency_ms / pq.latency_ms:.2f}" if pq and pq is not row else ""
-        lines.append(f"| {row.budget} | {row.method} | {row.recall:.3f} | {row.ndcg:.4f} | {row.fit_s:.2f} | "
+        lines.append(f"| {row.budget} | {row.method} | {row.recall:.3f} | {row.ndcg:.4f} | {row.unseen:.4f} | "
+                     f"{row.fit_s:.2f} | "
                      f"{fit_ratio} | {row.latency_ms:.3f} | {lat_ratio} |")
     return "\n".join(lines)
 
 
-def plot(rows: list[Row], path: Path) -> None:
+def plot(rows: list[Row], path: Path, dataset: str = "scifact") -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -322,7 +357,7 @@ def plot(rows: list[Row], path: Path) -> None:
     ax.set_xticks(budgets, [str(b) for b in budgets])
     ax.set_xlabel("bytes per document")
     ax.set_ylabel("R@10 vs exact float search")
-    ax.set_title("SciFact, all-MiniLM-L6-v2 (384-d)")
+    ax.set_title(f"{dataset}, all-MiniLM-L6-v2 (384-d)")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7)
     fig.tight_layout()
@@ -333,12 +368,16 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--parts", nargs="+", choices=("quality", "compat", "speed"),
                         default=["quality", "compat", "speed"])
+    parser.add_argument("--dataset", default="scifact", choices=("scifact", "python-stdlib"),
+                        help="the quality part's data (compat and speed use SciFact)")
     parser.add_argument("--threads", type=int, nargs="+", default=[1],
                         help="thread counts (quality and compat use the first)")
     parser.add_argument("--budgets", type=int, nargs="+", default=[48, 96, 192])
     parser.add_argument("--lrs", type=float, nargs="+", default=[1e-3, 3e-3, 1e-2])
     parser.add_argument("--select-budget", type=int, default=96, help="code size at which the lr is chosen")
     parser.add_argument("--compat-budget", type=int, default=96)
+    parser.add_argument("--old", nargs="+", choices=("bm25", "cls"), default=["bm25", "cls"],
+                        help="old model(s) of the compat part: BM25 projection, MiniLM [CLS] pooling")
     parser.add_argument("--speed-budgets", type=int, nargs="+", default=[48, 96])
     parser.add_argument("--tile", type=int, nargs="+", default=[1, 20], help="corpus copies for the speed part")
     parser.add_argument("--rounds", type=int, default=5)
@@ -354,11 +393,12 @@ def main() -> None:
         with threadpool_limits(limits=threads):
             rows = quality(args, threads)
         if args.plot is not None:
-            plot(rows, args.plot)
+            plot(rows, args.plot, args.dataset)
             print(f"plot: {args.plot}")
     if "compat" in args.parts:
         with threadpool_limits(limits=threads):
-            compat(args, threads)
+            for old_model in args.old:
+                compat(args, threads, old_model)
     if "speed" in args.parts:
         speed(args)
 
