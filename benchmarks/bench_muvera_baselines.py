@@ -36,6 +36,7 @@ import common
 import faiss
 import numpy as np
 from embedlab_muvera import FDEConfig, MuveraIndex, encode_documents_fde, encode_queries_fde
+from threadpoolctl import threadpool_limits
 
 import embedlab
 from embedlab import MultiVectorEmbeddings
@@ -45,10 +46,10 @@ from embedlab.index import ExactIndex
 K = 10
 
 
-def tokens(name: str) -> tuple[MultiVectorEmbeddings, MultiVectorEmbeddings]:
+def tokens(name: str, threads: int | None = None) -> tuple[MultiVectorEmbeddings, MultiVectorEmbeddings]:
     dataset = common.load(name)
     split = dataset.split("test")
-    encoder = embedlab.create("encoder", "minilm-tokens", backend="onnx")
+    encoder = embedlab.create("encoder", "minilm-tokens", backend="onnx", num_threads=threads)
     cache = EmbeddingCache()
     docs = cache.get_or_compute(cache.key(encoder, "documents", dataset.corpus.content_hash),
                                 lambda: encoder.encode_documents(dataset.corpus.documents())).embeddings
@@ -105,14 +106,25 @@ def sv_order(docs: MultiVectorEmbeddings, q_rows: list, depth: int, per_token: i
     return out
 
 
-def plaid_order(docs: MultiVectorEmbeddings, q_rows: list, depth: int, n_centroids: int, nprobe: int,
-                seed: int) -> np.ndarray:
-    dim = docs.vectors.shape[1]
-    kmeans = faiss.Kmeans(dim, n_centroids, niter=10, seed=seed, spherical=True, verbose=False)
-    kmeans.train(np.ascontiguousarray(docs.vectors, dtype=np.float32))
-    centroids = kmeans.centroids
-    _, assign = kmeans.index.search(np.ascontiguousarray(docs.vectors, dtype=np.float32), 1)
-    doc_codes = [np.unique(assign[docs.offsets[i]:docs.offsets[i + 1], 0]) for i in range(len(docs))]
+def plaid_centroids(docs: MultiVectorEmbeddings, n_centroids: int, seed: int,
+                    sample: int = 0) -> tuple[np.ndarray, list[np.ndarray]]:
+    """Spherical k-means centroids over the document tokens (PLAID's codebook; trained on a seeded
+    sample of ``sample`` tokens when given, as PLAID trains on a sample) and each document's distinct
+    centroid ids (all its tokens replaced by their nearest centroid)."""
+    vectors = np.ascontiguousarray(docs.vectors, dtype=np.float32)
+    kmeans = faiss.Kmeans(vectors.shape[1], n_centroids, niter=10, seed=seed, spherical=True, verbose=False,
+                          max_points_per_centroid=1 << 20)
+    rows = np.random.default_rng(seed).choice(len(vectors), sample, replace=False) \
+        if 0 < sample < len(vectors) else slice(None)
+    kmeans.train(vectors[rows])
+    _, assign = kmeans.index.search(vectors, 1)
+    return kmeans.centroids, [np.unique(assign[docs.offsets[i]:docs.offsets[i + 1], 0]) for i in range(len(docs))]
+
+
+def plaid_order(centroids: np.ndarray, doc_codes: list[np.ndarray], q_rows: list, depth: int,
+                nprobe: int) -> np.ndarray:
+    """PLAID stages 1-3: query tokens probe their ``nprobe`` nearest centroids for candidates,
+    ranked by the Chamfer score of the query against each candidate's centroids."""
     members: dict[int, set[int]] = {}
     for d, codes in enumerate(doc_codes):
         for c in codes.tolist():
@@ -136,15 +148,24 @@ def quality(docs: MultiVectorEmbeddings, queries: MultiVectorEmbeddings, args: a
     truth = exact.search(queries, K).indices
     d_rows, q_rows = rows_of(docs), rows_of(queries)
     depth = max(args.candidates)
-    n_centroids = args.centroids or int(2 ** np.floor(np.log2(16 * np.sqrt(len(docs.vectors)))))
+    rule = int(2 ** np.floor(np.log2(16 * np.sqrt(len(docs.vectors)))))
+    n_centroids = args.centroids or rule
+    start = time.perf_counter()
+    centroids, doc_codes = plaid_centroids(docs, n_centroids, args.seed, args.kmeans_sample)
+    trained = min(args.kmeans_sample or len(docs.vectors), len(docs.vectors))
+    print(f"PLAID-style codebook: {n_centroids} k-means centroids (PLAID's rule 2^floor(log2(16 sqrt(tokens))) "
+          f"gives {rule}) trained on {trained:,} of {len(docs.vectors):,} document tokens in "
+          f"{time.perf_counter() - start:.0f} s (not counted in ms/query)", flush=True)
     generators = {
         "FDE (MUVERA 20,5,16)": lambda: fde_order(docs, queries, depth, R_reps=20, k_sim=5, d_proj=16),
         "pooled single vector (sum q / mean d)": lambda: pooled_order(d_rows, q_rows, depth),
-        f"single-vector heuristic ({args.sv_tokens} tokens per query token)":
-            lambda: sv_order(docs, q_rows, depth, args.sv_tokens),
-        f"PLAID-style centroid interaction ({n_centroids} centroids, nprobe {args.nprobe})":
-            lambda: plaid_order(docs, q_rows, depth, n_centroids, args.nprobe, args.seed),
     }
+    for per_token in args.sv_tokens:
+        generators[f"single-vector heuristic ({per_token} tokens per query token)"] = \
+            lambda per_token=per_token: sv_order(docs, q_rows, depth, per_token)
+    for nprobe in args.nprobe:
+        generators[f"PLAID-style centroid interaction ({n_centroids} centroids, nprobe {nprobe})"] = \
+            lambda nprobe=nprobe: plaid_order(centroids, doc_codes, q_rows, depth, nprobe)
     print(f"\nrecall of the exact Chamfer top-{K} after reranking the first N candidates exactly "
           f"({len(queries)} queries, {len(docs)} documents, {len(docs.vectors):,} document tokens)")
     print("| first stage | " + " | ".join(f"N={n}" for n in args.candidates) + " | candidates ms/query |")
@@ -193,21 +214,30 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--dataset", default="python-stdlib", choices=("python-stdlib", "scifact"))
     parser.add_argument("--candidates", type=int, nargs="+", default=[10, 25, 50, 100, 200])
-    parser.add_argument("--sv-tokens", type=int, default=20)
+    parser.add_argument("--sv-tokens", type=int, nargs="+", default=[20, 100],
+                        help="document tokens each query token retrieves (swept: the baseline's knob)")
     parser.add_argument("--centroids", type=int, default=0,
                         help="PLAID-style k-means centroids (0: 2^floor(log2(16 sqrt(tokens))))")
-    parser.add_argument("--nprobe", type=int, default=2)
+    parser.add_argument("--kmeans-sample", type=int, default=0,
+                        help="train the PLAID-style k-means on this many sampled tokens (0: all)")
+    parser.add_argument("--nprobe", type=int, nargs="+", default=[1, 2, 4],
+                        help="centroids each query token probes (swept: the baseline's knob)")
     parser.add_argument("--sizes", type=int, nargs="+", default=[500, 1000, 2000, 4000])
     parser.add_argument("--rerank", type=int, default=100)
     parser.add_argument("--timing-queries", type=int, default=100)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--parts", nargs="+", choices=("quality", "speed"), default=["quality", "speed"])
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--threads", type=int, default=None,
+                        help="threads for encoding, FAISS and BLAS in the quality part (default: all)")
     args = parser.parse_args()
     common.report_load()
-    docs, queries = tokens(args.dataset)
+    docs, queries = tokens(args.dataset, args.threads)
     if "quality" in args.parts:
-        quality(docs, queries, args)
+        if args.threads:
+            faiss.omp_set_num_threads(args.threads)
+        with threadpool_limits(limits=args.threads):
+            quality(docs, queries, args)
     if "speed" in args.parts:
         speed(docs, queries, args)
 
