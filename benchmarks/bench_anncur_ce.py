@@ -371,8 +371,8 @@ def plot(path: Path, budgets: list[int], tables: dict[str, dict[str, dict[int, f
     for ax, (variant, table) in zip(axes[0], tables.items()):
         for label, values in table.items():
             xs = [b for b in budgets if b in values]
-            ax.plot(xs, [values[b] for b in xs], "--s" if label.startswith("ANNCUR") else "-o",
-                    label=label.replace(" top-B + CE rerank", " top-B").replace(" (mean CE score of the", " (mean over the"))
+            short = label.replace(" top-B + CE rerank", " top-B").replace(" (mean CE score of the", " (mean over the")
+            ax.plot(xs, [values[b] for b in xs], "--s" if label.startswith("ANNCUR") else "-o", label=short)
         ax.set_xscale("log")
         ax.set_xlabel("cross-encoder calls per test claim (B)")
         ax.set_title(f"truth: top-{TOP} of the {variant}", fontsize=10)
