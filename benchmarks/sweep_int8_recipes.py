@@ -2,12 +2,14 @@
 
     python benchmarks/sweep_int8_recipes.py --texts 192 --threads 1                  # every candidate
     python benchmarks/sweep_int8_recipes.py --texts 192 --candidates qkv ffn_down:5 # some of them
+    python benchmarks/sweep_int8_recipes.py --texts 300 --rounds 3 --candidates torch qkv ffn_down:5   # speed
     python benchmarks/sweep_int8_recipes.py --scifact ffn_down:5 --threads 1        # nDCG@10 of one
 
 Each candidate is the ``onnx-int8-qkv`` recipe (Q/K/V projections unfused, every ``MatMul`` int8 per
 channel) with the named MatMuls left float32 (:func:`embedlab_transformers.quantize.matmul_roles`:
 ``qkv``, ``out``, ``ffn_up``, ``ffn_down``, each for every layer or as ``role:layer``; ``qkv`` alone
-is the shipped recipe, ``fused`` the shipped ``onnx-int8``). The first ``--texts`` SciFact abstracts
+is the shipped recipe, ``fused`` the shipped ``onnx-int8``, ``torch`` the torch fp32 reference of the
+speed target). The first ``--texts`` SciFact abstracts
 (as ``bench_onnx_vs_torch.py``) are encoded with ONNX fp32 and with each candidate, in rounds that
 alternate the order; the table gives the cosine to fp32 (mean, 1st percentile, min) and texts/s
 relative to ``qkv`` in the same rounds (a ratio, so it holds under load only roughly; the absolute
@@ -62,9 +64,12 @@ def sweep(args: argparse.Namespace) -> None:
     with tempfile.TemporaryDirectory(prefix="int8-sweep-") as scratch:
         encoders = {}
         for name in candidates:
-            target = Path(scratch) / f"{len(encoders)}.onnx"
-            quantize(source, target, recipe_of(name))
-            encoders[name] = encoder_for(target, args.threads)
+            if name == "torch":  # the reference of the speed target
+                encoders[name] = MiniLM(backend="torch", num_threads=args.threads, show_progress=False)
+            else:
+                target = Path(scratch) / f"{len(encoders)}.onnx"
+                quantize(source, target, recipe_of(name))
+                encoders[name] = encoder_for(target, args.threads)
             encoders[name].encode_documents(texts[:8])  # warm-up
         speed: dict[str, list[float]] = {name: [] for name in candidates}
         vectors = {}
@@ -73,15 +78,21 @@ def sweep(args: argparse.Namespace) -> None:
                 start = time.perf_counter()
                 vectors[name] = encoders[name].encode_documents(texts)
                 speed[name].append(len(texts) / (time.perf_counter() - start))
-    reference = statistics.median(speed["qkv"]) if "qkv" in speed else None
-    print(f"{len(texts)} SciFact abstracts, {args.threads} thread(s), {args.rounds} rounds")
-    print("| fp32 MatMuls | cosine mean | 1st pct | min | texts/s (median) | vs qkv |\n|---|---|---|---|---|---|")
+    print(f"{len(texts)} SciFact abstracts, {args.threads} thread(s), {args.rounds} rounds (paired ratios: median of "
+          "the per-round ratios)")
+    print("| fp32 MatMuls | cosine mean | 1st pct | min | texts/s (median) | vs qkv | vs torch |")
+    print("|---|---|---|---|---|---|---|")
     for name in candidates:
         cosine = (fp32 * vectors[name]).sum(axis=1)
-        rate = statistics.median(speed[name])
-        ratio = f"{rate / reference:.2f}" if reference else "-"
+        ratios = [paired(speed, name, ref) for ref in ("qkv", "torch")]
         print(f"| {name} | {cosine.mean():.4f} | {np.percentile(cosine, 1):.4f} | {cosine.min():.4f} | "
-              f"{rate:.1f} | {ratio} |", flush=True)
+              f"{statistics.median(speed[name]):.1f} | {ratios[0]} | {ratios[1]} |", flush=True)
+
+
+def paired(speed: dict[str, list[float]], name: str, reference: str) -> str:
+    if reference not in speed:
+        return "-"
+    return f"{statistics.median(a / b for a, b in zip(speed[name], speed[reference])):.2f}x"
 
 
 def scifact(args: argparse.Namespace) -> None:
