@@ -74,9 +74,8 @@ class TopK:
         base = np.arange(self.scores.shape[0])[rows]
         cut = self.threshold[base]
         kernel = _selection_kernel() if docs_major else None
-        if kernel is not None:  # one compiled pass over the hit groups, merged as it goes
-            maxima = self._group_maxima(scores, cut)
-            kernel(np.ascontiguousarray(scores), maxima, cut, _DOC_GROUP, self.scores, self.positions, base,
+        if kernel is not None:  # one compiled pass over the block, merged as it goes
+            kernel(np.ascontiguousarray(scores), cut, _DOC_GROUP, self.scores, self.positions, base,
                    np.asarray(positions, dtype=np.int64))
             self.threshold[base] = self.scores[base, self.k - 1]
             return
@@ -236,30 +235,41 @@ def _selection_kernel() -> Callable[..., None] | None:
         except ImportError:
             _KERNEL = False
         else:
-            _KERNEL = numba.njit(nogil=True, cache=True)(_select_hit_groups)
+            _KERNEL = numba.njit(nogil=True, cache=True, fastmath={"nnan", "nsz"})(_select_hit_groups)
     return _KERNEL or None
 
 
-def _select_hit_groups(scores: np.ndarray, maxima: np.ndarray, cut: np.ndarray, group: int,
-                       top_scores: np.ndarray, top_positions: np.ndarray, rows: np.ndarray,
+def _select_hit_groups(scores: np.ndarray, cut: np.ndarray, group: int, top_scores: np.ndarray,
+                       top_positions: np.ndarray, rows: np.ndarray,
                        positions: np.ndarray) -> None:  # pragma: no cover - run compiled by numba
     """Merge into ``top_*[rows[j]]`` the entries of column ``j`` of a ``(B, n)`` block that are
-    above ``cut[j]``, reading only the groups of ``group`` rows whose maximum can still enter the
-    top-k (kept sorted: higher score, then lower position); the same result as the numpy path
-    (candidates above the cut, then one sort per row), without materialising candidates."""
+    above ``cut[j]`` (kept sorted: higher score, then lower position): the same result as the numpy
+    path (candidates above the cut, then one sort per row) in one pass. The block is read ``group``
+    rows at a time: their per-column maxima first (a vectorised pass), then, while those rows are
+    still in cache, only the columns whose maximum can still enter their top-k."""
     n_docs, n = scores.shape
     k = top_scores.shape[1]
-    for g in range(maxima.shape[0]):
-        first, stop = g * group, min(g * group + group, n_docs)
+    kth = np.empty(n, np.float32)  # each column's current k-th score
+    for j in range(n):
+        kth[j] = top_scores[rows[j], k - 1]
+    maxima = np.empty(n, np.float32)
+    for first in range(0, n_docs, group):
+        stop = min(first + group, n_docs)
         for j in range(n):
-            q, floor = rows[j], cut[j]
-            best = maxima[g, j]
-            if best <= floor or best < top_scores[q, k - 1]:
+            maxima[j] = scores[first, j]
+        for d in range(first + 1, stop):
+            for j in range(n):
+                value = scores[d, j]
+                maxima[j] = value if value > maxima[j] else maxima[j]
+        for j in range(n):
+            floor = cut[j]
+            if maxima[j] <= floor or maxima[j] < kth[j]:
                 continue
+            q = rows[j]
             for d in range(first, stop):
                 s, p = scores[d, j], positions[d]
-                kth, kth_position = top_scores[q, k - 1], top_positions[q, k - 1]
-                if s <= floor or s < kth or (s == kth and 0 <= kth_position <= p):
+                last_position = top_positions[q, k - 1]
+                if s <= floor or s < kth[j] or (s == kth[j] and 0 <= last_position <= p):
                     continue
                 i = k - 1
                 while i > 0:
@@ -270,3 +280,4 @@ def _select_hit_groups(scores: np.ndarray, maxima: np.ndarray, cut: np.ndarray, 
                     else:
                         break
                 top_scores[q, i], top_positions[q, i] = s, p
+                kth[j] = top_scores[q, k - 1]
