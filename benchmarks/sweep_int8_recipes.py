@@ -70,6 +70,7 @@ def sweep(args: argparse.Namespace) -> None:
                 target = Path(scratch) / f"{len(encoders)}.onnx"
                 quantize(source, target, recipe_of(name))
                 encoders[name] = encoder_for(target, args.threads)
+                target.unlink()  # the session holds the model: keep the disk free
             encoders[name].encode_documents(texts[:8])  # warm-up
         speed: dict[str, list[float]] = {name: [] for name in candidates}
         vectors = {}
