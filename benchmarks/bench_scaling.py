@@ -24,7 +24,9 @@ MiniLM: the encoding seconds recorded in the chunks, scaled to the rows used), P
 index s (built from the cached vectors one chunk at a time, as the pipeline does), search s for the
 1,000 queries at ``--threads`` threads, base RSS (interpreter, libraries, texts, loaded model and
 query vectors, before any document vector is read), peak RSS, index bytes per document and the
-size of the float32 vectors, R@10 (PQ, HNSW: the share of the exact top-10 they return, documents
+size of the float32 vectors, the peak of live allocations traced by ``tracemalloc`` from the base
+reading on (numpy arrays included; memory-mapped chunks and what the allocator keeps after a free are
+not: the JSON's ``traced_peak_mb``), R@10 (PQ, HNSW: the share of the exact top-10 they return, documents
 tied with the 10th exact score included). Load average is printed with every row: times are
 comparable only when it is below 1.5.
 """
@@ -40,6 +42,7 @@ import resource
 import subprocess
 import sys
 import time
+import tracemalloc
 from pathlib import Path
 
 import numpy as np
@@ -204,6 +207,7 @@ def run_one(method: str, n_docs: int, threads: int, backend: str, synthetic: boo
         query_vectors = encoder.encode_queries(list(queries.texts))
         warm_up_libraries(query_vectors)
         row["base_rss_mb"] = peak_rss_mb()  # interpreter, libraries, texts, model, queries: before any vector
+        tracemalloc.start()  # live allocations of the index stage (numpy arrays included), whatever the allocator keeps
         index = make_index(method, threads)
         if method == "pq":
             train_pq(index, FirstRows(store, n), n, row)
@@ -220,6 +224,9 @@ def run_one(method: str, n_docs: int, threads: int, backend: str, synthetic: boo
         row["search_s"] = time.perf_counter() - start
     row["bytes_per_doc"] = index.memory_bytes / row["docs"]
     row["peak_rss_mb"] = peak_rss_mb()
+    if tracemalloc.is_tracing():
+        row["traced_peak_mb"] = tracemalloc.get_traced_memory()[1] / 2**20
+        tracemalloc.stop()
     if method in ("pq", "hnsw") and not synthetic:  # after the peak: the reference scan is not the index's cost
         row["recall_at_10"] = recall_at_k(FirstRows(store, n), query_vectors, found.indices)
     return row
