@@ -104,15 +104,17 @@ def run_dataset(name: str, args: argparse.Namespace) -> list[dict]:
     print(f"\n## {name}: {len(docs)} documents; {len(train.queries)} train queries, {len(queries)} test queries "
           f"({len(unseen)} unseen); m = {args.m}; seeds {args.seeds}")
     starts = {seed: PQCompressor(m=args.m, opq=True, seed=seed, iterations=25).fit(docs) for seed in args.seeds}
-    lr = args.lr[0]
+    lr, grid = args.lr[0], {}
     if len(args.lr) > 1:
-        print("\n| lr | held-out train recall@100 (start -> best) | best epoch |\n|---|---|---|")
+        print("\n| lr | held-out train recall@100 (start -> best) | best epoch | fit s |\n|---|---|---|---|")
         held = []
         for candidate in args.lr:
-            _, record, _ = train_pq(starts[args.seeds[0]], args.seeds[0], candidate, train, docs, train_relevant, args)
-            values = record["validation_recall"]
+            grid[candidate] = train_pq(starts[args.seeds[0]], args.seeds[0], candidate, train, docs, train_relevant,
+                                       args)
+            values, record = grid[candidate][1]["validation_recall"], grid[candidate][1]
             held.append(max(values))
-            print(f"| {candidate:g} | {values[0]:.4f} -> {held[-1]:.4f} | {record['best_epoch']} |", flush=True)
+            print(f"| {candidate:g} | {values[0]:.4f} -> {held[-1]:.4f} | {record['best_epoch']} | "
+                  f"{grid[candidate][2]:.1f} |", flush=True)
         lr = args.lr[int(np.argmax(held))]
         print(f"chosen on held-out training queries: lr = {lr:g}")
     rows = []
@@ -121,7 +123,9 @@ def run_dataset(name: str, args: argparse.Namespace) -> list[dict]:
                    f"FAISS OPQ{args.m},PQ{args.m} + RefineFlat": faiss_rows(f"OPQ{args.m},PQ{args.m}", docs, queries,
                                                                           seed, args.candidates)}
         systems["bidr OPQ (untrained)"] = bidr_rows(starts[seed], docs, queries, args.candidates)
-        trained, record, fit = train_pq(starts[seed], seed, lr, train, docs, train_relevant, args)
+        # the first seed's run of the chosen rate is the grid's (same start, seed and data)
+        trained, record, fit = grid[lr] if seed == args.seeds[0] and lr in grid else \
+            train_pq(starts[seed], seed, lr, train, docs, train_relevant, args)
         systems["bidr contrastive PQ"] = bidr_rows(trained, docs, queries, args.candidates)
         print(f"seed {seed}: contrastive training {fit:.1f} s, best epoch {record['best_epoch']}, held-out recall "
               f"{record['validation_recall'][0]:.4f} -> {max(record['validation_recall']):.4f}", flush=True)

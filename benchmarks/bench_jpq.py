@@ -156,8 +156,9 @@ def held_out_best(jpq: JPQRetriever) -> float:
 def choose_rates(dataset: Dataset, train: Split, args: argparse.Namespace) -> dict[str, float]:
     """Per variant, the encoder learning rate with the best held-out nDCG@10 (first seed)."""
     chosen = {}
-    print("\n| variant | encoder lr | held-out train nDCG@10 (start -> best) | best evaluation | epochs run |")
-    print("|---|---|---|---|---|")
+    print("\n| variant | encoder lr | held-out train nDCG@10 (start -> best) | best evaluation | epochs run | "
+          "train s (a reused run: load only) | run |")
+    print("|---|---|---|---|---|---|---|")
     for variant in args.variants:
         scores = []
         for lr in args.encoder_lr:
@@ -165,7 +166,8 @@ def choose_rates(dataset: Dataset, train: Split, args: argparse.Namespace) -> di
             record = jpq.training_record
             scores.append(held_out_best(jpq))
             print(f"| {variant} | {lr:g} | {record['validation_ndcg10'][0]:.4f} -> {scores[-1]:.4f} | "
-                  f"{record['best_evaluation']} | {record['epochs_run']} |", flush=True)
+                  f"{record['best_evaluation']} | {record['epochs_run']} | {jpq.timings.fit_encoder_s:.0f} | "
+                  f"{record['run_dir'].rsplit('/', 1)[-1][:12]} |", flush=True)
         chosen[variant] = args.encoder_lr[int(np.argmax(scores))]
     print(f"chosen on held-out training queries: {chosen}")
     return chosen

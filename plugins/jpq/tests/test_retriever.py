@@ -3,6 +3,8 @@ embedlab-train's loop (a tiny random BERT with MiniLM's tokenizer; milliseconds 
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -118,6 +120,8 @@ def test_a_finished_run_is_reused_and_another_seed_trains_anew(params, topics, m
     first = JPQRetriever(**auto)
     first.build(topics.corpus, train=topics.split("train"))
     texts = list(topics.split("test").queries.texts)
+    run_dir = Path(first.training_record["run_dir"])         # a finished run keeps its final weights only
+    assert [p.name for p in run_dir.iterdir()] == ["final"]
 
     def no_training(*args, **kwargs):
         raise AssertionError("a finished run must be reused, not trained again")

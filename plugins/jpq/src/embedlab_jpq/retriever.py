@@ -16,6 +16,7 @@ import copy
 import hashlib
 import json
 import logging
+import shutil
 import tempfile
 import time
 from pathlib import Path
@@ -266,7 +267,7 @@ class JPQRetriever(embedlab.Component):
         """Fine-tune the query encoder (and the centroids) and return the trained query encoder
         and the record; a finished run of the same identity is reused."""
         _needs_training_plugin()
-        from embedlab_train.checkpoints import FINAL, complete, run_directory
+        from embedlab_train.checkpoints import BEST, CHECKPOINT, FINAL, complete, run_directory
         from embedlab_transformers.model_files import weights_sha256
 
         config = self.config
@@ -285,6 +286,8 @@ class JPQRetriever(embedlab.Component):
             logger.warning("jpq retriever: reusing the finished training run in %s", run_dir)
         else:
             self._run(examples, docs, compressor, run_dir, run_hash)
+        for redundant in (CHECKPOINT, BEST):    # final/ holds the kept weights: drop the ~350 MB resume state
+            shutil.rmtree(run_dir / redundant, ignore_errors=True)
         state = load_state(final)
         record = dict(state.meta.get("record", {}))
         if "centroids" in state.arrays:
