@@ -59,11 +59,10 @@ def faiss_rows(factory: str, docs: np.ndarray, queries: np.ndarray, seed: int, s
     quantiser = faiss.downcast_index(index.index if isinstance(index, faiss.IndexPreTransform) else index)
     quantiser.pq.cp.seed = seed
     index.train(docs)
-    index.add(docs)
+    refine = faiss.IndexRefineFlat(index)    # wraps the empty base: FAISS requires both to hold the same rows
+    refine.add(docs)                         # adds the codes to the base and the vectors to the flat refine index
     codes_top = index.search(queries, 100)[1]
     results = {0: SearchResult(*index.search(queries, 10))}
-    refine = faiss.IndexRefineFlat(index)
-    refine.add(docs)                         # the flat refine index gets the vectors; the base already has them
     for n in sizes:
         refine.k_factor = n / 10
         results[n] = SearchResult(*refine.search(queries, 10))
