@@ -4,6 +4,7 @@ embedding-model upgrade; and the compiled SDC scan against FAISS binary Hamming.
 
     python benchmarks/bench_bebr.py --parts quality --plot docs/benchmarks/bebr.png
     python benchmarks/bench_bebr.py --parts quality --dataset python-stdlib
+    python benchmarks/bench_bebr.py --parts quality --objectives nce --lrs 1e-4 3e-4 1e-3
     python benchmarks/bench_bebr.py --parts compat
     python benchmarks/bench_bebr.py --parts speed --threads 1 2 --tile 1 20
 
@@ -189,7 +190,7 @@ def quality(args: argparse.Namespace, threads: int) -> list[Row]:
     bench = Bench(test, args.repeats, unseen)
     docs = test.docs
     dim = docs.shape[1]
-    lrs = {objective: choose_lr(test, train, args, objective, threads) for objective in ("nce", "similarity")}
+    lrs = {objective: choose_lr(test, train, args, objective, threads) for objective in args.objectives}
     signs = lambda x: np.packbits(x > 0, axis=1)  # noqa: E731
     for budget in args.budgets:
         bits = 8 * budget
@@ -201,7 +202,7 @@ def quality(args: argparse.Namespace, threads: int) -> list[Row]:
                     lambda bits=bits: faiss.IndexLSH(dim, bits, True, True))
         bench.faiss(budget, f"faiss PQ{budget}x8 (ADC)",
                     lambda budget=budget: faiss.IndexPQ(dim, budget, 8, faiss.METRIC_INNER_PRODUCT))
-        for objective in ("nce", "similarity"):
+        for objective in args.objectives:
             compressor, fit = fit_bebr(docs, budget, threads, objective=objective, lr=lrs[objective], **args.params)
             name = "paper's nce" if objective == "nce" else "ours, similarity"
             bench.bebr(budget, compressor, fit, f"bebr {8 * budget // dim}x{dim} {name}, lr {lrs[objective]:g}")
@@ -348,7 +349,8 @@ def plot(rows: list[Row], path: Path, dataset: str = "scifact") -> None:
     for label, (prefix, objective, scoring) in families.items():
         points = sorted((r.budget, r.recall) for r in rows
                         if r.method.startswith(prefix) and objective in r.method and scoring in r.method)
-        ax.plot(*zip(*points), marker="o", label=label)
+        if points:
+            ax.plot(*zip(*points), marker="o", label=label)
     for r in rows:
         if r.method.startswith(("sign", "faiss ITQ")):
             ax.scatter([r.budget], [r.recall], marker="x", label=r.method.split(",")[0])
@@ -374,6 +376,8 @@ def main() -> None:
                         help="thread counts (quality and compat use the first)")
     parser.add_argument("--budgets", type=int, nargs="+", default=[48, 96, 192])
     parser.add_argument("--lrs", type=float, nargs="+", default=[1e-3, 3e-3, 1e-2])
+    parser.add_argument("--objectives", nargs="+", choices=("nce", "similarity"), default=["nce", "similarity"],
+                        help="bebr training objectives of the quality part (each gets its own lr from --lrs)")
     parser.add_argument("--select-budget", type=int, default=96, help="code size at which the lr is chosen")
     parser.add_argument("--compat-budget", type=int, default=96)
     parser.add_argument("--old", nargs="+", choices=("bm25", "cls"), default=["bm25", "cls"],

@@ -4,6 +4,7 @@ speed-up over exact Chamfer as the corpus grows.
 
     python benchmarks/bench_muvera_baselines.py                   # python-stdlib, MiniLM token vectors
     python benchmarks/bench_muvera_baselines.py --dataset scifact
+    python benchmarks/bench_muvera_baselines.py --parts quality --methods plaid   # one family only
 
 Token vectors: the ``minilm-tokens`` encoder (ONNX backend) through the shared embedding cache.
 Truth: each test query's exact Chamfer (MaxSim) top 10 over the whole corpus (core ExactIndex on
@@ -148,22 +149,25 @@ def quality(docs: MultiVectorEmbeddings, queries: MultiVectorEmbeddings, args: a
     truth = exact.search(queries, K).indices
     d_rows, q_rows = rows_of(docs), rows_of(queries)
     depth = max(args.candidates)
-    rule = int(2 ** np.floor(np.log2(16 * np.sqrt(len(docs.vectors)))))
-    n_centroids = args.centroids or rule
-    start = time.perf_counter()
-    centroids, doc_codes = plaid_centroids(docs, n_centroids, args.seed, args.kmeans_sample)
-    trained = min(args.kmeans_sample or len(docs.vectors), len(docs.vectors))
-    print(f"PLAID-style codebook: {n_centroids} k-means centroids (PLAID's rule 2^floor(log2(16 sqrt(tokens))) "
-          f"gives {rule}) trained on {trained:,} of {len(docs.vectors):,} document tokens in "
-          f"{time.perf_counter() - start:.0f} s (not counted in ms/query)", flush=True)
-    generators = {
-        "FDE (MUVERA 20,5,16)": lambda: fde_order(docs, queries, depth, R_reps=20, k_sim=5, d_proj=16),
-        "pooled single vector (sum q / mean d)": lambda: pooled_order(d_rows, q_rows, depth),
-    }
-    for per_token in args.sv_tokens:
+    methods = set(args.methods)
+    generators = {}
+    if "fde" in methods:
+        generators["FDE (MUVERA 20,5,16)"] = lambda: fde_order(docs, queries, depth, R_reps=20, k_sim=5, d_proj=16)
+    if "pooled" in methods:
+        generators["pooled single vector (sum q / mean d)"] = lambda: pooled_order(d_rows, q_rows, depth)
+    for per_token in args.sv_tokens if "sv" in methods else ():
         generators[f"single-vector heuristic ({per_token} tokens per query token)"] = \
             lambda per_token=per_token: sv_order(docs, q_rows, depth, per_token)
-    for nprobe in args.nprobe:
+    if "plaid" in methods:
+        rule = int(2 ** np.floor(np.log2(16 * np.sqrt(len(docs.vectors)))))
+        n_centroids = args.centroids or rule
+        start = time.perf_counter()
+        centroids, doc_codes = plaid_centroids(docs, n_centroids, args.seed, args.kmeans_sample)
+        trained = min(args.kmeans_sample or len(docs.vectors), len(docs.vectors))
+        print(f"PLAID-style codebook: {n_centroids} k-means centroids (PLAID's rule 2^floor(log2(16 sqrt(tokens))) "
+              f"gives {rule}) trained on {trained:,} of {len(docs.vectors):,} document tokens in "
+              f"{time.perf_counter() - start:.0f} s (not counted in ms/query)", flush=True)
+    for nprobe in args.nprobe if "plaid" in methods else ():
         generators[f"PLAID-style centroid interaction ({n_centroids} centroids, nprobe {nprobe})"] = \
             lambda nprobe=nprobe: plaid_order(centroids, doc_codes, q_rows, depth, nprobe)
     print(f"\nrecall of the exact Chamfer top-{K} after reranking the first N candidates exactly "
@@ -222,6 +226,8 @@ def main() -> None:
                         help="train the PLAID-style k-means on this many sampled tokens (0: all)")
     parser.add_argument("--nprobe", type=int, nargs="+", default=[1, 2, 4],
                         help="centroids each query token probes (swept: the baseline's knob)")
+    parser.add_argument("--methods", nargs="+", choices=("fde", "pooled", "sv", "plaid"),
+                        default=["fde", "pooled", "sv", "plaid"], help="first stages of the quality part")
     parser.add_argument("--sizes", type=int, nargs="+", default=[500, 1000, 2000, 4000])
     parser.add_argument("--rerank", type=int, default=100)
     parser.add_argument("--timing-queries", type=int, default=100)
