@@ -235,3 +235,56 @@ def test_take_reads_rows_and_columns_chunk_by_chunk(tmp_path: Path) -> None:
         store.take(positions[::-1])
     with pytest.raises(InvalidInputError, match="no positions"):
         store.take(np.array([], dtype=np.int64))
+
+
+@pytest.mark.parametrize("metric", ["ip", "l2"])
+@pytest.mark.parametrize("compressed", [False, True])
+def test_chunks_are_indexed_in_released_sub_blocks(tmp_path: Path, monkeypatch, metric: str, compressed: bool) -> None:
+    """``build_from_chunks`` reads each memory-mapped chunk ``FILL_BLOCK`` rows at a time and
+    releases each block's pages; the index equals one built from memory."""
+    from embedlab.index import stores
+
+    released: list[tuple[int, bool]] = []
+    monkeypatch.setattr(stores, "FILL_BLOCK", 16)
+    monkeypatch.setattr(stores, "release_mapped", lambda block: released.append((len(block), hasattr(block, "_mmap"))))
+    store = encode_chunks(ChunkStore.open(tmp_path / "job", "j", len(TEXTS), 50), TEXTS, Counting(),
+                          progress=False)
+    pq = PQCompressor(m=4, ksub=16, iterations=2).fit(store.gather()) if compressed else None
+    streamed, direct = ExactIndex(metric=metric, block_size=64), ExactIndex(metric=metric, block_size=64)
+    if pq is not None:
+        streamed.use_compressor(pq)
+        direct.use_compressor(pq)
+    streamed.build_from_chunks(store)
+    direct.build(store.gather())
+    assert [n for n, _ in released] == [16, 16, 16, 2] * 4 + [16, 14] and all(mapped for _, mapped in released)
+    queries = HashingEncoder(dim=16).encode_queries(["topic 3 word5", "document 17", "w11 plus"])
+    a, b = streamed.search(queries, 10), direct.search(queries, 10)
+    assert np.array_equal(a.indices, b.indices) and np.array_equal(a.scores, b.scores)
+    assert streamed.memory_bytes == direct.memory_bytes
+
+
+def _rss_file_kib() -> int:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("RssFile:"):
+            return int(line.split()[1])
+    raise AssertionError("no RssFile in /proc/self/status")
+
+
+@pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="reads resident memory from Linux's /proc")
+def test_release_mapped_drops_the_pages_of_a_mapped_block(tmp_path: Path) -> None:
+    from embedlab.state_checks import read_npy, release_mapped
+
+    values = np.arange(8 << 20, dtype=np.float32).reshape(-1, 256)  # 32 MiB
+    np.save(tmp_path / "a.npy", values)
+    mapped = read_npy(tmp_path / "a.npy", mmap=True)
+    before = _rss_file_kib()
+    assert float(mapped[:, 0].sum()) == float(values[:, 0].sum())  # touches every page
+    touched = _rss_file_kib()
+    assert touched - before > 24 << 10
+    for start in range(0, len(mapped), 4096):
+        release_mapped(mapped[start:start + 4096])
+    assert touched - _rss_file_kib() > 24 << 10
+    assert np.array_equal(mapped[5000:5002], values[5000:5002])  # still readable (read again)
+    copy = np.array(values[:8])
+    release_mapped(copy)  # not mapped: a no-op
+    assert np.array_equal(copy, values[:8])

@@ -11,6 +11,7 @@ message.
 from __future__ import annotations
 
 import math
+import mmap as mmap_module
 import os
 from pathlib import Path
 from typing import Any, Sequence
@@ -22,6 +23,25 @@ from embedlab.errors import StateError
 #: Array dtype kinds a state may hold: bool, integers, floats, complex, bytes, unicode,
 #: datetime/timedelta. Structured (``V``) and object (``O``) arrays are refused.
 ARRAY_KINDS = "biufcSUMm"
+
+
+def release_mapped(array: np.ndarray) -> None:
+    """Drop the pages of ``array``, a C-contiguous view of a read-only memory-mapped ``.npy``
+    (:func:`read_npy` with ``mmap=True``), from this process's resident memory (``madvise
+    MADV_DONTNEED``); they stay in the page cache and are read again if touched. Lets a reader
+    that walks a mapped file block by block hold one block, not the whole file. A no-op for
+    arrays that are not such views, and where ``madvise`` is not available."""
+    mapping = getattr(array, "_mmap", None)
+    advise = getattr(mapping, "madvise", None)
+    if advise is None or not hasattr(mmap_module, "MADV_DONTNEED") or array.flags.writeable \
+            or not array.flags.c_contiguous or not array.nbytes:
+        return
+    base = np.frombuffer(mapping, np.uint8).ctypes.data
+    start = array.ctypes.data - base
+    if start < 0 or start + array.nbytes > len(mapping):
+        return
+    first = start - start % mmap_module.PAGESIZE
+    advise(mmap_module.MADV_DONTNEED, first, start + array.nbytes - first)
 
 
 def read_npy(file: Path, *, mmap: bool = False) -> np.ndarray:
