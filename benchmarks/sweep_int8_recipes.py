@@ -9,11 +9,13 @@ Each candidate is the ``onnx-int8-qkv`` recipe (Q/K/V projections unfused, every
 channel) with the named MatMuls left float32 (:func:`embedlab_transformers.quantize.matmul_roles`:
 ``qkv``, ``out``, ``ffn_up``, ``ffn_down``, each for every layer or as ``role:layer``; ``qkv`` alone
 is the shipped recipe, ``fused`` the shipped ``onnx-int8``, ``torch`` the torch fp32 reference of the
-speed target). The first ``--texts`` SciFact abstracts
-(as ``bench_onnx_vs_torch.py``) are encoded with ONNX fp32 and with each candidate, in rounds that
-alternate the order; the table gives the cosine to fp32 (mean, 1st percentile, min) and texts/s
-relative to ``qkv`` in the same rounds (a ratio, so it holds under load only roughly; the absolute
-speed against torch is ``bench_onnx_vs_torch.py``'s job, in a quiet window).
+speed target; a ``@tensor`` suffix, e.g. ``ffn_down:0@tensor``, quantises with one weight scale
+per tensor instead of per output column; ``--batch-size`` sets every encoder's batch). The first
+``--texts`` SciFact abstracts (as ``bench_onnx_vs_torch.py``) are encoded with ONNX fp32 and with
+each candidate, in rounds that alternate the order; the table gives the cosine to fp32 (mean, 1st
+percentile, min) and texts/s relative to ``qkv`` in the same rounds (a ratio, so it holds under
+load only roughly; the absolute speed against torch is ``bench_onnx_vs_torch.py``'s job, in a quiet
+window).
 
 ``--scifact CANDIDATE`` reports SciFact test nDCG@10 with fp32 (from the embedding cache) and with
 the candidate (encoded here, not cached), and the paired difference, as ``bench_onnx_int8.py`` does
@@ -28,6 +30,7 @@ import tempfile
 import time
 from pathlib import Path
 
+import attrs
 import common
 import numpy as np
 from bench_onnx_vs_torch import load_texts
@@ -41,15 +44,21 @@ DEFAULT = ("fused", "qkv", "ffn_down", "ffn_down:5", "ffn_down:0", "ffn_down:0,f
 
 
 def recipe_of(candidate: str) -> Int8Recipe:
-    if candidate == "fused":
-        return RECIPES["onnx-int8"]
-    kept = () if candidate == "qkv" else tuple(candidate.split(","))
-    return Int8Recipe(tag=f"sweep-{candidate}", split_attention=True, fingerprint=None, fp32_matmuls=kept)
+    """``fused``, ``qkv`` or fp32 MatMuls as ``role[:layer],...``; a ``@tensor`` suffix quantises the
+    weights with one scale per tensor instead of per output column."""
+    name, _, scale = candidate.partition("@")
+    if scale not in ("", "tensor"):
+        raise SystemExit(f"unknown weight scale {scale!r} in {candidate!r} (only '@tensor')")
+    if name == "fused":
+        return attrs.evolve(RECIPES["onnx-int8"], per_channel=not scale)
+    kept = () if name == "qkv" else tuple(name.split(","))
+    return Int8Recipe(tag=f"sweep-{candidate}", split_attention=True, fingerprint=None, fp32_matmuls=kept,
+                      per_channel=not scale)
 
 
-def encoder_for(path: Path | None, threads: int) -> MiniLM:
+def encoder_for(path: Path | None, threads: int, batch_size: int = 32) -> MiniLM:
     """MiniLM on ONNX fp32 (``path`` None) or on the model file ``path`` (same tokenizer, batches)."""
-    encoder = MiniLM(backend="onnx", num_threads=threads, show_progress=False)
+    encoder = MiniLM(backend="onnx", num_threads=threads, show_progress=False, batch_size=batch_size)
     if path is not None:
         backend = encoder.loaded.backend
         backend.session = backend.open_session(path)
@@ -58,18 +67,19 @@ def encoder_for(path: Path | None, threads: int) -> MiniLM:
 
 def sweep(args: argparse.Namespace) -> None:
     texts = load_texts("scifact", args.texts)
-    fp32 = encoder_for(None, args.threads).encode_documents(texts)
+    fp32 = encoder_for(None, args.threads, args.batch_size).encode_documents(texts)
     source = MiniLM(backend="onnx").loaded.backend.path
     candidates = args.candidates or list(DEFAULT)
     with tempfile.TemporaryDirectory(prefix="int8-sweep-") as scratch:
         encoders = {}
         for name in candidates:
             if name == "torch":  # the reference of the speed target
-                encoders[name] = MiniLM(backend="torch", num_threads=args.threads, show_progress=False)
+                encoders[name] = MiniLM(backend="torch", num_threads=args.threads, show_progress=False,
+                                        batch_size=args.batch_size)
             else:
                 target = Path(scratch) / f"{len(encoders)}.onnx"
                 quantize(source, target, recipe_of(name))
-                encoders[name] = encoder_for(target, args.threads)
+                encoders[name] = encoder_for(target, args.threads, args.batch_size)
                 target.unlink()  # the session holds the model: keep the disk free
             encoders[name].encode_documents(texts[:8])  # warm-up
         speed: dict[str, list[float]] = {name: [] for name in candidates}
@@ -133,6 +143,7 @@ def main() -> None:
     parser.add_argument("--texts", type=int, default=192)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--candidates", nargs="+", default=None, help=f"default: {' '.join(DEFAULT)}")
     parser.add_argument("--scifact", default=None, help="one candidate: SciFact nDCG@10 against fp32")
     args = parser.parse_args()

@@ -91,11 +91,33 @@ def test_the_cache_key_changes_with_the_int8_recipe(monkeypatch, tmp_path):
         return EmbeddingCache(tmp_path).key(MiniLM(backend=backend, show_progress=False), "documents", "corpus")
 
     assert MiniLM(backend="onnx-int8").state_fingerprint is None and MiniLM().state_fingerprint is None
-    keys = {backend: key(backend) for backend in ("onnx", "onnx-int8", "onnx-int8-qkv")}
-    assert len(set(keys.values())) == 3
+    keys = {backend: key(backend) for backend in ("onnx", "onnx-int8", "onnx-int8-qkv", "onnx-int8-qkv-ffn0")}
+    assert len(set(keys.values())) == 4
+    # what the existing backends' keys (and their cached vectors) depend on is unchanged
+    assert quantize.RECIPES["onnx-int8"].fingerprint is None
+    assert quantize.RECIPES["onnx-int8-qkv"].fingerprint == "int8 recipe qkv1"
+    assert key("onnx-int8-qkv") == EmbeddingCache(tmp_path).key(MiniLM(backend="onnx-int8-qkv", device="auto"),
+                                                               "documents", "corpus")  # device: not identity
     assert key("onnx-int8") == keys["onnx-int8"] and key("onnx-int8-qkv") == keys["onnx-int8-qkv"]
     recipes = {**quantize.RECIPES, "onnx-int8-qkv": attrs.evolve(quantize.RECIPES["onnx-int8-qkv"],
                                                                  fingerprint="int8 recipe qkv2")}
     monkeypatch.setattr(quantize, "RECIPES", recipes)
     monkeypatch.setattr("embedlab_transformers.encoder.RECIPES", recipes)
     assert key("onnx-int8-qkv") != keys["onnx-int8-qkv"] and key("onnx-int8") == keys["onnx-int8"]
+
+
+def test_int8_qkv_ffn0_keeps_the_first_ffn_down_projection_in_float32(onnx_cache, minilm_onnx, documents, queries,
+                                                                        opts):
+    import onnx
+    from embedlab_transformers.quantize import matmul_roles
+
+    texts = [*documents[:20], *queries[:20], ""]
+    ffn0 = MiniLM(backend="onnx-int8-qkv-ffn0", **opts)
+    cosine = (minilm_onnx.encode_documents(texts) * ffn0.encode_documents(texts)).sum(1)[:-1]
+    assert cosine.mean() >= 0.99 and cosine.min() >= 0.98  # measured 0.996 / 0.991 on SciFact
+    path = ffn0.loaded.backend.path
+    assert path.name == "model-int8-qkv1-ffn0.onnx"
+    graph = onnx.load(str(path))
+    roles = matmul_roles(graph)  # the MatMuls still float32 with a constant weight
+    assert [labels for labels in roles.values()] == [("ffn_down", "ffn_down:0")]
+    assert sum(node.op_type in ("MatMulInteger", "DynamicQuantizeMatMul") for node in graph.graph.node) == 23

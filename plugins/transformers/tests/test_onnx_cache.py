@@ -123,7 +123,8 @@ def test_each_int8_recipe_has_its_own_cached_file(quantizations):
 
     calls, fp32 = quantizations
     paths = {name: quantize.ensure_quantized_model(fp32, recipe) for name, recipe in quantize.RECIPES.items()}
-    assert [p.name for p in paths.values()] == ["model-int8-q1.onnx", "model-int8-qkv1.onnx"] and len(calls) == 2
+    assert [p.name for p in paths.values()] == ["model-int8-q1.onnx", "model-int8-qkv1.onnx",
+                                                "model-int8-qkv1-ffn0.onnx"] and len(calls) == 3
     assert [quantize.ensure_quantized_model(fp32, r) for r in quantize.RECIPES.values()] == list(paths.values())
-    assert len(calls) == 2
+    assert len(calls) == 3
     assert json.loads(quantize.record_path(paths["onnx-int8-qkv"]).read_text())["recipe"] == "qkv1"

@@ -3,17 +3,45 @@
 from __future__ import annotations
 
 import inspect
+import os
 from pathlib import Path
 from typing import Any, Mapping, Protocol, Sequence
 
 import numpy as np
 
+from embedlab.errors import ConfigError
 from embedlab.threads import torch_threads
 from embedlab_transformers.model_files import import_transformers
 from embedlab_transformers.quantize import RECIPES, Int8Recipe, ensure_quantized_model
 
 #: ``torch``, ``onnx`` (fp32) and one ``onnx-int8*`` backend per int8 recipe.
 BACKENDS = ("torch", "onnx", *RECIPES)
+#: Where the model runs (:func:`resolve_device`).
+DEVICES = ("cpu", "cuda", "auto")
+
+
+def resolve_device(requested: str, backend: str) -> str:
+    """The device a backend runs on: ``cpu``; ``cuda`` (torch backend only; ConfigError when torch
+    sees no CUDA device, with what it sees); ``auto``: ``cuda`` when the torch backend sees a CUDA
+    device, else ``cpu``. The ONNX backends always run on ONNX Runtime's CPU execution provider."""
+    if requested not in DEVICES:
+        raise ConfigError(f"unknown device {requested!r}; expected one of {DEVICES}")
+    if requested == "cpu":
+        return "cpu"
+    if backend != "torch":
+        if requested == "cuda":
+            raise ConfigError(f"device='cuda' needs backend='torch': the {backend!r} backend runs on ONNX "
+                              "Runtime's CPU execution provider")
+        return "cpu"
+    import torch
+
+    if torch.cuda.is_available():
+        return "cuda"
+    if requested == "cuda":
+        raise ConfigError(f"device='cuda' but torch sees no CUDA device (torch {torch.__version__}, built with "
+                          f"CUDA {torch.version.cuda}, CUDA_VISIBLE_DEVICES="
+                          f"{os.environ.get('CUDA_VISIBLE_DEVICES')!r}); device='auto' falls back to the CPU")
+    return "cpu"
 
 
 class Backend(Protocol):
@@ -40,19 +68,19 @@ def model_input_names(model: Any, tokenizer: Any) -> list[str]:
 
 
 class TorchBackend:
-    """The Hugging Face model run by torch on the CPU, in inference mode."""
+    """The Hugging Face model run by torch on ``device`` (``cpu`` or ``cuda``), in inference mode."""
 
-    def __init__(self, model_dir: Path, tokenizer: Any, num_threads: int | None) -> None:
-        self.model = load_torch_model(model_dir)
+    def __init__(self, model_dir: Path, tokenizer: Any, num_threads: int | None, device: str = "cpu") -> None:
+        self.model = load_torch_model(model_dir).to(device)
         self.input_names = model_input_names(self.model, tokenizer)
-        self.num_threads = num_threads
+        self.num_threads, self.device = num_threads, device
 
     def __call__(self, inputs: Mapping[str, np.ndarray]) -> np.ndarray:
         import torch
 
         with torch.inference_mode(), torch_threads(self.num_threads):
-            output = self.model(**{name: torch.from_numpy(inputs[name]) for name in self.input_names})
-        return output.last_hidden_state.float().numpy()
+            output = self.model(**{name: torch.from_numpy(inputs[name]).to(self.device) for name in self.input_names})
+        return output.last_hidden_state.float().cpu().numpy()
 
 
 class OnnxBackend:
@@ -88,10 +116,12 @@ class OnnxBackend:
 
 
 def make_backend(kind: str, model_dir: Path, tokenizer: Any, max_length: int,
-                 num_threads: int | None) -> Backend:
-    """Build the backend named ``kind`` (one of :data:`BACKENDS`)."""
+                 num_threads: int | None, device: str = "cpu") -> Backend:
+    """Build the backend named ``kind`` (one of :data:`BACKENDS`) on ``device``, resolved by
+    :func:`resolve_device` before anything loads."""
+    device = resolve_device(device, kind)
     if kind == "torch":
-        return TorchBackend(model_dir, tokenizer, num_threads)
+        return TorchBackend(model_dir, tokenizer, num_threads, device)
     if kind == "onnx" or kind in RECIPES:
         return OnnxBackend(model_dir, tokenizer, max_length, num_threads, recipe=RECIPES.get(kind))
     raise ValueError(f"unknown backend {kind!r}; expected one of {BACKENDS}")

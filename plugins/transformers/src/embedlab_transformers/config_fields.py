@@ -8,9 +8,11 @@ from typing import Any, Callable
 import attrs
 
 from embedlab.components import NOT_IDENTITY
-from embedlab_transformers.backends import BACKENDS
+from embedlab_transformers.backends import BACKENDS, DEVICES
 
 OUTPUTS = ("dense", "tokens")
+#: Metadata key of :func:`device_field` (the device the encoder runs its model on).
+ENCODING_DEVICE = "embedlab_encoding_device"
 
 
 def int_at_least(low: int) -> Callable[[Any, attrs.Attribute, Any], None]:
@@ -40,9 +42,17 @@ def output_field(default: str) -> Any:
 
 def backend_field() -> Any:
     """``backend``: ``torch``, ``onnx`` (ONNX Runtime on a cached export), ``onnx-int8`` (its
-    dynamic int8 quantisation, attention in fp32: faster, cosine ~0.996 to fp32) or
-    ``onnx-int8-qkv`` (the Q/K/V projections int8 too: faster still on long texts)."""
+    dynamic int8 quantisation, attention in fp32: faster, cosine ~0.996 to fp32),
+    ``onnx-int8-qkv`` (the Q/K/V projections int8 too: faster still on long texts) or
+    ``onnx-int8-qkv-ffn0`` (``onnx-int8-qkv`` with the first layer's FFN down projection fp32)."""
     return attrs.field(default="torch", validator=attrs.validators.in_(BACKENDS))
+
+
+def device_field() -> Any:
+    """``device``: ``cpu``, ``cuda`` (torch backend; an error where no CUDA device is visible) or
+    ``auto`` (``cuda`` where torch sees one, else ``cpu``); not part of the fingerprint."""
+    return attrs.field(default="cpu", validator=attrs.validators.in_(DEVICES),
+                       metadata={**NOT_IDENTITY, ENCODING_DEVICE: True})
 
 
 def threads_field() -> Any:

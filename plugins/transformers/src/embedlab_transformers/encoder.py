@@ -16,7 +16,9 @@ from embedlab.texts import check_texts
 from embedlab_transformers.backends import Backend, make_backend
 from embedlab_transformers.batching import length_sorted_batches, padding_values, tokenize
 from embedlab_transformers.config_fields import (
+    ENCODING_DEVICE,
     backend_field,
+    device_field,
     flag_field,
     int_at_least,
     max_length_field,
@@ -58,6 +60,7 @@ class LoadedModel:
     max_length: int
     dim: int
     pad: dict[str, int]
+    device: str
 
 
 class TransformersEncoder(Component):
@@ -76,6 +79,7 @@ class TransformersEncoder(Component):
         ``max_length`` None: the model's own limit (sentence-transformers' ``max_seq_length``)."""
 
         model_path: str | None = model_path_field()
+        device: str = device_field()
 
     def __init__(self, config: Any = None, /, **params: Any) -> None:
         super().__init__(config, **params)
@@ -106,6 +110,18 @@ class TransformersEncoder(Component):
     def dim(self) -> int:
         return self.loaded.dim
 
+    def _device_setting(self) -> str:
+        """The config's ``device`` when it is this encoder's (:func:`device_field`); ``"cpu"`` for
+        subclasses whose ``device`` means something else (finetune's training device)."""
+        field = attrs.fields_dict(type(self.config)).get("device")
+        return self.config.device if field is not None and field.metadata.get(ENCODING_DEVICE) else "cpu"
+
+    @property
+    def device(self) -> str:
+        """The device the model runs on (``device`` resolved: ``auto`` becomes ``cuda`` or
+        ``cpu``; loads the model)."""
+        return self.loaded.device
+
     @property
     def tokenizer(self) -> Any:
         """The Hugging Face tokenizer (loads the model)."""
@@ -133,9 +149,9 @@ class TransformersEncoder(Component):
             raise ConfigError(f"{self.name}: max_length={max_length} exceeds the {positions} positions "
                               f"of the model in {self.model_dir}")
         backend = make_backend(self.config.backend, self.model_dir, tokenizer, max_length,
-                               self.config.num_threads)
+                               self.config.num_threads, self._device_setting())
         return LoadedModel(tokenizer, backend, max_length, int(model_config.hidden_size),
-                           padding_values(tokenizer))
+                           padding_values(tokenizer), getattr(backend, "device", "cpu"))
 
     @property
     def max_tokens(self) -> int:
@@ -226,6 +242,7 @@ class MiniLM(TransformersEncoder):
         """The shared settings with ``max_length`` 256 (the model's training length)."""
 
         max_length: int | None = max_length_field(256)
+        device: str = device_field()
 
 
 class MiniLMTokens(MiniLM):

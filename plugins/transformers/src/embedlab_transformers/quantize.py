@@ -11,6 +11,10 @@ Two recipes (measured on SciFact against the fp32 export, docs/benchmarks.md), o
   projection becomes a plain ``MatMul``), then the same quantisation, so the Q/K/V projections are
   int8 per channel too; scores and softmax stay float32. Faster on long texts, where the fp32
   attention was half of ``onnx-int8``'s time.
+* ``onnx-int8-qkv-ffn0``: ``onnx-int8-qkv`` with one MatMul left float32, the first layer's FFN
+  down projection (``ffn_down:0``, 1/18 of the int8 multiply-adds), whose input has the largest
+  outliers: SciFact nDCG@10 +0.0040 from fp32 where ``onnx-int8-qkv`` is +0.0114, for ~4 % of
+  its speed (docs/benchmarks.md).
 
 Activations are quantised per batch at run time (uint8). A recipe's ``fingerprint`` joins the
 encoder's cache fingerprint (:meth:`TransformersEncoder.state_fingerprint`), so a changed recipe
@@ -52,12 +56,16 @@ class Int8Recipe:
     fingerprint: str | None
     #: MatMuls left float32, as ``role`` (every layer) or ``role:layer`` (:func:`matmul_roles`).
     fp32_matmuls: tuple[str, ...] = ()
+    #: One weight scale per output column (True) or per tensor.
+    per_channel: bool = True
 
 
 #: The recipe of each int8 backend.
 RECIPES = {
     "onnx-int8": Int8Recipe(tag="q1", split_attention=False, fingerprint=None),
     "onnx-int8-qkv": Int8Recipe(tag="qkv1", split_attention=True, fingerprint="int8 recipe qkv1"),
+    "onnx-int8-qkv-ffn0": Int8Recipe(tag="qkv1-ffn0", split_attention=True,
+                                     fingerprint="int8 recipe qkv1, ffn_down:0 fp32", fp32_matmuls=("ffn_down:0",)),
 }
 
 
@@ -129,7 +137,7 @@ def quantize(source: Path, destination: Path, recipe: Int8Recipe) -> None:
             split_attention(source, split)
             source = split
         excluded = fp32_nodes(onnx.load(str(source)), recipe) if recipe.fp32_matmuls else []
-        quantize_dynamic(str(source), str(destination), weight_type=QuantType.QInt8, per_channel=True,
+        quantize_dynamic(str(source), str(destination), weight_type=QuantType.QInt8, per_channel=recipe.per_channel,
                          op_types_to_quantize=list(QUANTIZED_OPS), nodes_to_exclude=excluded)
     finally:
         root.setLevel(level)
