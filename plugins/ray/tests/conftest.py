@@ -61,7 +61,8 @@ def _wait_for_nodes(address: str, count: int, nodes: list[subprocess.Popen], log
 
 @pytest.fixture(scope="session")
 def ray_cluster() -> Iterator[str]:
-    """Address of a running two-node local cluster (head + worker, 2 logical CPUs each)."""
+    """Address of a running two-node local cluster (head + worker, 2 logical CPUs each; the worker
+    also declares one logical GPU, so that GPU actors can be scheduled although there is no CUDA)."""
     temp = Path(tempfile.mkdtemp(prefix="elray", dir="/tmp"))  # short: Ray's socket paths are limited
     address = f"127.0.0.1:{_free_port()}"
     logs = [temp / "head.log", temp / "worker.log"]
@@ -71,7 +72,7 @@ def ray_cluster() -> Iterator[str]:
     nodes = [_start(head, logs[0])]
     try:
         _wait_for_nodes(address, 1, nodes, logs[:1])
-        nodes.append(_start([f"--address={address}"], logs[1]))
+        nodes.append(_start([f"--address={address}", "--num-gpus=1"], logs[1]))  # a logical GPU
         _wait_for_nodes(address, 2, nodes, logs)
         yield address
     finally:

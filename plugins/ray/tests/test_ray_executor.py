@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import pytest
 import ray
 from embedlab_ray import RayExecutor, ShardedIndex
 from embedlab_ray.executor import from_payload, to_payload
@@ -162,6 +163,82 @@ def test_a_worker_killed_mid_encode_is_retried_and_the_result_is_identical(ray_c
                                     progress=False)
         local.build(corpus)
         a, b = local.search(QUERIES, 30), outcome["pipeline"].search(QUERIES, 30)
+        assert np.array_equal(a.doc_ids, b.doc_ids) and np.array_equal(a.scores, b.scores)
+    finally:
+        runner.close()
+
+
+def test_a_sharded_index_saved_from_ray_loads_locally_and_onto_ray(ray_cluster: str, tmp_path: Path) -> None:
+    from embedlab.errors import StateError
+
+    local = build(tmp_path, "local", None)
+    runner = executor(ray_cluster, shards=3)
+    try:
+        remote = build(tmp_path, "ray", runner)
+        remote.index.save(tmp_path / "saved")  # each shard written by its actor
+        remote.index.close()  # frees its actors' CPUs for the loaded ones
+        queries = local.encoder.encode_queries(list(QUERIES.texts))
+        expected = local.index.search(queries, 25, filter={"group": 1})
+        here = ShardedIndex.load(tmp_path / "saved")
+        again = runner.load_index(tmp_path / "saved")
+        assert (here.on_ray, again.on_ray, here.shards, again.shards) == (False, True, 3, 3)
+        for loaded in (here, again):
+            found = loaded.search(queries, 25, filter={"group": 1})
+            assert np.array_equal(found.indices, expected.indices) and np.array_equal(found.scores, expected.scores)
+        again.close()
+        shard = tmp_path / "saved" / "shard-00002"
+        victim = max(shard.glob("*.npy"), key=lambda p: p.stat().st_size)
+        data = bytearray(victim.read_bytes())
+        data[-3] ^= 0x55
+        victim.write_bytes(bytes(data))
+        with pytest.raises(StateError, match="shard-00002.*checksum mismatch"):  # raised on the actor
+            runner.load_index(tmp_path / "saved")
+    finally:
+        runner.close()
+    assert not ray.is_initialized()
+
+
+class GpuProbe(HashingEncoder):
+    """Hashing encoder that records, for every chunk, the node, the GPU ids Ray gave its actor and
+    the CUDA_VISIBLE_DEVICES that Ray set there."""
+
+    name = "gpu-probe"
+    calls_dir: str = ""
+
+    def encode_documents(self, texts):
+        import json
+
+        record = {"node": ray.get_runtime_context().get_node_id(), "gpus": [str(g) for g in ray.get_gpu_ids()],
+                  "cuda": os.environ.get("CUDA_VISIBLE_DEVICES")}
+        Path(self.calls_dir, f"{time.time_ns()}-{os.getpid()}.json").write_text(json.dumps(record))
+        return super().encode_documents(texts)
+
+
+def test_gpu_actors_run_on_the_node_with_a_gpu(ray_cluster: str, tmp_path: Path) -> None:
+    """The test worker declares one logical GPU (``ray start --num-gpus 1``; there is no CUDA
+    here): ``gpus_per_actor=1`` puts the encoder actor there, with the GPU id and
+    CUDA_VISIBLE_DEVICES a CUDA encoder would use; an encoder without a device setting warns."""
+    import json
+
+    calls = tmp_path / "calls"
+    calls.mkdir()
+    encoder = GpuProbe(dim=32)
+    encoder.calls_dir = str(calls)
+    runner = RayExecutor(address=ray_cluster, actors=1, cpus_per_actor=0.5, gpus_per_actor=1)
+    corpus = make_corpus(256)
+    try:
+        pipeline = Pipeline(encoder=encoder, index=embedlab.create("index", "exact", block_size=64),
+                            cache=EmbeddingCache(tmp_path / "gpu"), chunk_size=64, executor=runner, progress=False)
+        with pytest.warns(UserWarning, match="no device setting and encodes on the CPU"):
+            pipeline.build(corpus)
+        gpu_nodes = {node["NodeID"] for node in ray.nodes() if node["Alive"] and node["Resources"].get("GPU")}
+        records = [json.loads(path.read_text()) for path in calls.iterdir()]
+        assert len(gpu_nodes) == 1 and len(records) == 4
+        assert all(r["node"] in gpu_nodes and r["gpus"] == ["0"] and r["cuda"] == "0" for r in records), records
+        local = Pipeline.from_names(encoder={"name": "hashing", "dim": 32}, index={"name": "exact", "block_size": 64},
+                                    progress=False)
+        local.build(corpus)
+        a, b = local.search(QUERIES, 20), pipeline.search(QUERIES, 20)
         assert np.array_equal(a.doc_ids, b.doc_ids) and np.array_equal(a.scores, b.scores)
     finally:
         runner.close()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import time
+import warnings
 from typing import Any, Mapping, Sequence
 
 import attrs
@@ -51,6 +52,22 @@ def from_payload(row: Mapping[str, Any]) -> emb.Embeddings:
     arrays = {key[4:]: np.load(io.BytesIO(bytes(value)), allow_pickle=False)
               for key, value in row.items() if key.startswith("npy:")}
     return emb.from_arrays(str(row["kind"]), arrays)
+
+
+def check_gpu_encoder(encoder: Encoder, gpus_per_actor: float) -> None:
+    """GPU actors need an encoder that can use the GPU: one with a ``device`` setting other than
+    ``"cpu"`` (the transformers encoders' ``"cuda"`` or ``"auto"``). ``device="cpu"`` is a
+    ConfigError; an encoder without such a setting (BM25, hashing) runs on the CPU, with a warning
+    that the reserved GPUs stay idle."""
+    name = getattr(encoder, "name", type(encoder).__name__)
+    device = getattr(getattr(encoder, "config", None), "device", None)
+    if device is None:
+        warnings.warn(f"ray executor: gpus_per_actor={gpus_per_actor} but encoder {name!r} has no device setting "
+                      "and encodes on the CPU; the GPUs its actors reserve stay idle", UserWarning, stacklevel=3)
+    elif device == "cpu":
+        raise ConfigError(f"ray executor: gpus_per_actor={gpus_per_actor} but encoder {name!r} is set to "
+                          "device='cpu'; set device='cuda' (an error on an actor that sees no CUDA device) "
+                          "or device='auto' (the CPU there)")
 
 
 class ChunkEncoder:
@@ -124,6 +141,8 @@ class RayExecutor(Component):
         if len(texts) != store.n_items:
             raise InvalidInputError(f"chunk store {store.root}: {len(texts)} texts for a job of "
                                     f"{store.n_items} items")
+        if self.config.gpus_per_actor:
+            check_gpu_encoder(encoder, self.config.gpus_per_actor)
         todo = [c for c in range(store.n_chunks) if not store.is_finished(c)]
         if not todo:
             return store
@@ -155,6 +174,13 @@ class RayExecutor(Component):
         shards = min(self.config.shards or self.config.actors, chunks.n_chunks)
         sharded = build_shards(ray, index, chunks, attributes, compressor, shards,
                                num_cpus=self.config.cpus_per_actor)
+        self._indexes.append(sharded)
+        return sharded
+
+    def load_index(self, path: Any, *, mmap: bool = False) -> ShardedIndex:
+        """A sharded index saved by :meth:`ShardedIndex.save`, each shard loaded (and verified) on
+        its own actor (``cpus_per_actor`` each); closed with the executor."""
+        sharded = ShardedIndex.load(path, ray=self._ray(), num_cpus=self.config.cpus_per_actor, mmap=mmap)
         self._indexes.append(sharded)
         return sharded
 
