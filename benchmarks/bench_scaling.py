@@ -50,7 +50,7 @@ import numpy as np
 import embedlab
 from embedlab.cache import EmbeddingCache
 from embedlab.embeddings import EmbeddingKind
-from embedlab.pq import sample_positions
+from embedlab.sampling import sample_positions
 from embedlab.shards import ChunkStore, encode_chunks
 from embedlab.threads import faiss_threads
 

@@ -124,7 +124,7 @@ def evaluate_encoder(encoder: Any, dataset: Dataset, train: Split | None, test: 
     return ranking, evaluate(ranking, split.qrels, ["nDCG@10"]), seconds
 
 
-def held_out(args: argparse.Namespace) -> dict:
+def held_out(args: argparse.Namespace, configs: dict[str, dict[str, Any]] = CONFIGS) -> dict:
     """``--held-out-only``: train each recipe (or reuse its finished run) and report its held-out
     *training* queries' nDCG@10 per evaluation, without encoding the test split: the cheap way to
     choose a hyper-parameter (e.g. RzenEmbed's alpha) before evaluating only the chosen one on test."""
@@ -134,21 +134,22 @@ def held_out(args: argparse.Namespace) -> dict:
         dataset = common.load(name)
         train = dataset.split(SPLITS[name][0])
         for config in args.configs:
-            encoder = FineTunedEncoder(**finetune_params(config, args))
+            encoder = FineTunedEncoder(**finetune_params(config, args, configs))
             encoder.fit_queries(TrainingData(dataset.corpus, train))
             record = encoder.training_record
             held = record.get("validation_ndcg10") or []
             rows.append({"dataset": name, "method": f"finetune {config}", "validation": held,
                          "best": max(held) if held else float("nan"), "steps": record.get("steps"),
-                         "params": finetune_params(config, args)})
+                         "params": finetune_params(config, args, configs)})
             print(f"| {name} | {config} | {' / '.join(f'{v:.4f}' for v in held)} | {rows[-1]['best']:.4f} | "
                   f"{record.get('steps')} |", flush=True)
     return {"rows": rows}
 
 
-def quality(args: argparse.Namespace) -> dict:
+def quality(args: argparse.Namespace, configs: dict[str, dict[str, Any]] = CONFIGS) -> dict:
+    """Zero-shot and every recipe of ``args.configs`` (names in ``configs``) on each dataset."""
     if args.held_out_only:
-        return held_out(args)
+        return held_out(args, configs)
     cache = EmbeddingCache()
     rows, comparisons, controls = [], [], []
     for name in args.datasets:
@@ -167,7 +168,7 @@ def quality(args: argparse.Namespace) -> dict:
         print(f"  zero-shot: nDCG@10 {rows[-1]['ndcg10']:.4f} unseen {base_unseen:.4f}", flush=True)
         per_query: dict[str, tuple[dict, dict]] = {}
         for config in args.configs:
-            params = finetune_params(config, args)
+            params = finetune_params(config, args, configs)
             encoder = FineTunedEncoder(**params)
             ranking, result, seconds = evaluate_encoder(encoder, dataset, train_split, test, cache)
             ours = result.query_values("nDCG@10")

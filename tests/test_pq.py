@@ -115,7 +115,8 @@ class RecordingRows:
 @pytest.mark.parametrize("max_bytes", [1, 2 * 1000 * 4 * 4, 1 << 30])
 def test_training_from_chunks_reads_bounded_groups_and_equals_training_on_the_sample(
         data: tuple[np.ndarray, np.ndarray], max_bytes: int) -> None:
-    from embedlab.pq import kmeans_trainer, sample_positions, subspace_groups, train_codebooks_from_chunks
+    from embedlab.pq import kmeans_trainer, subspace_groups, train_codebooks_from_chunks
+    from embedlab.sampling import sample_positions
 
     rows = RecordingRows(data[0])
     positions = sample_positions(len(data[0]), 1000, seed=5)

@@ -21,6 +21,7 @@ import numpy as np
 
 from embedlab.embeddings import as_dense
 from embedlab.errors import ConfigError, InvalidInputError
+from embedlab.sampling import sample_positions  # noqa: F401  (moved to embedlab.sampling; still importable here)
 
 #: Rows encoded per block, so large corpora need bounded temporary memory (one ``(BLOCK, ksub)``
 #: float32 distance block at a time: 4 MiB for 256 centroids).
@@ -232,13 +233,6 @@ def train_codebooks(vectors: object, *, m: int, ksub: int = 256, seed: int = 0, 
     check_subspaces(x.shape[1], m)
     check_training_size(len(x), ksub)
     return Codebooks(kmeans_trainer(ksub, seed=seed, iterations=iterations)(x, range(m)))
-
-
-def sample_positions(n: int, size: int, seed: int = 0) -> np.ndarray:
-    """Sorted positions of a seeded sample of ``size`` rows among ``n`` (all rows when ``n <= size``)."""
-    if n <= size:
-        return np.arange(n)
-    return np.sort(np.random.default_rng(seed).choice(n, size, replace=False))
 
 
 def subspace_groups(m: int, rows: int, dsub: int, max_bytes: int = SAMPLE_BYTES) -> list[range]:

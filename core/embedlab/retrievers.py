@@ -10,14 +10,18 @@ A spec is one of:
 * ``{"retriever": "name"}`` or ``{"retriever": {"name": ..., **params}}``: a component of kind
   ``retriever`` from the registry (a plugin's, or the core's ``fusion``).
 
-Any spec table may carry a ``label`` naming the first stage in timings and fingerprints.
+Any spec table may carry a ``label`` naming the first stage in timings and fingerprints. Each
+component in a spec is a name, a ``{"name": ..., **params}`` table, or ``{"load": "<directory>"}``:
+a component saved with ``save`` (its fitted state reused, e.g. trained codebooks inside an index).
 """
 
 from __future__ import annotations
 
+import hashlib
 import tempfile
 import time
 import warnings
+from pathlib import Path
 from typing import Any, Mapping
 
 import attrs
@@ -30,7 +34,6 @@ from embedlab.dataset import Corpus, Exclusions, Queries, Split
 from embedlab.errors import ConfigError, InvalidInputError, StateError
 from embedlab.executors import Executor, LocalExecutor, create_executor
 from embedlab.media import check_inputs
-from embedlab.pq import sample_positions
 from embedlab.protocols import (
     AcceptsCompressor,
     Compressor,
@@ -43,18 +46,22 @@ from embedlab.protocols import (
     Trainable,
 )
 from embedlab.ranking import Ranking
+from embedlab.sampling import sample_positions
 from embedlab.shards import DEFAULT_CHUNK_SIZE, ChunkStore
 from embedlab.timings import Timings
 from embedlab.training import TrainingData
 
 ComponentSpec = str | Mapping[str, Any] | None
+#: Key of a component table that loads a saved state instead of creating a component by name.
+LOAD_KEY = "load"
 EMBEDDING_KEYS = ("encoder", "compressor", "index")
 SPEC_KEYS = ("label", "retriever", *EMBEDDING_KEYS, "passages")
 
 
 def create_component(kind: str, spec: ComponentSpec) -> Any:
-    """Build a component from ``"name"`` or ``{"name": ..., **params}`` through the registry (an
-    already-built component is returned as is)."""
+    """Build a component from ``"name"`` or ``{"name": ..., **params}`` through the registry, or
+    load a saved one from ``{"load": "<state directory>"}`` (:func:`load_saved_component`); an
+    already-built component is returned as is."""
     from embedlab import registry
 
     if spec is None:
@@ -64,10 +71,57 @@ def create_component(kind: str, spec: ComponentSpec) -> Any:
     if not isinstance(spec, Mapping):
         return spec  # an already-built component
     params = dict(spec)
+    if LOAD_KEY in params:
+        return load_saved_component(kind, params)
     name = params.pop("name", None)
     if not isinstance(name, str):
-        raise ConfigError(f"{kind}: a component table needs a string 'name'")
+        raise ConfigError(f"{kind}: a component table needs a string 'name' (or '{LOAD_KEY}', a saved state)")
     return registry().create(kind, name, **params)
+
+
+def load_saved_component(kind: str, table: Mapping[str, Any]) -> Any:
+    """The component saved (``save(path)``) in the directory ``table["load"]``, which must hold a
+    component of ``kind``: a fitted state reused as a stage (a trained compressor inside a saved
+    index, fine-tuned weights...). An index loaded so keeps its compressor and is rebuilt on the
+    pipeline's corpus by ``build``; the state's ``manifest.json`` pins every file (sha256), see
+    :func:`saved_state_digest`."""
+    from embedlab import load_component
+    from embedlab.persistence import read_manifest
+
+    extra = sorted(set(table) - {LOAD_KEY})
+    path = table[LOAD_KEY]
+    if extra or not isinstance(path, str) or not path:
+        raise ConfigError(f"{kind}: a saved component is given as {{ {LOAD_KEY} = \"<state directory>\" }} "
+                          f"alone, got {dict(table)!r}")
+    found = read_manifest(path).get("kind")
+    if found != kind:
+        raise ConfigError(f"{kind}: {path} holds a saved {found!r} component, not a {kind!r}")
+    return load_component(path)
+
+
+def saved_state_digest(spec: Any) -> str | None:
+    """sha256 over the manifests of every saved state a spec names (``{"load": ...}`` tables at
+    any depth; None when there is none): what a spec's result depends on besides its text, for
+    identities and cache keys."""
+    from embedlab.persistence import MANIFEST, sha256_file
+
+    found: list[str] = []
+
+    def visit(value: Any) -> None:
+        if isinstance(value, Mapping):
+            if isinstance(value.get(LOAD_KEY), str):
+                manifest = Path(value[LOAD_KEY]) / MANIFEST
+                if not manifest.is_file():
+                    raise StateError(f"{value[LOAD_KEY]}: not an embedlab state directory (no {MANIFEST})")
+                found.append(sha256_file(manifest))
+            for item in value.values():
+                visit(item)
+        elif isinstance(value, (list, tuple)):
+            for item in value:
+                visit(item)
+
+    visit(spec)
+    return None if not found else hashlib.sha256("".join(found).encode()).hexdigest()
 
 
 @attrs.define(eq=False)

@@ -231,8 +231,9 @@ def _component(value: Any, locator: _Locator, index: int, stage: str) -> dict[st
         return {"name": value}
     if not isinstance(value, dict):
         raise locator.error("must be a table such as { name = \"exact\" }", "pipeline", index, stage)
-    if not isinstance(value.get("name"), str):
-        raise locator.error("the table needs a string 'name'", "pipeline", index, stage)
+    if not isinstance(value.get("name"), str) and not isinstance(value.get("load"), str):
+        raise locator.error("the table needs a string 'name' (or 'load', a saved component's directory)",
+                            "pipeline", index, stage)
     return dict(value)
 
 

@@ -25,8 +25,10 @@ from embedlab.shards import ChunkStore
 METRICS = ("ip", "cosine", "l2")
 #: Largest (queries x documents) block of scores held at once (float32 entries).
 SCORE_BUDGET = 1 << 23
-#: Queries per batch when a compressor scores codes through prepared lookup tables
-#: (:class:`~embedlab.protocols.PreparedCodeScorer`): PQ m=48, ksub=256 holds 6 MiB of tables.
+#: Bytes of lookup tables held at once when a compressor scores codes through tables prepared per
+#: query batch (:class:`~embedlab.protocols.PreparedCodeScorer`): 128 queries of PQ m=48, ksub=256.
+PREPARED_TABLE_BUDGET = 6 << 20
+#: Queries per prepared batch when the compressor does not report ``table_bytes_per_query``.
 PREPARED_QUERY_BATCH = 128
 #: Query-document pairs above which a progress bar is shown.
 PROGRESS_PAIRS = 5 * 10**8
@@ -82,6 +84,12 @@ class ExactIndex(Component):
             raise InvalidInputError("exact index: call use_compressor before build (the index "
                                     "already holds documents)")
         self._compressor = compressor
+
+    @property
+    def compressor(self) -> Compressor | None:
+        """The compressor whose codes are stored (given with :meth:`use_compressor` or loaded with
+        the index); None when the index holds the embeddings themselves."""
+        return self._compressor
 
     def build(self, embeddings: Embeddings, attributes: Mapping[str, np.ndarray] | None = None) -> None:
         """Replace the contents with these documents (positions 0..n-1)."""
@@ -161,7 +169,7 @@ class ExactIndex(Component):
         batch = max(1, SCORE_BUDGET // block_size)
         by_batch = getattr(store, "prepares_batches", False)  # codes scored through per-batch tables
         if by_batch:
-            batch = min(batch, PREPARED_QUERY_BATCH)
+            batch = min(batch, prepared_query_batch(store.compressor))
         buffer = np.empty(min(batch, n_queries) * min(block_size, max(n_selected, 1)), np.float32)
         batches = [(q0, min(q0 + batch, n_queries)) for q0 in range(0, n_queries, batch)]
         # float vectors: each document block read once for every query batch; prepared codes: each
@@ -231,3 +239,11 @@ def _blocks(n_docs: int, selected: np.ndarray | None, size: int) -> Iterator[tup
         for start in range(0, selected.size, size):
             chunk = selected[start:start + size]
             yield chunk, chunk
+
+
+def prepared_query_batch(compressor: Any) -> int:
+    """Queries whose lookup tables fit :data:`PREPARED_TABLE_BUDGET` together, from the compressor's
+    ``table_bytes_per_query`` (the core ``pq``: ``m * ksub * 4``); :data:`PREPARED_QUERY_BATCH`
+    when it does not report one."""
+    per_query = getattr(compressor, "table_bytes_per_query", None)
+    return PREPARED_QUERY_BATCH if not per_query else max(1, PREPARED_TABLE_BUDGET // int(per_query))

@@ -98,3 +98,45 @@ def test_finetune_trains_with_locality_batches(dataset, tmp_path, monkeypatch):
     encoder.fit_queries(TrainingData(dataset.corpus, dataset.split("train")))
     assert [epoch for epoch, _ in seen] == [0, 1]
     assert encoder.training_record["steps"] == sum(len(plan) for _, plan in seen)
+
+
+def test_progressive_optimisation_mines_the_graph_from_the_trained_stage1_index(dataset, context, tmp_path):
+    """BiDR's progressive optimisation: stage 2's candidates come from stage 1's *trained* PQ index,
+    handed to the sampler as a saved component (``index = { load = ... }``); retraining stage 1
+    changes the sampler's fingerprint, hence the training run's identity."""
+    from embedlab_bidr.contrastive import train_contrastive_pq
+
+    from embedlab.components import fingerprint
+    from embedlab.hashing import HashingEncoder
+    from embedlab.index import ExactIndex
+    from embedlab.pq_compressor import PQCompressor
+
+    encoder, data = HashingEncoder(dim=32), context.data
+    docs = encoder.encode_documents(data.documents)
+    queries = encoder.encode_queries(list(data.queries.texts))
+    relevant = [sorted(data.judged[q]) for q in range(len(data.queries))]
+    pq = PQCompressor(m=4, ksub=8, seed=0).fit(docs)
+    start = pq.codebooks.centroids.copy()
+    train_contrastive_pq(pq, docs, queries, relevant, epochs=3, lr=0.05, validation_fraction=0.0, num_threads=1,
+                         show_progress=False)
+    assert not np.array_equal(pq.codebooks.centroids, start)         # stage 1 trained
+    stage1 = ExactIndex(metric="ip")
+    stage1.use_compressor(pq)
+    stage1.build(docs)
+    stage1.save(tmp_path / "stage1")
+    first_stage = {"encoder": {"name": "hashing", "dim": 32}, "index": {"load": str(tmp_path / "stage1")}}
+    sampler = LocalitySampler(first_stage=first_stage, depth=8)
+    sampler.prepare(context)
+    code_scores = pq.score(queries, pq.encode(docs))
+    float_scores = queries @ docs.T
+    found = sampler._candidates.positions
+    for q in range(len(data.queries)):
+        assert np.allclose(np.sort(code_scores[q][found[q]]), np.sort(code_scores[q])[-8:], atol=1e-5)
+    floats = np.argsort(-float_scores, axis=1, kind="stable")[:, :8]
+    assert any(set(found[q].tolist()) != set(floats[q].tolist()) for q in range(len(found)))  # not the float ranking
+    before = fingerprint(sampler)
+    stage1 = ExactIndex(metric="ip")
+    stage1.use_compressor(PQCompressor(m=4, ksub=8, seed=0).fit(docs))            # stage 1 untrained
+    stage1.build(docs)
+    stage1.save(tmp_path / "stage1")
+    assert fingerprint(LocalitySampler(first_stage=first_stage, depth=8)) != before

@@ -33,6 +33,18 @@ def test_save_load_gives_identical_results_and_maps_the_vectors(built, docs, que
     assert loaded.config == built.config
 
 
+def test_a_loaded_index_rebuilds_with_its_saved_codes(built, docs, queries, tmp_path) -> None:
+    """A saved index reused as a stage (``{ load = ... }``) is rebuilt on the pipeline's corpus: its
+    codes come from the saved compressor (trained codebooks stay), not from a fresh PQ fit."""
+    built.save(tmp_path / "state")
+    loaded = BiDRIndex.load(tmp_path / "state", verify=False)
+    saved = loaded._codes.compressor.codebooks.centroids.copy()
+    loaded.build(docs[:900], None)
+    np.testing.assert_array_equal(loaded._codes.compressor.codebooks.centroids, saved)
+    np.testing.assert_array_equal(loaded.search_codes(queries, 10).scores,
+                                  built.search_codes(queries, 10, filter=np.arange(len(docs)) < 900).scores)
+
+
 def test_loaded_index_accepts_added_documents_without_touching_the_state(built, docs, queries, tmp_path) -> None:
     built.save(tmp_path / "state")
     loaded = BiDRIndex.load(tmp_path / "state")

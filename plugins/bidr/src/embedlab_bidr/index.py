@@ -17,6 +17,7 @@ from embedlab.persistence import load_state, save_state
 from embedlab.pq_compressor import PQCompressor
 from embedlab.protocols import Compressor, Filter
 from embedlab.ranking import MISSING_SCORE, SearchResult
+from embedlab.sampling import sample_positions
 from embedlab_bidr.vectors import VectorFile
 
 _v = attrs.validators
@@ -119,7 +120,7 @@ class BiDRIndex(embedlab.Component):
         c = self.config
         x = self._prepare(as_dense(vectors, name=f"{OWNER} fit vectors"))
         if len(x) > c.train_size:
-            x = x[np.sort(np.random.default_rng(c.seed).choice(len(x), c.train_size, replace=False))]
+            x = x[sample_positions(len(x), c.train_size, c.seed)]
         self._compressor = PQCompressor(m=c.m, ksub=c.ksub, iterations=c.kmeans_iterations, seed=c.seed).fit(x)
         return self
 
@@ -244,7 +245,7 @@ class BiDRIndex(embedlab.Component):
                               f"{index.config.metric!r}")
         dim = state.value("dim", int, minimum=1)
         array = state.array(VECTORS, dtype=np.float32, shape=(len(codes), dim))
-        index._codes = codes
+        index._codes, index._compressor = codes, codes.compressor  # a rebuild keeps the saved codes' compressor
         index._vectors = VectorFile(Path(path) / f"{VECTORS}.npy", array, owned=False)
         index._codebook_bytes = state.value("codebook_bytes", int, minimum=0, default=0)
         return index

@@ -18,6 +18,7 @@ from embedlab.persistence import load_state, save_state
 from embedlab.pq import Codebooks, check_subspaces, code_dtype
 from embedlab.protocols import Filter
 from embedlab.ranking import SearchResult
+from embedlab.sampling import sample_positions
 from embedlab.threads import numba_threads, torch_threads
 from embedlab_distillvq.quantizer import IVFPQ, OWNER, check_training_vectors, init_from_faiss
 from embedlab_distillvq.search import inverted_lists, ivf_adc_search
@@ -107,7 +108,7 @@ class DistillVQIndex(Component):
         queries = docs if train_queries is None else self._vectors(train_queries, docs.shape[1], "training queries")
         rows = np.arange(len(queries))
         if c.max_train_queries is not None and len(queries) > c.max_train_queries:
-            rows = np.sort(np.random.default_rng(c.seed).choice(len(queries), c.max_train_queries, replace=False))
+            rows = sample_positions(len(queries), c.max_train_queries, c.seed)
             queries = queries[rows]
         quantizer = init_from_faiss(docs, nlist=c.nlist, m=c.m, ksub=c.ksub, seed=c.seed, threads=c.threads)
         history: list[float] = []

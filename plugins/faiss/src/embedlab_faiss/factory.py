@@ -9,6 +9,7 @@ import faiss
 import numpy as np
 
 from embedlab.errors import ConfigError, InvalidInputError
+from embedlab.sampling import sample_positions
 
 METRICS = {"ip": faiss.METRIC_INNER_PRODUCT, "cosine": faiss.METRIC_INNER_PRODUCT, "l2": faiss.METRIC_L2}
 #: Runtime parameters set through ``faiss.ParameterSpace`` (config key = FAISS parameter name).
@@ -40,8 +41,7 @@ def train(index: faiss.Index, vectors: np.ndarray, factory: str, train_size: int
     n = vectors.shape[0]
     sample = vectors
     if train_size is not None and train_size < n:
-        rows = np.sort(np.random.default_rng(seed).choice(n, train_size, replace=False))
-        sample = vectors[rows]
+        sample = vectors[sample_positions(n, train_size, seed)]
     try:
         index.train(sample)
     except RuntimeError as error:

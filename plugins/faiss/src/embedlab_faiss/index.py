@@ -20,6 +20,7 @@ from embedlab.filters import resolve_filter
 from embedlab.persistence import load_state, save_state
 from embedlab.protocols import Filter
 from embedlab.ranking import MISSING_SCORE, SearchResult
+from embedlab.sampling import sample_positions
 from embedlab.threads import faiss_threads
 from embedlab_faiss.checks import check_structure
 from embedlab_faiss.factory import METRICS, RUNTIME_PARAMETERS, create, set_runtime_parameters, train
@@ -122,8 +123,7 @@ class FaissIndex(Component):
         with faiss_threads(c.num_threads):
             trained_on = 0
             if not index.is_trained:
-                rows = np.arange(n) if c.train_size is None or c.train_size >= n else \
-                    np.sort(np.random.default_rng(c.seed).choice(n, c.train_size, replace=False))
+                rows = sample_positions(n, n if c.train_size is None else c.train_size, c.seed)
                 trained_on = train(index, self._vectors(chunks.take(rows), dim, "documents"), c.factory, None, c.seed)
             batch = np.empty((min(ADD_BATCH, n), dim), np.float32)
             filled = 0

@@ -22,7 +22,8 @@ FIRST_STAGE_KEYS = ("encoder", "index", "compressor")
 
 def first_stage_spec(value: Any) -> dict[str, Any]:
     """attrs converter: an encoder name (``"bm25"``), or a table with ``encoder`` and optionally
-    ``index`` / ``compressor`` (each a name or a ``{name = ..., ...}`` table); exact index by default."""
+    ``index`` / ``compressor`` (each a name, a ``{name = ..., ...}`` table or a saved component
+    ``{load = "<directory>"}``, e.g. a trained stage-1 index); exact index by default."""
     if isinstance(value, str):
         return {"encoder": value, "index": "exact"}
     if not isinstance(value, Mapping) or "encoder" not in value:

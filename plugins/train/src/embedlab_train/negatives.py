@@ -15,6 +15,7 @@ import numpy as np
 
 from embedlab.components import Component
 from embedlab.errors import InvalidInputError
+from embedlab.retrievers import saved_state_digest
 from embedlab_train.context import Candidates, TrainingContext, first_stage_spec
 from embedlab_train.data import TrainingSet
 
@@ -72,8 +73,9 @@ def random_unjudged(data: TrainingSet, query: int, exclude: set[int], count: int
 
 class Mined(NegativeSampler):
     """Hard negatives mined from a first stage (any installed encoder + index: ``bm25``, the
-    zero-shot encoder with ``exact`` or ``faiss``...): per example, ``count`` of its query's
-    candidates ranked ``start`` to ``depth`` that are not judged relevant, the best ones
+    zero-shot encoder with ``exact`` or ``faiss``, a saved index ``{ load = "<directory>" }``...):
+    per example, ``count`` of its query's candidates ranked ``start`` to ``depth`` that are not
+    judged relevant, the best ones
     (``sampling="top"``) or drawn uniformly anew each epoch (``"uniform"``); padded with random
     unjudged documents when too few remain (KaLM-Embedding's recipe: ranks 50-100, uniform)."""
 
@@ -102,6 +104,13 @@ class Mined(NegativeSampler):
     @property
     def count(self) -> int:
         return self.config.count
+
+    @property
+    def state_fingerprint(self) -> str | None:
+        """The saved states the first stage loads (``{ load = "<directory>" }`` stages, e.g. a
+        trained stage-1 index), by their manifests' sha256: part of the fingerprint, so retraining
+        the saved first stage changes the training run's identity. None when it loads none."""
+        return saved_state_digest(self.config.first_stage)
 
     def prepare(self, context: TrainingContext) -> None:
         self._candidates = context.candidates(self.config.first_stage, self.config.depth)

@@ -8,6 +8,7 @@ from typing import Any, ClassVar, Iterator, Mapping
 import numpy as np
 
 from embedlab.errors import ConfigError, StateError
+from embedlab.sampling import sample_positions
 
 #: Rows transformed at once by the reducers that build an (n, reference) kernel/similarity block.
 ROW_BLOCK = 2048
@@ -92,8 +93,7 @@ def reference_sample(vectors: np.ndarray, size: int, seed: int) -> np.ndarray:
     """At most ``size`` rows of ``vectors``, drawn without replacement with ``seed``, in order."""
     if len(vectors) <= size:
         return vectors
-    rows = np.sort(np.random.default_rng(seed).choice(len(vectors), size, replace=False))
-    return vectors[rows]
+    return vectors[sample_positions(len(vectors), size, seed)]
 
 
 def normalise_rows(x: np.ndarray) -> np.ndarray:
