@@ -47,7 +47,6 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
-import os
 import time
 from pathlib import Path
 
@@ -58,6 +57,7 @@ from embedlab_anncur import Anncur, score_all
 
 import embedlab
 from embedlab import Corpus, Queries, Ranking
+from embedlab.atomic import atomic_file, write_file_atomically
 from embedlab.cache import EmbeddingCache
 from embedlab.metrics import evaluate
 from embedlab.persistence import sha256_file
@@ -101,16 +101,12 @@ class RowStore:
         return np.load(self.path(role, query_id), allow_pickle=False)
 
     def put(self, role: str, query_id: str, row: np.ndarray, seconds: float) -> None:
-        target = self.path(role, query_id)
-        temporary = target.with_suffix(f".tmp{os.getpid()}.npy")
-        np.save(temporary, row)
-        os.replace(temporary, target)
+        with atomic_file(self.path(role, query_id)) as handle:
+            np.save(handle, row, allow_pickle=False)
         totals = self.totals()
         totals["pairs"] += row.size
         totals["seconds"] += seconds
-        temporary = self.timing.with_suffix(f".tmp{os.getpid()}")
-        temporary.write_text(json.dumps(totals))
-        os.replace(temporary, self.timing)
+        write_file_atomically(self.timing, json.dumps(totals))
 
     def totals(self) -> dict[str, float]:
         return json.loads(self.timing.read_text()) if self.timing.is_file() else {"pairs": 0, "seconds": 0.0}

@@ -14,12 +14,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import time
 
 from embedlab_longembed import METHODS, needle, passkey
 
 import embedlab
+from embedlab.atomic import write_file_atomically
 from embedlab.cache import EmbeddingCache
 from embedlab.metrics import evaluate
 
@@ -88,9 +88,7 @@ def _load(path: str | None) -> dict:
 def _save(path: str | None, done: dict) -> None:
     """Rewrite ``path`` after every (task, length, method), atomically, so a killed run resumes."""
     if path:
-        with open(path + ".tmp", "w", encoding="utf-8") as out:
-            json.dump(list(done.values()), out, indent=1)
-        os.replace(path + ".tmp", path)
+        write_file_atomically(path, json.dumps(list(done.values()), indent=1))
 
 if __name__ == "__main__":
     main()

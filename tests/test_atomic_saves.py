@@ -162,3 +162,35 @@ def test_killed_save_counts_steps(tmp_path):
     assert killed_save(small(1), tmp_path / "a", 1) == (True, 0)
     killed, steps = killed_save(small(1), tmp_path / "b", None)
     assert not killed and steps > 5 and (tmp_path / "b" / "manifest.json").is_file()
+
+
+# -- one file: atomic_file / write_file_atomically ----------------------------------------------
+
+
+def test_atomic_file_replaces_the_whole_file_or_nothing(tmp_path) -> None:
+    target = tmp_path / "sub" / "rows.npy"
+    with atomic.atomic_file(target) as handle:
+        np.save(handle, np.arange(4), allow_pickle=False)
+    np.testing.assert_array_equal(np.load(target), np.arange(4))
+    with pytest.raises(RuntimeError, match="killed mid-write"):
+        with atomic.atomic_file(target) as handle:
+            handle.write(b"partial bytes")
+            raise RuntimeError("killed mid-write")
+    np.testing.assert_array_equal(np.load(target), np.arange(4))        # the old file, whole
+    assert sorted(p.name for p in target.parent.iterdir()) == ["rows.npy"]  # no temporary left
+    atomic.write_file_atomically(tmp_path / "t.json", '{"a": 1}')
+    assert json.loads((tmp_path / "t.json").read_text(encoding="utf-8")) == {"a": 1}
+    umask = os.umask(0)
+    os.umask(umask)
+    assert (tmp_path / "t.json").stat().st_mode & 0o777 == 0o666 & ~umask   # as a plain open(path, "w")
+    with pytest.raises(ValueError, match="mode"):
+        with atomic.atomic_file(target, "ab"):
+            pass
+
+
+def test_atomic_file_errors_leave_the_target_and_no_temporary(tmp_path) -> None:
+    (tmp_path / "dir-in-the-way").mkdir()
+    with pytest.raises(OSError):
+        atomic.write_file_atomically(tmp_path / "dir-in-the-way", b"x")
+    assert (tmp_path / "dir-in-the-way").is_dir()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["dir-in-the-way"]

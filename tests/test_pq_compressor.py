@@ -96,9 +96,12 @@ class CountingPQ(PQCompressor):
 
 
 @pytest.mark.parametrize("metric", ["ip", "l2", "cosine"])
-def test_prepared_tables_per_query_batch_give_the_per_block_results(vectors: np.ndarray, metric: str) -> None:
-    from embedlab.index.exact import PREPARED_QUERY_BATCH
+def test_prepared_tables_per_query_batch_give_the_per_block_results(vectors: np.ndarray, metric: str,
+                                                                    monkeypatch) -> None:
+    from embedlab.index import exact
 
+    # m=4, ksub=16: 256 bytes of tables per query; a budget of 128 queries' tables
+    monkeypatch.setattr(exact, "PREPARED_TABLE_BUDGET", 128 * 4 * 16 * 4)
     assert isinstance(PQCompressor(), embedlab.PreparedCodeScorer)
     assert not isinstance(PerBlockPQ(), embedlab.PreparedCodeScorer)
     queries = np.random.default_rng(2).normal(size=(300, 16)).astype(np.float32)
@@ -113,13 +116,24 @@ def test_prepared_tables_per_query_batch_give_the_per_block_results(vectors: np.
     for a, b in zip(results[PerBlockPQ], results[CountingPQ]):
         np.testing.assert_array_equal(a.indices, b.indices)
         np.testing.assert_allclose(a.scores, b.scores, rtol=1e-6, atol=1e-6)
-    # tables are built once per batch of at most PREPARED_QUERY_BATCH queries, not once per block
-    per_search = [PREPARED_QUERY_BATCH, PREPARED_QUERY_BATCH, 300 - 2 * PREPARED_QUERY_BATCH]
-    assert pq.batches == per_search * 3
+    # tables are built once per batch of the queries whose tables fit the budget, not once per block
+    assert pq.batches == [128, 128, 300 - 2 * 128] * 3
+
+
+def test_prepared_query_batches_are_sized_from_the_tables() -> None:
+    from embedlab.index.exact import PREPARED_QUERY_BATCH, PREPARED_TABLE_BUDGET, prepared_query_batch
+
+    data = np.random.default_rng(0).normal(size=(300, 96)).astype(np.float32)
+    for m in (48, 96):
+        pq = PQCompressor(m=m, ksub=16, iterations=2).fit(data)
+        assert pq.table_bytes_per_query == m * 16 * 4
+        assert prepared_query_batch(pq) == PREPARED_TABLE_BUDGET // (m * 16 * 4)
+    assert PREPARED_TABLE_BUDGET // (48 * 256 * 4) == 128      # PQ m=48, ksub=256: 128 queries per batch
+    assert prepared_query_batch(object()) == PREPARED_QUERY_BATCH   # a scorer that reports no table size
 
 
 def test_fit_from_chunks_equals_fit_on_the_sample(vectors: np.ndarray, tmp_path) -> None:
-    from embedlab.pq import sample_positions
+    from embedlab.sampling import sample_positions
     from embedlab.shards import ChunkStore, write_chunk
 
     store = ChunkStore.open(tmp_path / "job", "j", len(vectors), 128)

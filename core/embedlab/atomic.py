@@ -32,7 +32,7 @@ import sys
 import time
 import uuid
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import IO, Any, Callable, Iterator
 
 from embedlab.errors import StateError
 
@@ -387,3 +387,40 @@ def _nested(target: Path) -> Path:
     except FileExistsError:
         raise StateError(f"{target}: written twice while saving one state") from None
     return target
+
+
+@contextlib.contextmanager
+def atomic_file(target: str | Path, mode: str = "wb", *, encoding: str | None = None) -> Iterator[IO[Any]]:
+    """Yield an open file (``mode`` ``"wb"`` or ``"w"``) that replaces the file ``target`` in one
+    step when the block ends: written to a temporary beside it (``.<name>.tmp-<hex>``, created
+    exclusively, so with the mode a plain ``open(target, "w")`` gives), fsynced, then renamed over
+    ``target``; a reader sees the old file or the new one, never a part. On any error the
+    temporary is removed, ``target`` is untouched and the error propagates (an ``OSError`` as
+    is: the caller says what could not be written). The one-file counterpart of
+    :func:`atomic_directory`.
+    """
+    if mode not in ("wb", "w"):
+        raise ValueError(f"atomic_file writes with mode 'wb' or 'w', got {mode!r}")
+    target = Path(target)
+    tmp = target.parent / _Names(target).new("tmp")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    handle = open(tmp, mode.replace("w", "x"), encoding=encoding if mode == "w" else None)
+    try:
+        with handle:
+            yield handle
+            handle.flush()
+            fsync_path(tmp)
+        os.replace(tmp, target)
+        fsync_path(target.parent, directory=True)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def write_file_atomically(target: str | Path, data: bytes | str, *, encoding: str = "utf-8") -> Path:
+    """``data`` (bytes, or text written as ``encoding``) as the whole new content of ``target``,
+    through :func:`atomic_file`."""
+    with atomic_file(target, "w" if isinstance(data, str) else "wb",
+                     encoding=encoding if isinstance(data, str) else None) as handle:
+        handle.write(data)
+    return Path(target)

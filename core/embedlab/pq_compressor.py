@@ -114,6 +114,11 @@ class PQCompressor(Component):
         return float(self.codebooks.bytes_per_vector)
 
     @property
+    def table_bytes_per_query(self) -> int:
+        """Bytes of one query's lookup tables (the exact index sizes its query batches from it)."""
+        return self.codebooks.table_bytes_per_query
+
+    @property
     def memory_bytes(self) -> int:
         """Bytes of the centroids (and of the rotation)."""
         rotation = 0 if self._rotation is None else self._rotation.nbytes

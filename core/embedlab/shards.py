@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import fcntl
 import json
-import os
 import shutil
 import time
 import warnings
@@ -37,7 +36,7 @@ import scipy.sparse as sp
 from tqdm.auto import tqdm
 
 from embedlab import embeddings as emb
-from embedlab.atomic import fsync_path
+from embedlab.atomic import write_file_atomically
 from embedlab.errors import InvalidInputError, StateError
 from embedlab.persistence import SavedState, load_state, read_manifest, save_state
 
@@ -97,12 +96,7 @@ class ChunkStore:
                 raise StateError(f"{store.root} holds the chunks of another encoding job ({found}); "
                                  f"expected {record}. Use another directory or delete this one.")
         else:
-            store.root.mkdir(parents=True, exist_ok=True)
-            tmp = store.root / f".{JOB_FILE}.tmp-{os.getpid()}"
-            tmp.write_text(json.dumps(record, indent=2), encoding="utf-8")
-            fsync_path(tmp)
-            os.replace(tmp, file)
-            fsync_path(store.root, directory=True)
+            write_file_atomically(file, json.dumps(record, indent=2))
         return store
 
     @classmethod

@@ -12,6 +12,7 @@ import uuid
 from pathlib import Path
 from typing import Iterator
 
+from embedlab.atomic import write_file_atomically
 from embedlab.errors import ConfigError, InvalidInputError
 from embedlab.experiment.runner import ExperimentResult
 from embedlab.manifest import MANIFEST_FILE, build_manifest
@@ -130,20 +131,14 @@ def check_output_file(path: str | Path, option: str = "--report") -> Path:
 
 
 def write_text_atomically(path: str | Path, text: str, option: str = "--report") -> Path:
-    """Write ``text`` (UTF-8) to ``path`` through a temporary file beside it and a rename, so a
-    reader sees the old file or the new one, never a part. The file gets the mode a plain
-    ``open(path, "w")`` gives (``0o666`` less the umask; ``tempfile`` would make it owner-only).
-    An ``OSError`` becomes :class:`InvalidInputError` naming ``option``; the temporary file is
-    removed."""
+    """Write ``text`` (UTF-8) to ``path`` atomically (:func:`embedlab.atomic.atomic_file`: a
+    temporary beside it and a rename, so a reader sees the old file or the new one, never a part;
+    the mode a plain ``open(path, "w")`` gives). A failed write becomes :class:`InvalidInputError`
+    naming ``option``; the temporary file is removed."""
     target = check_output_file(path, option)
-    tmp = target.parent / f".{target.name}.tmp-{uuid.uuid4().hex[:12]}"
     try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        with open(tmp, "x", encoding="utf-8") as handle:
-            handle.write(text)
-        os.replace(tmp, target)
+        write_file_atomically(target, text)
     except OSError as error:
-        tmp.unlink(missing_ok=True)
         raise InvalidInputError(f"{option} {target}: cannot write it ({error.strerror or error})") from None
     return target
 
