@@ -104,7 +104,8 @@ def stage1(name: str, args: argparse.Namespace) -> tuple[Path, dict]:
     index.use_compressor(pq)
     index.build(train.docs)
     index.save(path)
-    summary = {"path": str(path), "lr": lr, "opq_fit_s": fit_s, "train_s": seconds, **settings,
+    summary = {"path": str(path), **settings, "lr_grid": args.stage1_lr, "lr": lr, "opq_fit_s": fit_s,
+               "train_s": seconds,
                "validation_recall": {str(r): grid[r][1]["validation_recall"] for r in grid},
                "best_epoch": record["best_epoch"]}
     write_file_atomically(record_file, json.dumps(summary, indent=1))
