@@ -104,12 +104,16 @@ class RecordingRows:
     """An in-memory stand-in for a chunk store that records what each ``take`` returned."""
 
     def __init__(self, x: np.ndarray) -> None:
-        self.x, self.dim, self.taken = x, x.shape[1], []
+        self.x, self.dim, self.taken, self.buffers = x, x.shape[1], [], set()
 
-    def take(self, positions: np.ndarray, columns: slice | None = None) -> np.ndarray:
-        out = self.x[positions] if columns is None else self.x[positions, columns]
-        self.taken.append(out.nbytes)
-        return out
+    def take(self, positions: np.ndarray, columns: slice | None = None, out: np.ndarray | None = None) -> np.ndarray:
+        rows = self.x[positions] if columns is None else self.x[positions, columns]
+        if out is not None:
+            out[...] = rows
+            self.buffers.add(out.__array_interface__["data"][0])  # where each group was written
+            rows = out
+        self.taken.append(rows.nbytes)
+        return rows
 
 
 @pytest.mark.parametrize("max_bytes", [1, 2 * 1000 * 4 * 4, 1 << 30])
@@ -129,6 +133,7 @@ def test_training_from_chunks_reads_bounded_groups_and_equals_training_on_the_sa
     assert len(rows.taken) == len(groups)  # one read per group of columns, never the whole sample
     assert max(rows.taken) == max(len(g) for g in groups) * 1000 * 4 * 4
     assert max(rows.taken) <= max(max_bytes, 1000 * 4 * 4)
+    assert len(rows.buffers) == 1  # every group read into the one buffer allocated for training
 
 
 def test_faiss_codebooks_do_not_depend_on_the_grouping(data: tuple[np.ndarray, np.ndarray]) -> None:

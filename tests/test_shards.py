@@ -231,6 +231,11 @@ def test_take_reads_rows_and_columns_chunk_by_chunk(tmp_path: Path) -> None:
     positions = np.array([0, 3, 49, 50, 51, 120, 229])
     np.testing.assert_array_equal(store.take(positions), everything[positions])
     np.testing.assert_array_equal(store.take(positions, columns=slice(4, 12)), everything[positions, 4:12])
+    buffer = np.zeros((len(positions), 8), np.float32)
+    assert store.take(positions, columns=slice(4, 12), out=buffer) is buffer
+    np.testing.assert_array_equal(buffer, everything[positions, 4:12])
+    with pytest.raises(InvalidInputError, match="needs shape"):
+        store.take(positions, columns=slice(4, 12), out=np.zeros((len(positions), 9), np.float32))
     with pytest.raises(InvalidInputError, match="sorted positions"):
         store.take(positions[::-1])
     with pytest.raises(InvalidInputError, match="no positions"):

@@ -245,17 +245,21 @@ def subspace_groups(m: int, rows: int, dsub: int, max_bytes: int = SAMPLE_BYTES)
 def train_codebooks_from_chunks(chunks: Any, positions: np.ndarray, *, m: int, trainer: SubspaceTrainer,
                                 max_bytes: int = SAMPLE_BYTES) -> Codebooks:
     """Codebooks trained on the rows ``positions`` of ``chunks`` (a :class:`embedlab.shards.ChunkStore`
-    of dense vectors, or anything with ``dim`` and ``take(positions, columns=...)``) without holding
-    the sample: for each group of subspaces (:func:`subspace_groups`) only that group's columns
-    are read, chunk by chunk, and trained with ``trainer``. Equal to training on
-    ``chunks.take(positions)`` whole when the trainer treats subspaces independently (the
-    trainers here do)."""
+    of dense vectors, or anything with ``dim`` and ``take(positions, columns=..., out=...)``)
+    without holding the sample: for each group of subspaces (:func:`subspace_groups`) only that
+    group's columns are read, chunk by chunk, into one buffer allocated once for every group (a
+    new 16 MiB array per group would leave the allocator holding freed heap), and trained with
+    ``trainer``. Equal to training on ``chunks.take(positions)`` whole when the trainer treats
+    subspaces independently (the trainers here do)."""
     dsub = check_subspaces(int(chunks.dim), m)
+    groups = subspace_groups(m, len(positions), dsub, max_bytes)
+    buffer = np.empty(len(positions) * max(len(g) for g in groups) * dsub, np.float32)
     books = []
-    for group in subspace_groups(m, len(positions), dsub, max_bytes):
-        columns = chunks.take(positions, columns=slice(group.start * dsub, group.stop * dsub))
+    for group in groups:
+        out = buffer[:len(positions) * len(group) * dsub].reshape(len(positions), len(group) * dsub)
+        columns = chunks.take(positions, columns=slice(group.start * dsub, group.stop * dsub), out=out)
         books.append(trainer(as_dense(columns, name="pq training vectors"), group))
-        del columns
+        del columns, out
     return Codebooks(np.concatenate(books))
 
 

@@ -182,10 +182,12 @@ class ChunkStore:
             return out
         return concatenate([chunk for _, chunk in self.chunks(mmap=False)])
 
-    def take(self, positions: np.ndarray, columns: slice | None = None) -> emb.Embeddings:
+    def take(self, positions: np.ndarray, columns: slice | None = None,
+             out: np.ndarray | None = None) -> emb.Embeddings:
         """Rows at sorted ``positions`` (for example a training sample), reading only their chunks,
         one at a time; dense rows go straight into one preallocated array (peak memory: the result
-        plus one chunk's selected rows). ``columns`` (dense only) keeps those columns of each row."""
+        plus one chunk's selected rows), ``out`` when given (dense only; it must have the result's
+        shape). ``columns`` (dense only) keeps those columns of each row."""
         positions = np.asarray(positions, dtype=np.int64)
         if positions.size and (positions[0] < 0 or positions[-1] >= self.n_items
                                or np.any(np.diff(positions) < 0)):
@@ -193,7 +195,6 @@ class ChunkStore:
         if not positions.size:
             raise InvalidInputError("chunk store: take() got no positions")
         owners = positions // self.chunk_size
-        out: np.ndarray | None = None
         parts = []
         done = 0
         for chunk in np.unique(owners).tolist():
@@ -203,10 +204,13 @@ class ChunkStore:
                 rows = data[local] if columns is None else data[local, columns]
                 if out is None:
                     out = np.empty((positions.size, *rows.shape[1:]), dtype=rows.dtype)
+                elif out.shape != (positions.size, *rows.shape[1:]):
+                    raise InvalidInputError(f"chunk store: take(out=...) needs shape "
+                                            f"{(positions.size, *rows.shape[1:])}, got {out.shape}")
                 out[done:done + local.size] = rows
                 done += local.size
-            elif columns is not None:
-                raise InvalidInputError(f"chunk store: take(columns=...) needs dense vectors, not "
+            elif columns is not None or out is not None:
+                raise InvalidInputError(f"chunk store: take(columns=..., out=...) needs dense vectors, not "
                                         f"{type(data).__name__}")
             else:
                 parts.append(_take(data, local))
