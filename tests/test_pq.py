@@ -146,3 +146,20 @@ def test_faiss_codebooks_do_not_depend_on_the_grouping(data: tuple[np.ndarray, n
     np.testing.assert_array_equal(grouped.centroids, whole)
     with pytest.raises(ConfigError, match="power of two"):
         faiss_trainer(24)
+
+
+def test_training_from_chunks_returns_freed_memory(data: tuple[np.ndarray, np.ndarray], monkeypatch) -> None:
+    import platform
+
+    from embedlab import memory, pq
+
+    calls = []
+    monkeypatch.setattr(pq, "release_freed_memory", lambda: calls.append(1) or True)
+    pq.train_codebooks_from_chunks(RecordingRows(data[0]), pq.sample_positions(len(data[0]), 500, seed=1), m=4,
+                                   trainer=pq.kmeans_trainer(16, seed=2, iterations=2))
+    assert calls == [1]
+    assert memory.release_freed_memory() is (platform.libc_ver()[0] == "glibc")
+    memory._malloc_trim.cache_clear()
+    monkeypatch.setattr(memory.ctypes, "CDLL", lambda name: object())  # a C library without malloc_trim
+    assert memory.release_freed_memory() is False
+    memory._malloc_trim.cache_clear()

@@ -21,6 +21,7 @@ import numpy as np
 
 from embedlab.embeddings import as_dense
 from embedlab.errors import ConfigError, InvalidInputError
+from embedlab.memory import release_freed_memory
 from embedlab.sampling import sample_positions  # noqa: F401  (moved to embedlab.sampling; still importable here)
 
 #: Rows encoded per block, so large corpora need bounded temporary memory (one ``(BLOCK, ksub)``
@@ -247,10 +248,10 @@ def train_codebooks_from_chunks(chunks: Any, positions: np.ndarray, *, m: int, t
     """Codebooks trained on the rows ``positions`` of ``chunks`` (a :class:`embedlab.shards.ChunkStore`
     of dense vectors, or anything with ``dim`` and ``take(positions, columns=..., out=...)``)
     without holding the sample: for each group of subspaces (:func:`subspace_groups`) only that
-    group's columns are read, chunk by chunk, into one buffer allocated once for every group (a
-    new 16 MiB array per group would leave the allocator holding freed heap), and trained with
-    ``trainer``. Equal to training on ``chunks.take(positions)`` whole when the trainer treats
-    subspaces independently (the trainers here do)."""
+    group's columns are read, chunk by chunk, into one buffer allocated once for every group, and
+    trained with ``trainer``; the freed memory is then returned to the operating system
+    (:func:`embedlab.memory.release_freed_memory`). Equal to training on ``chunks.take(positions)``
+    whole when the trainer treats subspaces independently (the trainers here do)."""
     dsub = check_subspaces(int(chunks.dim), m)
     groups = subspace_groups(m, len(positions), dsub, max_bytes)
     buffer = np.empty(len(positions) * max(len(g) for g in groups) * dsub, np.float32)
@@ -260,6 +261,8 @@ def train_codebooks_from_chunks(chunks: Any, positions: np.ndarray, *, m: int, t
         columns = chunks.take(positions, columns=slice(group.start * dsub, group.stop * dsub), out=out)
         books.append(trainer(as_dense(columns, name="pq training vectors"), group))
         del columns, out
+    del buffer
+    release_freed_memory()  # the sample buffer and the trainer's temporaries, before the codes are built
     return Codebooks(np.concatenate(books))
 
 
