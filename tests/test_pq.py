@@ -152,10 +152,11 @@ def test_training_from_chunks_returns_freed_memory(data: tuple[np.ndarray, np.nd
     import platform
 
     from embedlab import memory, pq
+    from embedlab.sampling import sample_positions
 
     calls = []
     monkeypatch.setattr(pq, "release_freed_memory", lambda: calls.append(1) or True)
-    pq.train_codebooks_from_chunks(RecordingRows(data[0]), pq.sample_positions(len(data[0]), 500, seed=1), m=4,
+    pq.train_codebooks_from_chunks(RecordingRows(data[0]), sample_positions(len(data[0]), 500, seed=1), m=4,
                                    trainer=pq.kmeans_trainer(16, seed=2, iterations=2))
     assert calls == [1]
     assert memory.release_freed_memory() is (platform.libc_ver()[0] == "glibc")

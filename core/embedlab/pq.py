@@ -22,7 +22,6 @@ import numpy as np
 from embedlab.embeddings import as_dense
 from embedlab.errors import ConfigError, InvalidInputError
 from embedlab.memory import release_freed_memory
-from embedlab.sampling import sample_positions  # noqa: F401  (moved to embedlab.sampling; still importable here)
 
 #: Rows encoded per block, so large corpora need bounded temporary memory (one ``(BLOCK, ksub)``
 #: float32 distance block at a time: 4 MiB for 256 centroids).

@@ -59,7 +59,7 @@ class ShardActor:
         """Load (and verify) the shard saved at ``path``; its number of documents."""
         from embedlab import load_component
 
-        self.index = load_component(path, mmap=True) if mmap else load_component(path)
+        self.index = load_component(path, mmap=mmap)
         if getattr(self.index, "kind", None) != "index":
             raise StateError(f"{path}: a shard of a sharded index must be an index, not "
                              f"{getattr(self.index, 'kind', '?')}")
