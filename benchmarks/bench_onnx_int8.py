@@ -1,7 +1,8 @@
-"""Quality of an int8 backend against ONNX fp32 (all-MiniLM-L6-v2, SciFact test).
+"""Quality of a reduced-precision backend (int8, bf16) against ONNX fp32 (all-MiniLM-L6-v2, SciFact test).
 
     python benchmarks/bench_onnx_int8.py            # both encodings go through the embedding cache
     python benchmarks/bench_onnx_int8.py --backend onnx-int8-qkv --threads 1
+    python benchmarks/bench_onnx_int8.py --backend openvino-int8 --threads 1
     python benchmarks/bench_onnx_int8.py --backend onnx-int8-qkv --threads 1 --dataset python-stdlib
 
 Encodes the SciFact corpus and test queries with ``backend="onnx"`` and ``--backend`` (default

@@ -1,7 +1,11 @@
-"""Throughput of the ``transformers`` encoder: ONNX Runtime backends (fp32, int8) vs torch, same process.
+"""Throughput of the ``transformers`` encoder: ONNX Runtime, OpenVINO and torch-bf16 backends vs torch fp32.
 
     python benchmarks/bench_onnx_vs_torch.py [--texts 1000] [--threads 2] [--batch-size 32] [--rounds 2]
     python benchmarks/bench_onnx_vs_torch.py --corpus pypi --threads 1     # short texts
+    python benchmarks/bench_onnx_vs_torch.py --texts 300 --threads 1 --rounds 3 --backends torch-bf16 openvino-int8
+
+Any names of ``embedlab_transformers.backends.BACKENDS`` go in ``--backends``; ``torch-bf16`` (torch's own
+bfloat16 autocast) is the control that says how much of a bfloat16 backend's speed is bfloat16 alone.
 
 Encodes the first ``--texts`` SciFact abstracts (title + text, all-MiniLM-L6-v2, max_length 256,
 length-sorted batches) with both backends at the same thread count. Rounds alternate which

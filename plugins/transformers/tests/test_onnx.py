@@ -102,7 +102,7 @@ def test_the_cache_key_changes_with_the_int8_recipe(monkeypatch, tmp_path):
     recipes = {**quantize.RECIPES, "onnx-int8-qkv": attrs.evolve(quantize.RECIPES["onnx-int8-qkv"],
                                                                  fingerprint="int8 recipe qkv2")}
     monkeypatch.setattr(quantize, "RECIPES", recipes)
-    monkeypatch.setattr("embedlab_transformers.encoder.RECIPES", recipes)
+    monkeypatch.setattr("embedlab_transformers.backends.RECIPES", recipes)
     assert key("onnx-int8-qkv") != keys["onnx-int8-qkv"] and key("onnx-int8") == keys["onnx-int8"]
 
 

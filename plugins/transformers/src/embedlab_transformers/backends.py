@@ -1,4 +1,4 @@
-"""Runtimes that map padded token-id batches to last hidden states: torch or ONNX Runtime."""
+"""Runtimes that map padded token-id batches to last hidden states: torch, ONNX Runtime or OpenVINO."""
 
 from __future__ import annotations
 
@@ -12,26 +12,30 @@ import numpy as np
 from embedlab.errors import ConfigError
 from embedlab.threads import torch_threads
 from embedlab_transformers.model_files import import_transformers
+from embedlab_transformers.openvino_backend import OPENVINO_RECIPES, OpenVinoBackend
 from embedlab_transformers.quantize import RECIPES, Int8Recipe, ensure_quantized_model
 
-#: ``torch``, ``onnx`` (fp32) and one ``onnx-int8*`` backend per int8 recipe.
-BACKENDS = ("torch", "onnx", *RECIPES)
+#: The torch backends: float32, and bfloat16 autocast.
+TORCH_BACKENDS = ("torch", "torch-bf16")
+#: The torch backends, ``onnx`` (fp32), one ``onnx-int8*`` backend per int8 recipe and one ``openvino-*``
+#: backend per OpenVINO recipe.
+BACKENDS = (*TORCH_BACKENDS, "onnx", *RECIPES, *OPENVINO_RECIPES)
 #: Where the model runs (:func:`resolve_device`).
 DEVICES = ("cpu", "cuda", "auto")
 
 
 def resolve_device(requested: str, backend: str) -> str:
-    """The device a backend runs on: ``cpu``; ``cuda`` (torch backend only; ConfigError when torch
-    sees no CUDA device, with what it sees); ``auto``: ``cuda`` when the torch backend sees a CUDA
-    device, else ``cpu``. The ONNX backends always run on ONNX Runtime's CPU execution provider."""
+    """The device a backend runs on: ``cpu``; ``cuda`` (torch backends only; ConfigError when torch
+    sees no CUDA device, with what it sees); ``auto``: ``cuda`` when a torch backend sees a CUDA
+    device, else ``cpu``. The ONNX and OpenVINO backends always run on the CPU."""
     if requested not in DEVICES:
         raise ConfigError(f"unknown device {requested!r}; expected one of {DEVICES}")
     if requested == "cpu":
         return "cpu"
-    if backend != "torch":
+    if backend not in TORCH_BACKENDS:
         if requested == "cuda":
-            raise ConfigError(f"device='cuda' needs backend='torch': the {backend!r} backend runs on ONNX "
-                              "Runtime's CPU execution provider")
+            raise ConfigError(f"device='cuda' needs backend='torch' or 'torch-bf16': the {backend!r} backend runs on "
+                              "the CPU")
         return "cpu"
     import torch
 
@@ -68,17 +72,20 @@ def model_input_names(model: Any, tokenizer: Any) -> list[str]:
 
 
 class TorchBackend:
-    """The Hugging Face model run by torch on ``device`` (``cpu`` or ``cuda``), in inference mode."""
+    """The Hugging Face model run by torch on ``device`` (``cpu`` or ``cuda``), in inference mode;
+    with ``bf16``, under torch's bfloat16 autocast (matrix products in bfloat16, float32 weights)."""
 
-    def __init__(self, model_dir: Path, tokenizer: Any, num_threads: int | None, device: str = "cpu") -> None:
+    def __init__(self, model_dir: Path, tokenizer: Any, num_threads: int | None, device: str = "cpu",
+                 bf16: bool = False) -> None:
         self.model = load_torch_model(model_dir).to(device)
         self.input_names = model_input_names(self.model, tokenizer)
-        self.num_threads, self.device = num_threads, device
+        self.num_threads, self.device, self.bf16 = num_threads, device, bf16
 
     def __call__(self, inputs: Mapping[str, np.ndarray]) -> np.ndarray:
         import torch
 
-        with torch.inference_mode(), torch_threads(self.num_threads):
+        with (torch.inference_mode(), torch_threads(self.num_threads),
+              torch.autocast(self.device, dtype=torch.bfloat16, enabled=self.bf16)):
             output = self.model(**{name: torch.from_numpy(inputs[name]).to(self.device) for name in self.input_names})
         return output.last_hidden_state.float().cpu().numpy()
 
@@ -120,8 +127,23 @@ def make_backend(kind: str, model_dir: Path, tokenizer: Any, max_length: int,
     """Build the backend named ``kind`` (one of :data:`BACKENDS`) on ``device``, resolved by
     :func:`resolve_device` before anything loads."""
     device = resolve_device(device, kind)
-    if kind == "torch":
-        return TorchBackend(model_dir, tokenizer, num_threads, device)
+    if kind in TORCH_BACKENDS:
+        return TorchBackend(model_dir, tokenizer, num_threads, device, bf16=kind == "torch-bf16")
     if kind == "onnx" or kind in RECIPES:
         return OnnxBackend(model_dir, tokenizer, max_length, num_threads, recipe=RECIPES.get(kind))
+    if kind in OPENVINO_RECIPES:
+        return OpenVinoBackend(model_dir, tokenizer, max_length, num_threads, OPENVINO_RECIPES[kind])
     raise ValueError(f"unknown backend {kind!r}; expected one of {BACKENDS}")
+
+
+def backend_fingerprint(kind: str) -> str | None:
+    """What the vectors of backend ``kind`` depend on beyond the model and the config (part of the
+    encoder's fingerprint): an ``onnx-int8*`` recipe, an ``openvino-*`` recipe with the precision it
+    computes in on this CPU, ``torch-bf16``'s autocast; None for ``torch``, ``onnx`` and ``onnx-int8``
+    (whose cached vectors predate recipes in fingerprints)."""
+    if kind in OPENVINO_RECIPES:
+        return OPENVINO_RECIPES[kind].fingerprint()
+    if kind == "torch-bf16":
+        return "torch bfloat16 autocast"
+    recipe = RECIPES.get(kind)
+    return None if recipe is None else recipe.fingerprint

@@ -41,10 +41,14 @@ def output_field(default: str) -> Any:
 
 
 def backend_field() -> Any:
-    """``backend``: ``torch``, ``onnx`` (ONNX Runtime on a cached export), ``onnx-int8`` (its
+    """``backend``: ``torch``, ``torch-bf16`` (torch's bfloat16 autocast), ``onnx`` (ONNX Runtime on a
+    cached export), ``onnx-int8`` (its
     dynamic int8 quantisation, attention in fp32: faster, cosine ~0.996 to fp32),
     ``onnx-int8-qkv`` (the Q/K/V projections int8 too: faster still on long texts) or
-    ``onnx-int8-qkv-ffn0`` (``onnx-int8-qkv`` with the first layer's FFN down projection fp32)."""
+    ``onnx-int8-qkv-ffn0`` (``onnx-int8-qkv`` with the first layer's FFN down projection fp32),
+    ``openvino-bf16`` (OpenVINO, bfloat16 compute where the CPU has it) or ``openvino-int8`` (OpenVINO,
+    int8 weights, bfloat16 compute where the CPU has it); the OpenVINO ones need
+    ``pip install 'embedlab-transformers[openvino]'``."""
     return attrs.field(default="torch", validator=attrs.validators.in_(BACKENDS))
 
 

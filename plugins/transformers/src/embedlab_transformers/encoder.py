@@ -13,7 +13,7 @@ from embedlab.components import Component
 from embedlab.embeddings import EmbeddingKind, MultiVectorEmbeddings
 from embedlab.errors import ConfigError
 from embedlab.texts import check_texts
-from embedlab_transformers.backends import Backend, make_backend
+from embedlab_transformers.backends import Backend, backend_fingerprint, make_backend
 from embedlab_transformers.batching import length_sorted_batches, padding_values, tokenize
 from embedlab_transformers.config_fields import (
     ENCODING_DEVICE,
@@ -29,7 +29,6 @@ from embedlab_transformers.config_fields import (
 )
 from embedlab_transformers.model_files import import_transformers, model_max_length, resolve_model_dir
 from embedlab_transformers.pooling import POOLINGS, sentence_embeddings, token_embeddings
-from embedlab_transformers.quantize import RECIPES
 
 #: Texts are tokenised and length-sorted in chunks of this many batches (bounds memory).
 CHUNK_BATCHES = 64
@@ -96,11 +95,9 @@ class TransformersEncoder(Component):
 
     @property
     def state_fingerprint(self) -> str | None:
-        """The int8 recipe of an ``onnx-int8*`` backend (part of the fingerprint, hence of embedding
-        cache keys: vectors of another recipe are never reused); None for ``onnx-int8``, whose
-        cached vectors predate it, and for the float backends."""
-        recipe = RECIPES.get(self.config.backend)
-        return None if recipe is None else recipe.fingerprint
+        """The backend's recipe (:func:`embedlab_transformers.backends.backend_fingerprint`): part of
+        the fingerprint, hence of embedding cache keys, so vectors of another recipe are never reused."""
+        return backend_fingerprint(self.config.backend)
 
     @property
     def output_kind(self) -> EmbeddingKind:
