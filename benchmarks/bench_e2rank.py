@@ -149,9 +149,12 @@ def split_train(ranking: Ranking, select: float, seed: int) -> tuple[Ranking, Ra
 
 
 def choose_weight(adapter: np.ndarray | None, held: Ranking, split, corpus, threads: int) -> tuple[float, dict]:
-    """The ``query_weight`` with the best nDCG@10 on the held-out training queries."""
+    """The ``query_weight`` with the best nDCG@10 on the held-out training queries (averaged over
+    those queries only, not over every training query's judgments)."""
+    held_ids = set(map(str, held.query_ids))
+    qrels = {query: judged for query, judged in split.qrels.items() if str(query) in held_ids}
     scores = {w: evaluate(make({"query_weight": w}, threads, adapter).rerank(held, split.queries, corpus),
-                          split.qrels, [METRIC]).aggregates[METRIC] for w in WEIGHTS}
+                          qrels, [METRIC]).aggregates[METRIC] for w in WEIGHTS}
     return max(scores, key=lambda w: (scores[w], -w)), scores
 
 
