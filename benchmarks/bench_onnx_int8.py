@@ -65,7 +65,6 @@ def main() -> None:
           f"improved {test.improved}, degraded {test.degraded}, tied {test.tied})")
     print(f"cosine(fp32, {args.backend}) over {cosines.size} texts: mean {cosines.mean():.4f}, "
           f"1st percentile {np.percentile(cosines, 1):.4f}, min {cosines.min():.4f}")
-    report_load("after")
 
 
 if __name__ == "__main__":

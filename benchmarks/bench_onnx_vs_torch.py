@@ -26,7 +26,7 @@ from pathlib import Path
 
 import common
 import numpy as np
-from embedlab_transformers import MiniLM
+from embedlab_transformers import MiniLM, openvino_backend
 
 from embedlab.datasets.beir import load_beir
 
@@ -41,8 +41,14 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--backends", nargs="+", default=["torch", "onnx", "onnx-int8"])
     parser.add_argument("--corpus", choices=("scifact", "pypi"), default="scifact")
+    parser.add_argument("--no-bf16", action="store_true",
+                        help="the OpenVINO backends compute in float32, as on a CPU without bfloat16 (this CPU's "
+                             "BF16 capability is hidden from them; torch-bf16 is unaffected)")
     args = parser.parse_args()
     common.report_load()
+    if args.no_bf16:
+        openvino_backend.cpu_capabilities = lambda: frozenset({"FP32", "INT8"})
+        print(f"OpenVINO backends compute in {openvino_backend.effective_precision('bf16')} (--no-bf16)")
     texts = load_texts(args.corpus, args.texts)
     params = dict(num_threads=args.threads, batch_size=args.batch_size, show_progress=False)
     encoders = {name: MiniLM(backend=name, **params) for name in dict.fromkeys(["torch", *args.backends])}
