@@ -43,6 +43,7 @@ import embedlab
 from embedlab import MultiVectorEmbeddings
 from embedlab.cache import EmbeddingCache
 from embedlab.index import ExactIndex
+from embedlab.sampling import sample_positions
 
 K = 10
 
@@ -183,7 +184,6 @@ def quality(docs: MultiVectorEmbeddings, queries: MultiVectorEmbeddings, args: a
 
 
 def speed(docs: MultiVectorEmbeddings, queries: MultiVectorEmbeddings, args: argparse.Namespace) -> None:
-    rng = np.random.default_rng(args.seed)
     d_rows, q_rows = rows_of(docs), rows_of(queries)
     timing = MultiVectorEmbeddings.from_list(q_rows[:args.timing_queries])
     print(f"\nspeed-up of muvera (inner exact, {args.rerank} candidates) over exact Chamfer by corpus size "
@@ -193,7 +193,7 @@ def speed(docs: MultiVectorEmbeddings, queries: MultiVectorEmbeddings, args: arg
     print("|---|---|---|---|---|---|---|")
     for size in args.sizes:
         size = min(size, len(d_rows))
-        chosen = np.sort(rng.choice(len(d_rows), size, replace=False))
+        chosen = sample_positions(len(d_rows), size, seed=args.seed)
         subset = MultiVectorEmbeddings.from_list([d_rows[i] for i in chosen])
         exact = ExactIndex()
         exact.build(subset)
