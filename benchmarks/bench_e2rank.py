@@ -52,6 +52,7 @@ from embedlab.cache import EmbeddingCache
 from embedlab.metrics import evaluate
 from embedlab.persistence import load_state
 from embedlab.rerank import document_positions, query_texts
+from embedlab.sampling import sample_positions
 from embedlab.stats import compare_systems
 from embedlab.training import holdout_split
 
@@ -117,7 +118,7 @@ def make(params: dict, threads: int, adapter: np.ndarray | None = None) -> E2Ran
 def train_subset(ranking: Ranking, n: int | None, seed: int = 0) -> Ranking:
     if n is None or n >= len(ranking):
         return ranking
-    rows = np.sort(np.random.default_rng(seed).choice(len(ranking), n, replace=False))
+    rows = sample_positions(len(ranking), n, seed)
     return Ranking(ranking.query_ids[rows], ranking.doc_ids[rows], ranking.scores[rows])
 
 

@@ -20,6 +20,7 @@ import numpy as np
 from embedlab_transformers.model_files import weight_tensor
 
 from embedlab.errors import ConfigError
+from embedlab.sampling import sample_positions
 
 BANDS = ("edge", "tail", "head", "mid", "rand")
 WORD_EMBEDDINGS = ("embeddings.word_embeddings.weight", "bert.embeddings.word_embeddings.weight",
@@ -74,7 +75,7 @@ def band_rows(dim: int, k: int, band: str, offset: int | None = None, seed: int 
     if band == "mid":
         return np.concatenate([np.arange(k // 2), np.arange(dim - (k - k // 2), dim)])
     if band == "rand":
-        return np.sort(np.random.default_rng(seed).choice(dim, size=k, replace=False))
+        return sample_positions(dim, k, seed)
     raise ConfigError(f"embedfilter: unknown band {band!r}; expected one of {', '.join(BANDS)}")
 
 

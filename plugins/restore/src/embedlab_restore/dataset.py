@@ -14,6 +14,7 @@ import numpy as np
 from embedlab.dataset import Queries
 from embedlab.errors import ConfigError
 from embedlab.graph import GraphDataset, NodeCorpus
+from embedlab.sampling import sample_positions
 from embedlab_restore.reconstruction import khop_reach
 
 
@@ -28,10 +29,7 @@ def restore_dataset(graph: str = "karate", hops: int = 1, max_queries: int | Non
     if not isinstance(source, GraphDataset):
         raise ConfigError(f"restore: dataset {graph!r} is not a graph dataset")
     full = source.graph
-    rng = np.random.default_rng(seed)
-    rows = np.arange(full.n_nodes)
-    if max_queries is not None and max_queries < full.n_nodes:
-        rows = np.sort(rng.choice(full.n_nodes, size=max_queries, replace=False))
+    rows = np.arange(full.n_nodes) if max_queries is None else sample_positions(full.n_nodes, max_queries, seed)
     reach = khop_reach(full, hops, rows)
     ids = full.node_ids
     qrels = {}

@@ -22,6 +22,7 @@ import scipy.sparse as sp
 
 from embedlab.errors import InvalidInputError
 from embedlab.graph import Graph
+from embedlab.sampling import sample_positions
 
 SIMILARITIES = ("dot", "cosine", "euclidean")
 
@@ -113,9 +114,7 @@ def evaluate_reconstruction(graph: Graph, vectors: Any, *, hops: Sequence[int] =
     docs = queries if documents is None else _prepare(_check(documents, n, "documents"), similarity)
     if queries.shape[1] != docs.shape[1]:
         raise InvalidInputError(f"restore: vectors have {queries.shape[1]} columns, documents {docs.shape[1]}")
-    nodes = np.arange(n)
-    if sample is not None and sample < n:
-        nodes = np.sort(np.random.default_rng(seed).choice(n, size=sample, replace=False))
+    nodes = np.arange(n) if sample is None else sample_positions(n, sample, seed)
     hops = sorted(set(hops))
     cutoffs = np.asarray(cutoffs if cutoffs is not None else
                          [c for c in 2 ** np.arange(0, 20) if c <= nodes.size * (n - 1)], dtype=np.int64)
