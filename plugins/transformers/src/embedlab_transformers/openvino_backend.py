@@ -16,6 +16,7 @@ so cached vectors of a bf16 machine and a float32 machine never mix.
 from __future__ import annotations
 
 import functools
+import importlib
 import logging
 import warnings
 from pathlib import Path
@@ -52,20 +53,19 @@ OPENVINO_RECIPES = {
 }
 
 
-def import_openvino() -> Any:
-    """``openvino``, or a ConfigError saying how to install it."""
+def import_extra(module: str) -> Any:
+    """``module`` (``openvino`` or ``nncf``), or a ConfigError saying how to install the extra."""
     try:
-        import openvino
+        return importlib.import_module(module)
     except ImportError as error:
         raise ConfigError(f"the OpenVINO backends need openvino and nncf, optional dependencies: "
                           f"pip install '{EXTRA}' ({error})") from None
-    return openvino
 
 
 @functools.cache
 def cpu_capabilities() -> frozenset[str]:
     """The CPU plugin's ``OPTIMIZATION_CAPABILITIES`` (``BF16``, ``INT8``, ``FP32``...)."""
-    return frozenset(import_openvino().Core().get_property("CPU", "OPTIMIZATION_CAPABILITIES"))
+    return frozenset(import_extra("openvino").Core().get_property("CPU", "OPTIMIZATION_CAPABILITIES"))
 
 
 def effective_precision(requested: str) -> str:
@@ -81,7 +81,7 @@ def convert(model_dir: Path, tokenizer: Any, max_length: int, recipe: OpenVinoRe
 
     from embedlab_transformers.backends import load_torch_model, model_input_names
 
-    ov = import_openvino()
+    ov = import_extra("openvino")
     model = load_torch_model(model_dir)
     names = model_input_names(model, tokenizer)
     example = {name: torch.ones(2, 8, dtype=torch.long) for name in names}
@@ -93,11 +93,7 @@ def convert(model_dir: Path, tokenizer: Any, max_length: int, recipe: OpenVinoRe
         converted = ov.convert_model(program)
     converted = ov.Model([converted.output(0)], converted.get_parameters(), "last_hidden_state")
     if recipe.int8_weights:
-        try:
-            import nncf
-        except ImportError as error:
-            raise ConfigError(f"int8 weights need nncf, an optional dependency: pip install '{EXTRA}' "
-                              f"({error})") from None
+        nncf = import_extra("nncf")
         nncf.set_log_level(logging.WARNING)  # not the per-layer bit-width table
         converted = nncf.compress_weights(converted, mode=nncf.CompressWeightsMode.INT8_ASYM)
     return converted, [parameter.get_any_name() for parameter in converted.inputs]
@@ -109,7 +105,7 @@ class OpenVinoBackend:
 
     def __init__(self, model_dir: Path, tokenizer: Any, max_length: int, num_threads: int | None,
                  recipe: OpenVinoRecipe) -> None:
-        ov = import_openvino()
+        ov = import_extra("openvino")
         model, self.input_names = convert(model_dir, tokenizer, max_length, recipe)
         config = {"PERFORMANCE_HINT": "LATENCY", "NUM_STREAMS": 1, "ENABLE_CPU_PINNING": False,
                   "INFERENCE_PRECISION_HINT": effective_precision(recipe.precision)}
