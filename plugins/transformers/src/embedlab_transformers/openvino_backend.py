@@ -7,8 +7,8 @@ weight compression (``INT8_ASYM``); the CPU plugin compiles the model for the pr
 for. Nothing is cached on disk, so there is no file to corrupt.
 
 ``bf16`` runs the matrix products in bfloat16 on CPUs that have it (AVX512-BF16 / AMX: the speed-up
-comes from those units, docs/benchmarks.md) and falls back to float32 elsewhere, where the CPU plugin
-quantises the activations of int8-weight products at run time (its default dynamic quantisation); the precision a
+comes from those units, docs/benchmarks.md) and falls back to float32 elsewhere (where ``openvino-int8`` is about
+as fast as ONNX Runtime's dynamic int8, measured with its BF16 capability hidden); the precision a
 backend really computes in is :attr:`OpenVinoBackend.precision` and part of the encoder's fingerprint,
 so cached vectors of a bf16 machine and a float32 machine never mix.
 """
