@@ -102,3 +102,20 @@ def test_torch_bf16_autocast_agrees_with_float32_to_four_nines(minilm, opts, tex
     vectors = bf16.encode_documents(texts)
     assert cosines(vectors, torch_vectors).min() >= 0.9995 and not np.array_equal(vectors, torch_vectors)
     assert bf16.state_fingerprint == "torch bfloat16 autocast" and minilm.state_fingerprint is None
+
+
+def test_openvino_telemetry_is_declined_nothing_sent_nothing_written(monkeypatch, tmp_path, opts):
+    """OpenVINO's converter sends usage events unless the user opted out (a machine with no consent
+    file counts as consenting); the OpenVINO backends decline them for their own imports and conversions."""
+    from openvino_telemetry.utils import sender
+    from openvino_telemetry.utils.opt_in_checker import ConsentCheckResult, OptInChecker
+
+    monkeypatch.delenv("CI", raising=False)  # CI=true alone would decline: test a user's machine
+    monkeypatch.setenv("HOME", str(tmp_path))
+    assert OptInChecker().check(False, disable_in_ci=True) == ConsentCheckResult.NO_FILE  # would send
+    sent: list = []
+    monkeypatch.setattr(sender.TelemetrySender, "send", lambda self, backend, message: sent.append(message))
+    with openvino_backend.telemetry_declined():
+        assert OptInChecker().check(False, disable_in_ci=True) == ConsentCheckResult.DECLINED
+    assert MiniLM(backend="openvino-bf16", **opts).encode_queries(["a claim"]).shape == (1, 384)
+    assert sent == [] and list(tmp_path.iterdir()) == []  # no event, no client id under ~/intel

@@ -4,7 +4,8 @@ At load, :func:`openvino.convert_model` converts the float32 torch model, export
 :func:`torch.export.export` with dynamic batch and length (about 5 s for MiniLM); the
 ``openvino-int8`` recipe then stores every weight as int8 per output channel with NNCF's data-free
 weight compression (``INT8_ASYM``); the CPU plugin compiles the model for the precision the recipe asks
-for. Nothing is cached on disk, so there is no file to corrupt.
+for. Nothing is cached on disk, so there is no file to corrupt, and OpenVINO's usage telemetry is declined
+for these conversions (:func:`telemetry_declined`): nothing reaches the network.
 
 ``bf16`` runs the matrix products in bfloat16 on CPUs that have it (AVX512-BF16 / AMX: the speed-up
 comes from those units, docs/benchmarks.md) and falls back to float32 elsewhere (where ``openvino-int8`` is about
@@ -15,12 +16,14 @@ so cached vectors of a bf16 machine and a float32 machine never mix.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import importlib
 import logging
 import warnings
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Iterator, Mapping
+from unittest import mock
 
 import attrs
 import numpy as np
@@ -53,10 +56,27 @@ OPENVINO_RECIPES = {
 }
 
 
-def import_extra(module: str) -> Any:
-    """``module`` (``openvino`` or ``nncf``), or a ConfigError saying how to install the extra."""
+@contextlib.contextmanager
+def telemetry_declined() -> Iterator[None]:
+    """While the block runs, OpenVINO's telemetry consent check answers "declined". Its converter and
+    NNCF send usage events (and write a client id under ``~/intel``) unless the user opted out with
+    OpenVINO's ``opt_in_out``; embedlab never reaches the network at run time, so nothing is sent and
+    nothing is written for the imports and conversions it runs; the user's own consent file is left alone."""
     try:
-        return importlib.import_module(module)
+        from openvino_telemetry.utils.opt_in_checker import ConsentCheckResult, OptInChecker
+    except ImportError:  # no telemetry package, nothing to decline
+        yield
+        return
+    with mock.patch.object(OptInChecker, "check", lambda *_args, **_kwargs: ConsentCheckResult.DECLINED):
+        yield
+
+
+def import_extra(module: str) -> Any:
+    """``module`` (``openvino`` or ``nncf``), or a ConfigError saying how to install the extra. Imported
+    with telemetry declined (:func:`telemetry_declined`): importing openvino sends an event otherwise."""
+    try:
+        with telemetry_declined():
+            return importlib.import_module(module)
     except ImportError as error:
         raise ConfigError(f"the OpenVINO backends need openvino and nncf, optional dependencies: "
                           f"pip install '{EXTRA}' ({error})") from None
@@ -86,16 +106,16 @@ def convert(model_dir: Path, tokenizer: Any, max_length: int, recipe: OpenVinoRe
     names = model_input_names(model, tokenizer)
     example = {name: torch.ones(2, 8, dtype=torch.long) for name in names}
     batch, length = torch.export.Dim("batch"), torch.export.Dim("length", max=max_length)
-    with torch.no_grad(), warnings.catch_warnings():
+    with torch.no_grad(), warnings.catch_warnings(), telemetry_declined():
         warnings.simplefilter("ignore", FutureWarning)  # pytree deprecations inside the converter
         program = torch.export.export(model, args=(), kwargs=example,
                                       dynamic_shapes={name: {0: batch, 1: length} for name in names})
         converted = ov.convert_model(program)
-    converted = ov.Model([converted.output(0)], converted.get_parameters(), "last_hidden_state")
-    if recipe.int8_weights:
-        nncf = import_extra("nncf")
-        nncf.set_log_level(logging.WARNING)  # not the per-layer bit-width table
-        converted = nncf.compress_weights(converted, mode=nncf.CompressWeightsMode.INT8_ASYM)
+        converted = ov.Model([converted.output(0)], converted.get_parameters(), "last_hidden_state")
+        if recipe.int8_weights:
+            nncf = import_extra("nncf")
+            nncf.set_log_level(logging.WARNING)  # not the per-layer bit-width table
+            converted = nncf.compress_weights(converted, mode=nncf.CompressWeightsMode.INT8_ASYM)
     return converted, [parameter.get_any_name() for parameter in converted.inputs]
 
 
